@@ -1,0 +1,62 @@
+"""kbert's error hierarchy.
+
+Every error a user can cause by bad input is a :class:`KbertError`, raised where the input enters
+(a file, a CLI flag, a pipeline call, a serving request) with a message that names what was received
+and where. Callers catch ``KbertError`` to handle all of them; the CLI turns it into a one-line
+message and a non-zero exit code instead of a traceback.
+
+Example:
+    >>> from kbert.errors import KbertError, CheckpointNotFoundError
+    >>> try:
+    ...     raise CheckpointNotFoundError("/nowhere: no such file or directory")
+    ... except KbertError as err:
+    ...     print(err)
+    /nowhere: no such file or directory
+"""
+
+
+class KbertError(Exception):
+    """Base class of every error kbert raises on purpose."""
+
+
+# --- checkpoints ---------------------------------------------------------------------------------
+class CheckpointError(KbertError):
+    """A model checkpoint could not be used."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """A model folder or one of its required files does not exist."""
+
+
+class NotABertCheckpointError(CheckpointError):
+    """A folder exists but is not a BERT-family Hugging Face checkpoint."""
+
+
+class UnsupportedModelError(CheckpointError):
+    """The checkpoint's ``model_type`` or a config value is one kbert does not support."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """A weights file is truncated, malformed or inconsistent with ``config.json``."""
+
+
+class UnsafeCheckpointError(CorruptCheckpointError):
+    """A pickle (``pytorch_model.bin``) asked to run code that a plain tensor file never needs."""
+
+
+# --- tokenizer and inputs ------------------------------------------------------------------------
+class TokenizerError(KbertError):
+    """The tokenizer files are missing or invalid, or tokenizer options contradict each other."""
+
+
+class InputError(KbertError, ValueError):
+    """Inputs given to a pipeline, the CLI or a serving signature are of the wrong type or shape."""
+
+
+class UnknownTaskError(KbertError, ValueError):
+    """A task name that no kbert task is registered under."""
+
+
+# --- export --------------------------------------------------------------------------------------
+class ExportError(KbertError):
+    """A SavedModel could not be written."""
