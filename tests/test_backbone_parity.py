@@ -1,0 +1,52 @@
+"""The Keras backbone reproduces Hugging Face hidden states for every fixture checkpoint."""
+
+import numpy as np
+import pytest
+
+from conftest import CHECKPOINTS
+from kbert.checkpoint import load_checkpoint
+
+TINY = ["tiny-uncased-cls", "tiny-uncased-cls-bin", "tiny-uncased-cls-sharded", "tiny-cased-token-cls",
+        "tiny-uncased-qa", "tiny-regression", "tiny-multilabel", "tiny-relu-pair"]
+
+
+def _inputs(arrays, keys):
+    return {
+        "token_ids": arrays[keys["input_ids"]].astype("int32"),
+        "segment_ids": arrays[keys["token_type_ids"]].astype("int32"),
+        "padding_mask": arrays[keys["attention_mask"]].astype("int32"),
+    }
+
+
+def _check_batches(name, folder, expected_models):
+    meta, arrays = expected_models
+    backbone = load_checkpoint(folder).build_backbone()
+    for batch in meta[name]["batches"].values():
+        keys = batch["keys"]
+        inputs = _inputs(arrays, keys)
+        out = backbone(inputs)
+        mask = inputs["padding_mask"].astype(bool)
+        got = np.asarray(out["sequence_output"])[mask]
+        want = arrays[keys["last_hidden_state"]][mask]
+        assert np.abs(got - want).max() < 1e-4, f"{name}: hidden states differ by {np.abs(got - want).max()}"
+        if "pooler_output" in keys:
+            diff = np.abs(np.asarray(out["pooled_output"]) - arrays[keys["pooler_output"]]).max()
+            assert diff < 1e-4, f"{name}: pooler differs by {diff}"
+        else:
+            assert "pooled_output" not in out
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_tiny_checkpoints_match_transformers(name, expected_models):
+    _check_batches(name, CHECKPOINTS / name, expected_models)
+
+
+def test_minilm_matches_transformers(minilm_path, expected_models):
+    _check_batches("minilm", minilm_path, expected_models)
+
+
+def test_checkpoint_without_pooler_has_no_pooled_output():
+    ckpt = load_checkpoint(CHECKPOINTS / "tiny-cased-token-cls")
+    assert not ckpt.has_pooler
+    assert ckpt.config.hidden_act == "gelu_new" and ckpt.config.type_vocab_size == 3
+    assert ckpt.build_backbone().layer_norm_epsilon == pytest.approx(1e-7)
