@@ -1,0 +1,127 @@
+"""What every task provides: its Keras model, its input parsing and its Hugging Face-shaped outputs.
+
+A task sees a loaded :class:`~kbert.checkpoint.Checkpoint`. The generic machinery (batching,
+the compiled forward pass, export, CLI) lives elsewhere and calls these hooks:
+
+    parse_inputs ─► [tokenizer + model, batched by kbert.pipeline] ─► postprocess ─► package
+    build_model  ─► serving_outputs (kbert.export)
+
+``postprocess`` works on plain numpy arrays of ONE example so that it is testable without a model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import numpy as np
+
+from kbert.errors import InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """One input as the pipeline sees it: a text and an optional second text."""
+
+    text: str
+    text_pair: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleOutput:
+    """Model outputs of one example, padding removed.
+
+    ``outputs`` holds the task model's outputs (token-level ones cut to ``len(token_ids)``);
+    ``token_ids``/``starts``/``ends``/``sequence_ids`` describe the tokens (offsets are character
+    offsets; special tokens have sequence id -1).
+    """
+
+    example: Example
+    outputs: dict[str, np.ndarray]
+    token_ids: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    sequence_ids: np.ndarray
+
+
+class Task:
+    """Base class of kbert tasks; subclasses register themselves with ``@register``."""
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    token_level_outputs: ClassVar[tuple[str, ...]] = ()  # outputs shaped (B, T, ...)
+    accepts_pairs: ClassVar[bool] = True
+    call_parameters: ClassVar[tuple[str, ...]] = ()  # keyword arguments of pipeline calls
+
+    def __init__(self, checkpoint):
+        self.checkpoint = checkpoint
+        self.config = checkpoint.config
+
+    # --- model ---------------------------------------------------------------------------------
+    def build_model(self):
+        """A functional Keras model: backbone inputs → dict of named output tensors."""
+        raise NotImplementedError
+
+    # --- pipeline ------------------------------------------------------------------------------
+    def parse_inputs(self, inputs: Any) -> list[Example]:
+        """Validate pipeline inputs and return them as examples.
+
+        Accepts a ``str``, a ``{"text": ..., "text_pair": ...}`` dict, or a list of either.
+        """
+        single = isinstance(inputs, (str, dict))
+        items = [inputs] if single else inputs
+        if not isinstance(items, (list, tuple)):
+            raise InputError(f"{self.name}: inputs must be a str, a dict with 'text' (and 'text_pair') or a list "
+                             f"of them; got {type(inputs).__name__}")
+        if not items:
+            raise InputError(f"{self.name}: got an empty list of inputs")
+        return [self._parse_one(item, i) for i, item in enumerate(items)]
+
+    def _parse_one(self, item: Any, index: int) -> Example:
+        where = f"{self.name}: input {index}"
+        if isinstance(item, str):
+            return Example(item)
+        if isinstance(item, dict):
+            unknown = set(item) - {"text", "text_pair"}
+            if unknown or "text" not in item:
+                raise InputError(f"{where}: a dict input needs the key 'text' and may have 'text_pair'; "
+                                 f"got keys {sorted(item)}")
+            if "text_pair" in item and not self.accepts_pairs:
+                raise InputError(f"{where}: {self.name} does not take text pairs")
+            text, pair = item["text"], item.get("text_pair")
+            for key, value in (("text", text), ("text_pair", pair)):
+                if value is not None and not isinstance(value, str):
+                    raise InputError(f"{where}: {key!r} must be a str, got {type(value).__name__} {value!r:.60}")
+            return Example(text, pair)
+        raise InputError(f"{where} is {type(item).__name__} {item!r:.60}; expected a str"
+                         + (" or a dict with 'text' and 'text_pair'" if self.accepts_pairs else ""))
+
+    def check_parameters(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Reject keyword arguments the task does not know (never drop them silently)."""
+        unknown = sorted(set(params) - set(self.call_parameters))
+        if unknown:
+            raise InputError(f"{self.name}: unknown argument(s) {unknown}; accepted: {list(self.call_parameters)}")
+        return params
+
+    def postprocess(self, output: ExampleOutput, **params) -> Any:
+        """The Hugging Face-shaped result of one example."""
+        raise NotImplementedError
+
+    def package(self, results: list[Any], inputs: Any, params: dict[str, Any]) -> Any:
+        """Nest per-example results as Hugging Face's pipeline returns them (``inputs`` as given)."""
+        return results[0] if isinstance(inputs, (str, dict)) else results
+
+    # --- export --------------------------------------------------------------------------------
+    def serving_outputs(self, outputs: dict, inputs: dict) -> dict:
+        """Graph-only (TF ops) outputs of the serving signature, from the model outputs."""
+        raise NotImplementedError
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))

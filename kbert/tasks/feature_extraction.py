@@ -1,0 +1,78 @@
+"""Feature extraction: the encoder's last hidden states, or one pooled embedding per text.
+
+Default output is Hugging Face's ``feature-extraction`` pipeline shape, ``[1][tokens][hidden]`` per
+input (special tokens included). ``pooling="mean" | "cls" | "pooled"`` returns one vector per input
+instead (``"mean"`` + ``normalize=True`` is how all-MiniLM-L6-v2 / sentence-transformers embed).
+
+Example:
+    >>> import numpy as np
+    >>> from kbert.tasks.feature_extraction import pool
+    >>> pool(np.array([[1.0, 1.0], [3.0, 5.0]]), None, "mean", normalize=False).tolist()
+    [2.0, 3.0]
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kbert.errors import InputError
+from kbert.tasks.base import ExampleOutput, Task
+from kbert.tasks.registry import register
+
+POOLINGS = ("mean", "cls", "pooled")
+
+
+def pool(hidden: np.ndarray, pooled: np.ndarray | None, pooling: str, normalize: bool) -> np.ndarray:
+    """One vector from one example's ``(T, H)`` hidden states (padding already removed)."""
+    if pooling == "mean":
+        vector = hidden.mean(axis=0)
+    elif pooling == "cls":
+        vector = hidden[0]
+    else:
+        vector = pooled
+    if normalize:
+        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+    return vector
+
+
+@register
+class FeatureExtraction(Task):
+    """Last hidden states (``[1][T][H]`` per input) or pooled sentence embeddings."""
+
+    name = "feature-extraction"
+    aliases = ("embeddings",)
+    token_level_outputs = ("last_hidden_state",)
+    call_parameters = ("pooling", "normalize", "return_tensors")
+
+    def build_model(self) -> keras.Model:
+        backbone = self.checkpoint.build_backbone()
+        outputs = {"last_hidden_state": backbone.output["sequence_output"]}
+        if "pooled_output" in backbone.output:
+            outputs["pooled_output"] = backbone.output["pooled_output"]
+        return keras.Model(backbone.input, outputs, name="feature_extractor")
+
+    def check_parameters(self, params):
+        params = super().check_parameters(params)
+        pooling = params.get("pooling")
+        if pooling is not None and pooling not in POOLINGS:
+            raise InputError(f"{self.name}: pooling must be one of {list(POOLINGS)} or None, got {pooling!r}")
+        if pooling == "pooled" and not self.checkpoint.has_pooler:
+            raise InputError(f"{self.name}: pooling='pooled' needs pooler weights, which {self.checkpoint.path} lacks")
+        return {"pooling": pooling, "normalize": bool(params.get("normalize", False)),
+                "return_tensors": bool(params.get("return_tensors", False))}
+
+    def postprocess(self, output: ExampleOutput, pooling=None, normalize=False, return_tensors=False):
+        hidden = output.outputs["last_hidden_state"]  # (T, H)
+        if pooling is not None:
+            vector = pool(hidden, output.outputs.get("pooled_output"), pooling, normalize)
+            return vector if return_tensors else vector.tolist()
+        return hidden[None] if return_tensors else hidden[None].tolist()  # (1, T, H) as HF
+
+    def serving_outputs(self, outputs, inputs):
+        hidden = outputs["last_hidden_state"]  # (B, T, H)
+        mask = tf.cast(inputs["padding_mask"], hidden.dtype)[:, :, None]  # (B, T, 1)
+        mean = tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        return {"embedding": mean, "normalized_embedding": tf.math.l2_normalize(mean, axis=-1),
+                "last_hidden_state": hidden, "mask": tf.cast(inputs["padding_mask"], tf.int32)}

@@ -1,0 +1,129 @@
+"""Text classification (single texts or pairs): multi-class, multi-label and regression.
+
+The head is Hugging Face's ``BertForSequenceClassification``: dropout → Dense on the pooled
+output, stored as ``classifier.weight``/``classifier.bias``, so weights round-trip. Outputs follow
+the ``text-classification`` pipeline of transformers v4 exactly (see :meth:`package`).
+
+Example:
+    >>> import numpy as np
+    >>> from kbert.tasks.text_classification import scores_to_dicts
+    >>> scores_to_dicts(np.array([0.1, 0.7, 0.2]), {0: "neg", 1: "pos", 2: "neu"}, top_k=2)
+    [{'label': 'pos', 'score': 0.7}, {'label': 'neu', 'score': 0.2}]
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kbert.checkpoint.hf_names import dense_slots
+from kbert.checkpoint.loader import assign
+from kbert.errors import CorruptCheckpointError, InputError
+from kbert.tasks.base import ExampleOutput, Task, sigmoid, softmax
+from kbert.tasks.registry import register
+
+FUNCTIONS = ("softmax", "sigmoid", "none")
+_LEGACY = object()  # top_k not given: Hugging Face's legacy output shape
+
+
+def default_function(problem_type: str | None, num_labels: int) -> str:
+    """The score function Hugging Face applies when the caller names none."""
+    if problem_type == "regression":
+        return "none"
+    if problem_type == "multi_label_classification" or num_labels == 1:
+        return "sigmoid"
+    return "softmax"
+
+
+def apply_function(logits: np.ndarray, function: str) -> np.ndarray:
+    if function == "softmax":
+        return softmax(logits)
+    if function == "sigmoid":
+        return sigmoid(logits)
+    return logits
+
+
+def scores_to_dicts(scores: np.ndarray, id2label: dict[int, str], top_k=_LEGACY):
+    """One example's scores as ``{'label', 'score'}`` dicts, shaped as Hugging Face does."""
+    if top_k is _LEGACY:
+        best = int(np.argmax(scores))
+        return {"label": id2label[best], "score": float(scores[best])}
+    dicts = [{"label": id2label[i], "score": float(s)} for i, s in enumerate(scores)]
+    dicts.sort(key=lambda d: d["score"], reverse=True)
+    return dicts if top_k is None else dicts[:top_k]
+
+
+@register
+class TextClassification(Task):
+    """Sequence classification / regression on the pooled ``[CLS]`` output."""
+
+    name = "text-classification"
+    aliases = ("sentiment-analysis",)
+    call_parameters = ("top_k", "function_to_apply")
+
+    def __init__(self, checkpoint, id2label: dict[int, str] | None = None, problem_type: str | None = None):
+        super().__init__(checkpoint)
+        self.id2label = id2label or self.config.id2label
+        if not self.id2label:
+            raise CorruptCheckpointError(
+                f"{checkpoint.path}: text-classification needs labels (id2label in config.json or given)")
+        self.problem_type = problem_type or self.config.problem_type
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    def build_model(self, dropout: float | None = None) -> keras.Model:
+        backbone = self.checkpoint.build_backbone(use_pooler=True)
+        pooled = backbone.output["pooled_output"]  # (B, H)
+        if dropout is None:
+            dropout = self.config.extra.get("classifier_dropout") or self.config.hidden_dropout_prob
+        x = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
+        head = keras.layers.Dense(self.num_labels, name="classifier",
+                                  kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))
+        logits = head(x)  # (B, num_labels)
+        tensors = self.checkpoint.head_tensors("classifier")
+        if tensors is not None:
+            rows = tensors.get("weight", np.zeros((0,))).shape[0]
+            if rows != self.num_labels:
+                raise CorruptCheckpointError(
+                    f"{self.checkpoint.path}: the classifier head has {rows} outputs but {self.num_labels} labels "
+                    f"are configured {list(self.id2label.values())}")
+            assign(dense_slots("classifier", head), {f"classifier.{k}": v for k, v in tensors.items()},
+                   source=str(self.checkpoint.path))
+        return keras.Model(backbone.input, {"logits": logits}, name="text_classifier")
+
+    # --- pipeline ------------------------------------------------------------------------------
+    def check_parameters(self, params):
+        params = super().check_parameters(params)
+        top_k = params.get("top_k", _LEGACY)
+        if top_k is not _LEGACY and top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+            raise InputError(f"{self.name}: top_k must be a positive int or None, got {top_k!r}")
+        function = params.get("function_to_apply")
+        if function is not None:
+            function = str(getattr(function, "value", function)).lower()
+            if function not in FUNCTIONS:
+                raise InputError(f"{self.name}: function_to_apply must be one of {list(FUNCTIONS)}, got {function!r}")
+        return {"top_k": top_k, "function_to_apply": function or default_function(self.problem_type, self.num_labels)}
+
+    def postprocess(self, output: ExampleOutput, top_k=_LEGACY, function_to_apply="softmax"):
+        scores = apply_function(output.outputs["logits"].astype(np.float64), function_to_apply)
+        return scores_to_dicts(scores, self.id2label, top_k)
+
+    def package(self, results, inputs, params):
+        # transformers v4: a single *string* without top_k comes back wrapped in a list; a single
+        # pair dict does not; a list of inputs gives one result per input.
+        if isinstance(inputs, str) and params["top_k"] is _LEGACY:
+            return [results[0]]
+        return super().package(results, inputs, params)
+
+    # --- export --------------------------------------------------------------------------------
+    def serving_outputs(self, outputs, inputs):
+        logits = outputs["logits"]  # (B, labels)
+        function = default_function(self.problem_type, self.num_labels)
+        scores = {"softmax": tf.nn.softmax, "sigmoid": tf.sigmoid, "none": tf.identity}[function](logits)
+        best = tf.argmax(scores, axis=-1, output_type=tf.int32)
+        labels = tf.constant([self.id2label[i] for i in range(self.num_labels)])
+        return {"label": tf.gather(labels, best), "score": tf.reduce_max(scores, axis=-1),
+                "scores": scores, "logits": logits}
