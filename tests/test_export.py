@@ -1,0 +1,93 @@
+"""SavedModel export: raw-string signature, served without kbert (only tensorflow + tensorflow_text)."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import kbert
+from conftest import CHECKPOINTS
+from kbert.export import export_saved_model
+
+# Runs in a fresh interpreter that imports nothing but TensorFlow and tensorflow-text, as TF Serving
+# (which links the tensorflow-text ops but has no Python) would see the model.
+SERVE = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf, tensorflow_text  # noqa: F401
+    assert not any(m.split(".")[0] in ("kbert", "keras_hub") for m in sys.modules), "not a bare TF process"
+    request = json.loads(sys.argv[2])
+    fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    out = fn(**{k: tf.constant(v, tf.string) for k, v in request.items()})
+    print(json.dumps({k: v.numpy().tolist() if v.dtype != tf.string else [s.decode() for s in v.numpy()]
+                      for k, v in out.items()}))
+""")
+
+
+def serve(version_dir, request):
+    result = subprocess.run([sys.executable, "-c", SERVE, str(version_dir), json.dumps(request)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+TEXTS = ["I love Paris", "The movie was not good, but the actors were great!", "", "Café 😀 中国人 " * 30]
+
+
+def test_classifier_export_serves_the_pipeline_outputs(tmp_path):
+    version = export_saved_model(CHECKPOINTS / "tiny-uncased-cls", tmp_path / "sentiment")
+    assert version == tmp_path / "sentiment" / "1"
+    got = serve(version, {"text": TEXTS})
+    want = kbert.pipeline("text-classification", model=CHECKPOINTS / "tiny-uncased-cls")(TEXTS, top_k=None)
+    labels = ["negative", "neutral", "positive"]
+    for i, ranked in enumerate(want):
+        assert got["label"][i] == ranked[0]["label"]
+        assert got["score"][i] == pytest.approx(ranked[0]["score"], abs=1e-5)
+        by_label = {d["label"]: d["score"] for d in ranked}
+        np.testing.assert_allclose(got["scores"][i], [by_label[l] for l in labels], atol=1e-5)
+    assert np.asarray(got["logits"]).shape == (len(TEXTS), 3)
+    metadata = json.loads((version / "assets.extra" / "kbert.json").read_text())
+    assert metadata["task"] == "text-classification" and metadata["text_pair"] is False
+
+
+def test_pair_export_takes_text_pair(tmp_path):
+    version = export_saved_model(CHECKPOINTS / "tiny-relu-pair", tmp_path / "nli", text_pair=True)
+    pairs = [("A man is playing.", "Someone plays."), ("It rains.", "The sun is out in London today.")]
+    got = serve(version, {"text": [a for a, _ in pairs], "text_pair": [b for _, b in pairs]})
+    pipe = kbert.pipeline("text-classification", model=CHECKPOINTS / "tiny-relu-pair")
+    want = pipe([{"text": a, "text_pair": b} for a, b in pairs])
+    assert got["label"] == [w["label"] for w in want]
+    np.testing.assert_allclose(got["score"], [w["score"] for w in want], atol=1e-5)
+
+
+def test_embedding_export_and_empty_batch(tmp_path, minilm_path):
+    version = export_saved_model("minilm", tmp_path / "embed")
+    got = serve(version, {"text": ["I love Paris", "Hello world!"]})
+    want = kbert.pipeline("feature-extraction")(["I love Paris", "Hello world!"], pooling="mean")
+    np.testing.assert_allclose(got["embedding"], want, atol=1e-4)
+    assert np.asarray(got["last_hidden_state"]).shape == (2, 5, 384)
+    empty = serve(version, {"text": []})
+    assert empty["embedding"] == [] and empty["mask"] == []
+
+
+def test_versions_increase_and_failed_exports_leave_nothing(tmp_path, monkeypatch):
+    base = tmp_path / "m"
+    (base / "7").mkdir(parents=True)  # an existing version, as TF Serving lays them out
+    assert export_saved_model(CHECKPOINTS / "tiny-regression", base).name == "8"
+
+    def crash(self, *args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(type(keras.export.ExportArchive()), "write_out", crash)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_saved_model(CHECKPOINTS / "tiny-regression", base)
+    assert sorted(p.name for p in base.iterdir()) == ["7", "8"]  # no half-written version, no temp folder
+
+
+def test_export_of_a_missing_model_writes_nothing(tmp_path):
+    with pytest.raises(kbert.errors.CheckpointNotFoundError, match="no-such-model: no such checkpoint folder"):
+        export_saved_model(tmp_path / "no-such-model", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
