@@ -138,8 +138,11 @@ class BertTokenizer(tf.Module):
         self.unk_id, self.cls_id, self.sep_id, self.pad_id = (index[t] for t in (unk_token, cls_token, sep_token, pad_token))
         self.model_max_length = int(model_max_length)
         self.max_input_chars_per_word = int(max_input_chars_per_word)
+        # Special tokens typed in the text are matched literally, as Hugging Face's added tokens are.
+        self._special_ids = [index[t] for t in (pad_token, unk_token, cls_token, sep_token, mask_token) if t in index]
         self.normalizer = BertNormalizer(lowercase=lowercase, strip_accents=strip_accents,
-                                         tokenize_chinese_chars=tokenize_chinese_chars)
+                                         tokenize_chinese_chars=tokenize_chinese_chars,
+                                         special_tokens=tuple(self.vocabulary[i] for i in self._special_ids))
         self._wordpiece = tf_text.FastWordpieceTokenizer(
             vocab=self.vocabulary, suffix_indicator="##", max_bytes_per_word=4 * self.max_input_chars_per_word + 4,
             token_out_type=tf.int32, unknown_token=unk_token, no_pretokenization=True,
@@ -187,9 +190,12 @@ class BertTokenizer(tf.Module):
         """Word pieces of ``texts`` ``(B,)`` without special tokens, with character offsets."""
         words = self.normalizer.split_words(texts)
         num_chars = tf.cast(words.char_positions.row_lengths(), tf.int32)  # (W,)
-        too_long = num_chars > self.max_input_chars_per_word
-        # A word over the limit is one [UNK]: feed the unk token itself, which is a whole vocab entry.
-        word_strings = tf.where(too_long, self.unk_token, words.words)
+        # Words whose id is known without WordPiece: literal special tokens, and words over the
+        # length limit (one [UNK]). They go through WordPiece as the unk token, a single vocab entry.
+        forced = tf.where(words.special >= 0, tf.gather(tf.constant(self._special_ids or [0], tf.int32),
+                                                        tf.maximum(words.special, 0)), -1)
+        forced = tf.where((forced < 0) & (num_chars > self.max_input_chars_per_word), self.unk_id, forced)
+        word_strings = tf.where(forced >= 0, self.unk_token, words.words)
         ids, byte_starts, byte_ends = self._wordpiece.tokenize_with_offsets(word_strings)  # (W, (p))
         piece_word = tf.cast(ids.value_rowids(), tf.int32)  # (P,)
         piece_text = tf.gather(word_strings, piece_word)
@@ -198,9 +204,11 @@ class BertTokenizer(tf.Module):
                                        unit="UTF8_CHAR")
         char_end = tf.strings.length(tf.strings.substr(piece_text, zeros, tf.cast(byte_ends.flat_values, tf.int32)),
                                      unit="UTF8_CHAR")
-        long_piece = tf.gather(too_long, piece_word)
-        char_start = tf.where(long_piece, 0, char_start)
-        char_end = tf.where(long_piece, tf.gather(num_chars, piece_word), char_end)
+        piece_forced = tf.gather(forced, piece_word)
+        whole = piece_forced >= 0
+        piece_ids = tf.where(whole, piece_forced, ids.flat_values)
+        char_start = tf.where(whole, 0, char_start)
+        char_end = tf.where(whole, tf.gather(num_chars, piece_word), char_end)
         # Map character indices within the normalised word back to the original text.
         base = tf.gather(tf.cast(words.char_positions.row_starts(), tf.int32), piece_word)
         positions = words.char_positions.flat_values
@@ -212,7 +220,7 @@ class BertTokenizer(tf.Module):
         def per_text(values):
             return tf.RaggedTensor.from_value_rowids(values, tf.cast(text_of_piece, tf.int64), nrows=nrows)
 
-        return _Pieces(per_text(ids.flat_values), per_text(starts), per_text(ends))
+        return _Pieces(per_text(piece_ids), per_text(starts), per_text(ends))
 
     def encode(self, texts, text_pairs=None, *, max_length: int | None = None, truncation: str = "longest_first",
                stride: int | None = None) -> Encoding:

@@ -34,6 +34,8 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
+from kbert.tokenizer.special_tokens import SpecialTokenMatcher
+
 _TABLES_PATH = pathlib.Path(__file__).with_name("unicode_tables.json")
 
 # Classes of a raw code point under clean_text (see tools/make_unicode_tables.py).
@@ -63,6 +65,7 @@ class Words:
     ends: tf.Tensor  # (W,) int32
     char_positions: tf.RaggedTensor  # (W, (chars)) int32
     num_texts: tf.Tensor  # () int32
+    special: tf.Tensor  # (W,) int32: index of the special token this word is, else -1
 
 
 class _RangeTable(tf.Module):
@@ -114,11 +117,15 @@ class BertNormalizer(tf.Module):
         strip_accents: remove accents (NFD, then drop non-spacing marks); ``None`` follows
             ``lowercase``, as in Hugging Face.
         tokenize_chinese_chars: make every CJK ideograph a word of its own.
+        special_tokens: literal tokens matched in the raw text before normalisation (each becomes
+            one word; see :mod:`kbert.tokenizer.special_tokens`).
     """
 
     def __init__(self, lowercase: bool = True, strip_accents: bool | None = None,
-                 tokenize_chinese_chars: bool = True, name: str | None = None):
+                 tokenize_chinese_chars: bool = True, special_tokens: tuple[str, ...] = (),
+                 name: str | None = None):
         super().__init__(name=name)
+        self.special_tokens = SpecialTokenMatcher(list(special_tokens), name="special_tokens")
         tables = _load_tables()
         self.lowercase = bool(lowercase)
         self.strip_accents = self.lowercase if strip_accents is None else bool(strip_accents)
@@ -131,51 +138,67 @@ class BertNormalizer(tf.Module):
         if not self.tokenize_chinese_chars:
             self._chinese = _RangeTable(_CHINESE_RUNS, name="chinese")
 
-    def normalize(self, texts: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
-        """Return normalised code points and their source character indices, both ``(B, (n))``."""
+    def normalize(self, texts: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
+        """Normalised code points, their source character indices, and special-token marks.
+
+        All three are ``(B, (n))``; the marks are ``-1`` for ordinary characters, else the index
+        of the special token the character belongs to, plus ``len(special_tokens)`` on the first
+        character of each match (so that adjacent matches stay apart).
+        """
         texts = tf.convert_to_tensor(texts, tf.string)
         cps = tf.strings.unicode_decode(texts, "UTF-8", errors="replace")  # (B, (chars))
         positions = tf.ragged.range(tf.cast(cps.row_lengths(), tf.int32))  # (B, (chars))
-        flat_cp, flat_pos = cps.flat_values, positions.flat_values
-        row = cps.value_rowids()
+        flat_cp, flat_pos, row = cps.flat_values, positions.flat_values, cps.value_rowids()
+        special, special_start = self.special_tokens(flat_cp, row)
+        is_special = special >= 0
+        marks = tf.where(special_start, special + len(self.special_tokens.tokens), special)
 
-        cls = self._clean(flat_cp)
+        cls = tf.where(is_special, _KEEP, self._clean(flat_cp))  # special tokens are matched raw
         keep = tf.not_equal(cls, _REMOVE)
         flat_cp = tf.where(tf.equal(cls, _SPACE), _SPACE_CP, flat_cp)
-        flat_cp, flat_pos, row = (tf.boolean_mask(t, keep) for t in (flat_cp, flat_pos, row))
+        flat_cp, flat_pos, row, marks = (tf.boolean_mask(t, keep) for t in (flat_cp, flat_pos, row, marks))
 
         if self._mapping is not None:
-            flat_cp, lengths = self._mapping(flat_cp)
-            flat_pos = tf.repeat(flat_pos, lengths)
-            row = tf.repeat(row, lengths)
+            flat_cp, lengths = self._map_outside_specials(flat_cp, marks)
+            flat_pos, row, marks = (tf.repeat(t, lengths) for t in (flat_pos, row, marks))
 
         nrows = tf.shape(texts, out_type=tf.int64)[0]
-        return (tf.RaggedTensor.from_value_rowids(flat_cp, row, nrows=nrows),
-                tf.RaggedTensor.from_value_rowids(flat_pos, row, nrows=nrows))
+        return tuple(tf.RaggedTensor.from_value_rowids(t, row, nrows=nrows) for t in (flat_cp, flat_pos, marks))
+
+    def _map_outside_specials(self, flat_cp, marks):
+        """Accent stripping / lower-casing of every code point that is not part of a special token."""
+        protected = tf.where(marks >= 0, -1, flat_cp)  # -1 is no code point: the mapping leaves it alone
+        mapped, lengths = self._mapping(protected)
+        return tf.where(tf.repeat(marks >= 0, lengths), tf.repeat(flat_cp, lengths), mapped), lengths
 
     def split_words(self, texts: tf.Tensor) -> Words:
         """Normalise ``texts`` (shape ``(B,)``) and split them into words with character offsets."""
-        cps, positions = self.normalize(texts)
-        flat_cp, flat_pos, row = cps.flat_values, positions.flat_values, cps.value_rowids()
+        cps, positions, marks = self.normalize(texts)
+        flat_cp, flat_pos, row, marks = cps.flat_values, positions.flat_values, cps.value_rowids(), marks.flat_values
+        num_special = len(self.special_tokens.tokens)
 
         cls = self._split(flat_cp)
         if not self.tokenize_chinese_chars:  # CJK ideographs are then ordinary word characters
             cls = tf.where(tf.equal(self._chinese(flat_cp), 1), _WORD, cls)
+        cls = tf.where(marks >= 0, _WORD, cls)  # a special token is one word, brackets included
         # A word starts at a non-separator that follows a separator, an isolated char, the start
-        # of its text, or that is itself isolated.
+        # of its text, or that is itself isolated; special tokens start and end words.
         first_in_text = tf.equal(tf.ragged.range(cps.row_lengths()).flat_values, 0)
         prev_cls = tf.concat([[_SEPARATOR], cls[:-1]], axis=0)
         prev_cls = tf.where(first_in_text, _SEPARATOR, prev_cls)
+        prev_special = tf.concat([[False], marks[:-1] >= 0], axis=0) & ~first_in_text
         is_char = tf.not_equal(cls, _SEPARATOR)
-        starts_word = is_char & (tf.not_equal(prev_cls, _WORD) | tf.equal(cls, _ISOLATE))
+        starts_word = is_char & (tf.not_equal(prev_cls, _WORD) | tf.equal(cls, _ISOLATE)
+                                 | (marks >= num_special) | (prev_special & (marks < 0)))
 
-        flat_cp, flat_pos, row, starts_word = (
-            tf.boolean_mask(t, is_char) for t in (flat_cp, flat_pos, row, starts_word))
+        flat_cp, flat_pos, row, starts_word, marks = (
+            tf.boolean_mask(t, is_char) for t in (flat_cp, flat_pos, row, starts_word, marks))
         word_id = tf.cumsum(tf.cast(starts_word, tf.int64)) - 1  # (chars,)
         num_words = tf.reduce_sum(tf.cast(starts_word, tf.int64))
         word_cps = tf.RaggedTensor.from_value_rowids(flat_cp, word_id, nrows=num_words)
         char_positions = tf.RaggedTensor.from_value_rowids(flat_pos, word_id, nrows=num_words)
         word_text = tf.cast(tf.boolean_mask(row, starts_word), tf.int32)
+        first_marks = tf.boolean_mask(marks, starts_word)  # (W,)
         return Words(
             words=tf.strings.unicode_encode(word_cps, "UTF-8"),
             text_index=word_text,
@@ -183,6 +206,7 @@ class BertNormalizer(tf.Module):
             ends=tf.gather(flat_pos, char_positions.row_limits() - 1) + 1,
             char_positions=char_positions,
             num_texts=tf.shape(texts)[0],
+            special=tf.where(first_marks >= 0, first_marks % max(num_special, 1), -1),
         )
 
 
