@@ -95,3 +95,15 @@ def test_batching_does_not_change_results(pipelines):
     for a, b in zip(one_by_one, batched):
         assert [d["label"] for d in a] == [d["label"] for d in b]
         np.testing.assert_allclose([d["score"] for d in a], [d["score"] for d in b], atol=1e-5)
+
+
+def test_forward_pass_is_traced_once_for_all_batch_shapes(pipelines):
+    pipe = pipelines("tiny-multilabel")
+    pipe(["a", "the movie was great and the story was good " * 3, "hello world"], batch_size=2)
+    pipe("what a day ! the team won the match today and all the people were happy")
+    assert pipe._forward.experimental_get_tracing_count() == 1
+
+
+def test_lone_surrogates_are_rejected_with_the_position(pipelines):
+    with pytest.raises(InputError, match=r"input 1: not valid Unicode \(lone surrogate '.*ud800' at index 2\)"):
+        pipelines("tiny-uncased-cls")(["fine", "ab\ud800c"])

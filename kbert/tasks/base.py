@@ -80,7 +80,7 @@ class Task:
     def _parse_one(self, item: Any, index: int) -> Example:
         where = f"{self.name}: input {index}"
         if isinstance(item, str):
-            return Example(item)
+            return Example(_check_encodable(item, where))
         if isinstance(item, dict):
             unknown = set(item) - {"text", "text_pair"}
             if unknown or "text" not in item:
@@ -92,7 +92,7 @@ class Task:
             for key, value in (("text", text), ("text_pair", pair)):
                 if value is not None and not isinstance(value, str):
                     raise InputError(f"{where}: {key!r} must be a str, got {type(value).__name__} {value!r:.60}")
-            return Example(text, pair)
+            return Example(_check_encodable(text, where), pair if pair is None else _check_encodable(pair, where))
         raise InputError(f"{where} is {type(item).__name__} {item!r:.60}; expected a str"
                          + (" or a dict with 'text' and 'text_pair'" if self.accepts_pairs else ""))
 
@@ -115,6 +115,15 @@ class Task:
     def serving_outputs(self, outputs: dict, inputs: dict) -> dict:
         """Graph-only (TF ops) outputs of the serving signature, from the model outputs."""
         raise NotImplementedError
+
+
+def _check_encodable(text: str, where: str) -> str:
+    """Reject strings that cannot be UTF-8 encoded (lone surrogates), which TensorFlow cannot take."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InputError(f"{where}: not valid Unicode (lone surrogate {text[err.start]!r} at index {err.start})") from None
+    return text
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
