@@ -50,3 +50,20 @@ def test_checkpoint_without_pooler_has_no_pooled_output():
     assert not ckpt.has_pooler
     assert ckpt.config.hidden_act == "gelu_new" and ckpt.config.type_vocab_size == 3
     assert ckpt.build_backbone().layer_norm_epsilon == pytest.approx(1e-7)
+
+
+def test_backbone_config_round_trips_through_keras_serialization(tmp_path):
+    from kbert.modeling.backbone import BertBackbone
+
+    backbone = load_checkpoint(CHECKPOINTS / "tiny-cased-token-cls").build_backbone()
+    clone = BertBackbone.from_config(backbone.get_config())
+    assert clone.get_config() == backbone.get_config()
+    assert (clone.hidden_act, clone.use_pooler, clone.num_segments) == ("gelu_new", False, 3)
+    path = tmp_path / "backbone.keras"
+    backbone.save(path)
+    import keras
+
+    reloaded = keras.saving.load_model(path)
+    inputs = {"token_ids": np.array([[2, 7, 9, 3]], "int32"), "segment_ids": np.zeros((1, 4), "int32"),
+              "padding_mask": np.ones((1, 4), "int32")}
+    np.testing.assert_allclose(reloaded(inputs)["sequence_output"], backbone(inputs)["sequence_output"], atol=1e-6)

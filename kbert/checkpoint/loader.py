@@ -64,12 +64,13 @@ class Checkpoint:
 
         use_pooler = self.has_pooler if use_pooler is None else use_pooler
         backbone = BertBackbone.from_config_json(self.config, use_pooler=use_pooler, dtype=dtype)
-        slots = backbone_slots(backbone)
+        all_slots = backbone_slots(backbone)
+        slots = all_slots
         if use_pooler and not self.has_pooler:
             logger.warning("%s has no pooler weights; the pooler is randomly initialised", self.path)
             slots = [s for s in slots if not s.hf_name.startswith("pooler.")]
         assign(slots, self.state_dict, source=str(self.path))
-        unused = sorted(set(self.state_dict) - {s.hf_name for s in backbone_slots(backbone)} - set(_IGNORED))
+        unused = sorted(set(self.state_dict) - {s.hf_name for s in all_slots} - set(_IGNORED))
         unused = [n for n in unused if not n.startswith(_HEAD_PREFIXES)]
         if unused:
             logger.info("%s: %d tensors not used by the backbone, e.g. %s", self.path, len(unused), unused[:3])

@@ -30,6 +30,11 @@ def _initializer(stddev: float = 0.02):
     return keras.initializers.TruncatedNormal(stddev=stddev)
 
 
+_CONFIG_KEYS = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "hidden_act",
+                "layer_norm_epsilon", "dropout", "max_sequence_length", "num_segments", "use_pooler",
+                "initializer_range")
+
+
 @keras.saving.register_keras_serializable(package="kbert")
 class BertBackbone(Backbone):
     """A BERT encoder with Hugging Face's numerics.
@@ -92,7 +97,7 @@ class BertBackbone(Backbone):
         super().__init__(inputs={"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask},
                          outputs=outputs, dtype=dtype, **kwargs)
 
-        # === Config ===
+        # === Config (every name in _CONFIG_KEYS, for get_config) ===
         self.vocabulary_size = vocabulary_size
         self.num_layers = num_layers
         self.num_heads = num_heads
@@ -119,11 +124,5 @@ class BertBackbone(Backbone):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "vocabulary_size": self.vocabulary_size, "num_layers": self.num_layers, "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim, "intermediate_dim": self.intermediate_dim, "hidden_act": self.hidden_act,
-            "layer_norm_epsilon": self.layer_norm_epsilon, "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length, "num_segments": self.num_segments,
-            "use_pooler": self.use_pooler, "initializer_range": self.initializer_range,
-        })
+        config.update({key: getattr(self, key) for key in _CONFIG_KEYS})
         return config

@@ -78,8 +78,12 @@ class _Pieces:
 
     def take(self, keep: tf.Tensor) -> "_Pieces":
         """First ``keep[b]`` pieces of every row."""
-        mask = tf.ragged.range(tf.cast(self.ids.row_lengths(), tf.int32)) < tf.expand_dims(keep, 1)
-        return _Pieces(*(tf.ragged.boolean_mask(t, mask) for t in (self.ids, self.starts, self.ends)))
+        starts = tf.cast(self.ids.row_starts(), tf.int32)
+        return self._pick(tf.ragged.range(starts, starts + keep))
+
+    def _pick(self, index: tf.RaggedTensor) -> "_Pieces":
+        """Rows made of the flat pieces at ``index`` (a ragged tensor of flat positions)."""
+        return _Pieces(*(tf.gather(t.flat_values, index) for t in (self.ids, self.starts, self.ends)))
 
     def gather(self, rows: tf.Tensor) -> "_Pieces":
         return _Pieces(*(tf.gather(t, rows) for t in (self.ids, self.starts, self.ends)))
@@ -92,20 +96,21 @@ class _Pieces:
         begin = starts.flat_values  # (W,)
         end = tf.minimum(begin + tf.gather(tf.broadcast_to(size, tf.shape(n)), row), tf.gather(n, row))
         offset = tf.gather(tf.cast(self.ids.row_starts(), tf.int32), row)
-        index = tf.ragged.range(begin + offset, end + offset)  # (W, (len)) into flat values
-
-        def pick(rt):
-            return tf.gather(rt.flat_values, index)
-
-        return _Pieces(pick(self.ids), pick(self.starts), pick(self.ends)), row
+        return self._pick(tf.ragged.range(begin + offset, end + offset)), row
 
 
-def _ragged_fill(rows: tf.RaggedTensor, value: int) -> tf.RaggedTensor:
-    return tf.ones_like(rows) * value
+def _fields(pieces: _Pieces, segment: int, sequence: int) -> tf.RaggedTensor:
+    """``(N, (n), 5)``: id, segment id, start, end, sequence id of every piece."""
+    ids = pieces.ids.flat_values
+    values = tf.stack([ids, tf.fill(tf.shape(ids), segment), pieces.starts.flat_values, pieces.ends.flat_values,
+                       tf.fill(tf.shape(ids), sequence)], axis=1)
+    return tf.RaggedTensor.from_row_splits(values, pieces.ids.row_splits, validate=False)
 
 
-def _column(batch: tf.Tensor, value: int) -> tf.RaggedTensor:
-    return tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(value, tf.int32)))
+def _special_column(rows: tf.Tensor, token_id: int, segment: int) -> tf.RaggedTensor:
+    """``(N, 1, 5)`` fields of one special token per row (offsets 0, 0; sequence id -1)."""
+    column = tf.tile(tf.constant([[[token_id, segment, 0, 0, SPECIAL]]], tf.int32), tf.stack([rows, 1, 1]))
+    return tf.RaggedTensor.from_tensor(column, ragged_rank=1)
 
 
 class BertTokenizer(tf.Module):
@@ -218,7 +223,7 @@ class BertTokenizer(tf.Module):
         nrows = tf.cast(words.num_texts, tf.int64)
 
         def per_text(values):
-            return tf.RaggedTensor.from_value_rowids(values, tf.cast(text_of_piece, tf.int64), nrows=nrows)
+            return tf.RaggedTensor.from_value_rowids(values, tf.cast(text_of_piece, tf.int64), nrows=nrows, validate=False)
 
         return _Pieces(per_text(piece_ids), per_text(starts), per_text(ends))
 
@@ -275,24 +280,14 @@ class BertTokenizer(tf.Module):
 
     # --- helpers -------------------------------------------------------------------------------
     def _assemble(self, first: _Pieces, second: _Pieces | None, sample_index: tf.Tensor) -> Encoding:
+        """``[CLS] first [SEP] (second [SEP])`` with segment ids, offsets and sequence ids."""
         rows = tf.shape(sample_index)[0]
-        cls_, sep = _column(rows, self.cls_id), _column(rows, self.sep_id)
-        zero = _column(rows, 0)
-        special = _column(rows, SPECIAL)
-        ids = [cls_, first.ids, sep]
-        segments = [zero, _ragged_fill(first.ids, 0), zero]
-        starts = [zero, first.starts, zero]
-        ends = [zero, first.ends, zero]
-        sequence = [special, _ragged_fill(first.ids, FIRST), special]
+        parts = [_special_column(rows, self.cls_id, 0), _fields(first, 0, FIRST), _special_column(rows, self.sep_id, 0)]
         if second is not None:
-            one = _column(rows, 1)
-            ids += [second.ids, sep]
-            segments += [_ragged_fill(second.ids, 1), one]
-            starts += [second.starts, zero]
-            ends += [second.ends, zero]
-            sequence += [_ragged_fill(second.ids, SECOND), special]
-        cat = lambda parts: tf.concat(parts, axis=1)  # noqa: E731
-        return Encoding(cat(ids), cat(segments), cat(starts), cat(ends), cat(sequence), sample_index)
+            parts += [_fields(second, 1, SECOND), _special_column(rows, self.sep_id, 1)]
+        joined = tf.concat(parts, axis=1)  # (N, (T), 5): one ragged concat for all five fields
+        ids, segments, starts, ends, sequence = (joined.with_flat_values(joined.flat_values[:, k]) for k in range(5))
+        return Encoding(ids, segments, starts, ends, sequence, sample_index)
 
     @staticmethod
     def _check_pair_fits(n1, n2, budget, truncation, stride=None):
