@@ -57,6 +57,15 @@ class UnknownTaskError(KbertError, ValueError):
     """A task name that no kbert task is registered under."""
 
 
+# --- training data and training -----------------------------------------------------------------
+class DataError(KbertError, ValueError):
+    """A training / evaluation data source is missing, malformed or inconsistent (names file and line)."""
+
+
+class TrainingError(KbertError):
+    """A training run cannot start or continue (bad options, output folder conflicts, head mismatch)."""
+
+
 # --- export --------------------------------------------------------------------------------------
 class ExportError(KbertError):
     """A SavedModel could not be written."""

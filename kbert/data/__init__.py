@@ -1,0 +1,1 @@
+"""Training data: readers (files, TFDS, lists) → validated examples → label encoding → tf.data."""
