@@ -48,9 +48,10 @@ class FeatureExtraction(Task):
 
     def build_model(self) -> keras.Model:
         backbone = self.checkpoint.build_backbone()
-        outputs = {"last_hidden_state": backbone.output["sequence_output"]}
-        if "pooled_output" in backbone.output:
-            outputs["pooled_output"] = backbone.output["pooled_output"]
+        encoded = backbone(backbone.input)  # nested: the backbone stays one layer of the task model
+        outputs = {"last_hidden_state": encoded["sequence_output"]}
+        if "pooled_output" in encoded:
+            outputs["pooled_output"] = encoded["pooled_output"]
         return keras.Model(backbone.input, outputs, name="feature_extractor")
 
     def check_parameters(self, params):

@@ -61,6 +61,7 @@ class TextClassification(Task):
     name = "text-classification"
     aliases = ("sentiment-analysis",)
     call_parameters = ("top_k", "function_to_apply")
+    hf_architecture = "BertForSequenceClassification"
 
     def __init__(self, checkpoint, id2label: dict[int, str] | None = None, problem_type: str | None = None):
         super().__init__(checkpoint)
@@ -74,9 +75,40 @@ class TextClassification(Task):
     def num_labels(self) -> int:
         return len(self.id2label)
 
+    @property
+    def label_kind(self) -> str:
+        """How labels are encoded for training: ``class`` ids, ``multi_label`` multi-hot, or ``regression``."""
+        return {"regression": "regression", "multi_label_classification": "multi_label"}.get(self.problem_type, "class")
+
+    # --- training ------------------------------------------------------------------------------
+    def loss(self):
+        """The loss ``compile()`` uses by default, as Hugging Face picks it from ``problem_type``."""
+        if self.label_kind == "regression":
+            return keras.losses.MeanSquaredError()
+        if self.label_kind == "multi_label":
+            return keras.losses.BinaryCrossentropy(from_logits=True)
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def keras_metrics(self) -> list:
+        """Cheap streaming metrics for the progress bar (F1, Pearson... come from the evaluation callback)."""
+        if self.label_kind == "class":
+            return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        if self.label_kind == "multi_label":
+            return [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]  # logits: 0 is p = 0.5
+        return []
+
+    def head_slots(self, model) -> list:
+        """The head's variables with their Hugging Face names, for saving a checkpoint."""
+        return dense_slots("classifier", model.get_layer("classifier"))
+
+    @property
+    def monitor(self) -> str:
+        """The validation metric that early stopping and "keep the best model" watch (higher is better)."""
+        return {"class": "val_macro_f1", "multi_label": "val_micro_f1", "regression": "val_pearson"}[self.label_kind]
+
     def build_model(self, dropout: float | None = None) -> keras.Model:
         backbone = self.checkpoint.build_backbone(use_pooler=True)
-        pooled = backbone.output["pooled_output"]  # (B, H)
+        pooled = backbone(backbone.input)["pooled_output"]  # (B, H); nested, so the backbone is one layer
         if dropout is None:
             dropout = self.config.extra.get("classifier_dropout") or self.config.hidden_dropout_prob
         x = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)

@@ -1,0 +1,407 @@
+"""Read labelled (or unlabelled) text examples from CSV, TSV and JSON-lines files, or from lists.
+
+Every problem is a :class:`~kbert.errors.DataError` naming the file and the 1-based line a text
+editor shows (for a CSV row that spans lines, the line where the row starts).
+
+Example:
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "train.csv"
+    >>> _ = path.write_text('sentence,label\\n"good, really",positive\\nbad,negative\\n')
+    >>> [(ex.text, ex.label, ex.where[-11:]) for ex in read_examples(path)]
+    [('good, really', 'positive', 'train.csv:2'), ('bad', 'negative', 'train.csv:3')]
+    >>> examples_from_lists(["a man sings"], [3.5], text_pairs=["someone sings"], label_type="regression")
+    [RawExample(text='a man sings', text_pair='someone sings', label=3.5, where='list[0]')]
+
+Header auto-detection (``header=None``), decided on the first non-blank row:
+
+* if any column is given *by name*, the first row is a header when it contains every name given
+  (otherwise the names cannot be found and that is an error listing the first row);
+* if no column is given by name, the first row is a header when one of its fields is a
+  well-known column name (:data:`KNOWN_COLUMNS`, compared case-insensitively): ``text``,
+  ``sentence``, ``sentence1``, ``question``, ``text_pair``, ``sentence2``, ``label``, ``score``,
+  ``labels``. Pass ``header=True``/``False`` when a file does not fit this rule.
+
+Default columns: with a header, text is the first of ``text, sentence, sentence1, question``
+present, its pair the first of ``text_pair, sentence2`` (only when ``text_column`` is not given
+either), the label the first of ``label, score, labels``. A headerless file with no columns given is
+laid out by its width: 1 field → text; 2 → text, label; 3 or more → text, text_pair, label
+(STS-B ``s1,s2,score``). In a headerless file with ``text_column`` given, nothing else is guessed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import math
+import numbers
+import os
+import pathlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from kbert.data.examples import RawExample, RawLabel
+from kbert.errors import DataError
+
+LABEL_TYPES = ("class", "multi_label", "regression", "none")
+TEXT_NAMES = ("text", "sentence", "sentence1", "question")
+PAIR_NAMES = ("text_pair", "sentence2")
+LABEL_NAMES = ("label", "score", "labels")
+KNOWN_COLUMNS = frozenset(TEXT_NAMES + PAIR_NAMES + LABEL_NAMES)
+# A multi-label field in a CSV/TSV file is split on any of these: "sports;politics", "a|b", "a,b".
+MULTI_LABEL_SEPARATORS = re.compile(r"[,;|]")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What every format reader gets besides the text: column choices and the label type."""
+
+    text_column: str | int | None = None
+    text_pair_column: str | int | None = None
+    label_column: str | int | None = None
+    header: bool | None = None
+    label_type: str = "class"
+
+
+Reader = Callable[[str, str, ReadOptions], "list[RawExample]"]
+
+
+# --- entry points ------------------------------------------------------------------------------
+def read_examples(path: str | os.PathLike, *, format: str | None = None, text_column: str | int | None = None,
+                  text_pair_column: str | int | None = None, label_column: str | int | None = None,
+                  header: bool | None = None, label_type: str = "class",
+                  encoding: str = "utf-8") -> list[RawExample]:
+    """Examples from a ``csv``/``tsv``/``jsonl`` file; ``format`` defaults to the one the extension names.
+
+    Columns are header names or 0-based indexes (JSON lines: field names, default ``text``,
+    ``text_pair``, ``label``). ``label_type`` is ``"class"`` (labels as strings; integers become their
+    string form), ``"multi_label"`` (a JSON list, or a CSV field split on ``,`` ``;`` or ``|``),
+    ``"regression"`` (a finite float) or ``"none"`` (labels are not read). A UTF-8 byte-order mark is
+    accepted. An empty text is a valid text; a missing field is an error.
+    """
+    _check_label_type(label_type)
+    source = os.fspath(path)
+    name = _format_of(source, format)
+    text = _decode(_read_bytes(source), source, encoding)
+    options = ReadOptions(text_column, text_pair_column, label_column, header, label_type)
+    return READERS[name](text, source, options)
+
+
+def examples_from_lists(texts: Sequence[str], labels: Sequence | None = None, text_pairs: Sequence[str] | None = None,
+                        label_type: str = "class") -> list[RawExample]:
+    """In-memory examples (``where="list[i]"``); labels are parsed as in a JSON-lines file.
+
+    ``labels=None`` gives unlabelled examples.
+
+    >>> examples_from_lists(["a", "b"], [["x", "y"], "y"], label_type="multi_label")[0].label
+    ('x', 'y')
+    """
+    _check_label_type(label_type)
+    texts = _as_list(texts, "texts")
+    columns = {"labels": labels, "text_pairs": text_pairs}
+    for name, values in columns.items():
+        if values is not None:
+            columns[name] = _as_list(values, name)
+            if len(columns[name]) != len(texts):
+                raise DataError(f"{name} has {len(columns[name])} items but texts has {len(texts)}")
+    examples = []
+    for i, text in enumerate(texts):
+        where = f"list[{i}]"
+        pair = None if text_pairs is None else columns["text_pairs"][i]
+        label = None
+        if labels is not None and label_type != "none":
+            label = _parse_label(columns["labels"][i], label_type, where)
+        examples.append(RawExample(_string(text, where, "text"), _string(pair, where, "text pair", optional=True),
+                                   label, where))
+    if not examples:
+        raise DataError("texts is empty: no examples")
+    return examples
+
+
+# --- format dispatch ---------------------------------------------------------------------------
+def _format_of(source: str, format: str | None) -> str:
+    accepted = ", ".join(sorted(READERS))
+    if format is not None:
+        if format not in READERS:
+            raise DataError(f"unknown data format {format!r}; expected one of {accepted}")
+        return format
+    suffix = pathlib.PurePath(source).suffix.lower()
+    if suffix in EXTENSIONS:
+        return EXTENSIONS[suffix]
+    if suffix == ".txt":
+        raise DataError(f"{source}: a .txt file could hold any format; give it with --format "
+                        f"(format= in Python): one of {accepted}")
+    shown = f"extension {suffix!r}" if suffix else "no extension"
+    raise DataError(f"{source}: cannot tell the format from {shown}; give it with --format (format= in Python): "
+                    f"one of {accepted} (recognised extensions: {', '.join(EXTENSIONS)})")
+
+
+def _read_bytes(source: str) -> bytes:
+    try:
+        return pathlib.Path(source).read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{source}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{source}: is a directory, not a data file") from None
+    except OSError as err:
+        raise DataError(f"{source}: cannot read ({err.strerror or err})") from None
+
+
+def _decode(raw: bytes, source: str, encoding: str) -> str:
+    try:
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        raise DataError(f"unknown text encoding {encoding!r}") from None
+    utf8 = codec.name in ("utf-8", "utf-8-sig")
+    try:
+        text = raw.decode("utf-8-sig" if utf8 else codec.name)
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1)
+        raise DataError(f"{source}:{line}: not {'UTF-8' if utf8 else encoding} (byte {column} of the line); "
+                        f"pass the file's encoding if it is another one") from None
+    return text
+
+
+def _check_label_type(label_type: str) -> None:
+    if label_type not in LABEL_TYPES:
+        raise DataError(f"unknown label type {label_type!r}; expected one of {', '.join(LABEL_TYPES)}")
+
+
+# --- CSV / TSV ---------------------------------------------------------------------------------
+def _read_csv(text: str, source: str, options: ReadOptions, delimiter: str = ",") -> list[RawExample]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    examples, columns, header_line, end = [], None, None, 0
+    while True:
+        start = end + 1  # the row about to be read starts on the line after the previous row ended
+        try:
+            row = next(reader, None)
+        except csv.Error as err:
+            raise DataError(_csv_error(source, start, reader.line_num, err)) from None
+        end = reader.line_num
+        if row is None:
+            break
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # blank line
+        if columns is None:
+            has_header = _has_header(row, options)
+            columns = _columns(row, has_header, options, f"{source}:{start}")
+            if has_header:
+                header_line = start
+                continue
+        examples.append(_row_example(row, columns, options.label_type, f"{source}:{start}"))
+    if not examples:
+        raise DataError(f"{source}: no examples ({'only a header' if header_line else 'the file is empty'})")
+    return examples
+
+
+def _read_tsv(text: str, source: str, options: ReadOptions) -> list[RawExample]:
+    return _read_csv(text, source, options, delimiter="\t")
+
+
+def _csv_error(source: str, start: int, line: int, err: csv.Error) -> str:
+    if "unexpected end of data" in str(err):
+        return f"{source}:{start}: a quoted field starting on this row is never closed"
+    return (f"{source}:{line}: malformed row ({err}); quote a field that contains quotes and double the quotes "
+            f"inside it")
+
+
+@dataclass(frozen=True)
+class _Columns:
+    text: int
+    text_pair: int | None
+    label: int | None
+
+    def needed(self) -> int:
+        return 1 + max(i for i in (self.text, self.text_pair, self.label) if i is not None)
+
+
+def _named(options: ReadOptions) -> list[str]:
+    given = [options.text_column, options.text_pair_column]
+    if options.label_type != "none":
+        given.append(options.label_column)
+    return [c for c in given if isinstance(c, str)]
+
+
+def _has_header(first: list[str], options: ReadOptions) -> bool:
+    if options.header is not None:
+        return options.header
+    fields = [f.strip() for f in first]
+    named = _named(options)
+    if named:
+        return all(name in fields for name in named)
+    return any(f.lower() in KNOWN_COLUMNS for f in fields)
+
+
+def _columns(first: list[str], has_header: bool, options: ReadOptions, where: str) -> _Columns:
+    """Resolve the three columns against the header (or the first row's width when headerless)."""
+    need_label = options.label_type != "none"
+    text, pair = options.text_column, options.text_pair_column
+    label = options.label_column if need_label else None
+    if has_header:
+        fields = [f.strip() for f in first]
+        lowered = [f.lower() for f in fields]
+
+        def find(spec, role, defaults, required):
+            if spec is not None:
+                return _index(spec, fields, role, where)
+            for name in defaults:
+                if name in lowered:
+                    return lowered.index(name)
+            if required:
+                raise DataError(f"{where}: no {role} column in the header {fields}; expected one of "
+                                f"{', '.join(defaults)} (or give {role.replace(' ', '_')}_column)")
+            return None
+
+        guess_pair = text is None and pair is None
+        return _Columns(find(text, "text", TEXT_NAMES, True),
+                        find(pair, "text pair", PAIR_NAMES if guess_pair else (), False),
+                        find(label, "label", LABEL_NAMES if need_label else (), need_label))
+    for spec in (text, pair, label):
+        if isinstance(spec, str) and options.header is False:
+            raise DataError(f"column {spec!r} is a name, but header=False; name columns by 0-based index")
+        if isinstance(spec, str):
+            raise DataError(f"{where}: no column {spec!r} in the header {[f.strip() for f in first]}; "
+                            f"name columns by 0-based index if the file has no header")
+    if text is None and pair is None and label is None:
+        width = len(first)
+        if width == 1 and need_label:
+            raise DataError(f"{where}: one field per row and no header, so no label column; pass label_type='none' "
+                            f"for unlabelled text, or give the columns")
+        return _Columns(0, 1 if width >= 3 else None, (2 if width >= 3 else 1) if need_label else None)
+    if text is None:
+        raise DataError(f"{where}: the file has no header; give text_column too (a 0-based index)")
+    if need_label and label is None:
+        raise DataError(f"{where}: the file has no header; give label_column too (a 0-based index), "
+                        f"or label_type='none' for unlabelled text")
+    return _Columns(_index(text, [], "text", where), _index(pair, [], "text pair", where),
+                    _index(label, [], "label", where))
+
+
+def _index(spec, fields: list[str], role: str, where: str) -> int | None:
+    if spec is None:
+        return None
+    if isinstance(spec, bool) or not isinstance(spec, (str, int)):
+        raise DataError(f"{role} column must be a header name or a 0-based index, got {spec!r}")
+    if isinstance(spec, int):
+        if spec < 0:
+            raise DataError(f"{role} column must be a 0-based index >= 0, got {spec}")
+        return spec
+    if spec not in fields:
+        raise DataError(f"{where}: no column {spec!r} in the header {fields}")
+    return fields.index(spec)
+
+
+def _row_example(row: list[str], columns: _Columns, label_type: str, where: str) -> RawExample:
+    if len(row) < columns.needed():
+        roles = [(name, i) for name, i in (("text", columns.text), ("text pair", columns.text_pair),
+                                           ("label", columns.label)) if i is not None and i >= len(row)]
+        missing = ", ".join(f"{name} is column {i}" for name, i in roles)
+        raise DataError(f"{where}: expected at least {columns.needed()} fields ({missing}), "
+                        f"found {len(row)}: {row!r:.80}")
+    pair = None if columns.text_pair is None else row[columns.text_pair]
+    label = None if columns.label is None else _parse_label(row[columns.label], label_type, where)
+    return RawExample(row[columns.text], pair, label, where)
+
+
+# --- JSON lines --------------------------------------------------------------------------------
+def _read_jsonl(text: str, source: str, options: ReadOptions) -> list[RawExample]:
+    keys = {}
+    for role, spec, default in (("text", options.text_column, "text"),
+                                ("text_pair", options.text_pair_column, "text_pair"),
+                                ("label", options.label_column, "label")):
+        if spec is not None and not isinstance(spec, str):
+            raise DataError(f"{source}: JSON lines fields are named; {role}_column must be a name, got {spec!r}")
+        keys[role] = spec or default
+    examples = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        where = f"{source}:{number}"
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            hint = "; expected one JSON object per line (a JSON array is not JSON lines)" if (
+                not examples and line.lstrip().startswith("[")) else ""
+            raise DataError(f"{where}: not valid JSON ({err.msg} at column {err.colno}){hint}") from None
+        if not isinstance(item, dict):
+            hint = " (a JSON array of objects is not JSON lines: write one object per line)" if (
+                not examples and isinstance(item, list) and item and isinstance(item[0], dict)) else ""
+            raise DataError(f"{where}: expected a JSON object, got {type(item).__name__}{hint}: {line.strip():.60}")
+        examples.append(_json_example(item, keys, options, where))
+    if not examples:
+        raise DataError(f"{source}: no examples (the file is empty)")
+    return examples
+
+
+def _json_example(item: dict, keys: dict, options: ReadOptions, where: str) -> RawExample:
+    if keys["text"] not in item:
+        raise DataError(f"{where}: no {keys['text']!r} field (fields: {', '.join(item)})")
+    text = _string(item[keys["text"]], where, f"{keys['text']!r}")
+    pair_required = options.text_pair_column is not None
+    if pair_required and keys["text_pair"] not in item:
+        raise DataError(f"{where}: no {keys['text_pair']!r} field (fields: {', '.join(item)})")
+    pair = _string(item.get(keys["text_pair"]), where, f"{keys['text_pair']!r}", optional=not pair_required)
+    label = None
+    if options.label_type != "none":
+        if keys["label"] not in item:
+            raise DataError(f"{where}: no {keys['label']!r} field (fields: {', '.join(item)}); "
+                            f"pass label_type='none' for unlabelled text")
+        label = _parse_label(item[keys["label"]], options.label_type, where)
+    return RawExample(text, pair, label, where)
+
+
+# --- values ------------------------------------------------------------------------------------
+def _as_list(values, name: str) -> list:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or not hasattr(values, "__getitem__"):
+        raise DataError(f"{name} must be a list, got {type(values).__name__}")
+    return list(values)
+
+
+def _string(value, where: str, role: str, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise DataError(f"{where}: {role} must be a string, got {type(value).__name__} {value!r:.40}")
+    return str(value)
+
+
+def _parse_label(value, label_type: str, where: str) -> RawLabel:
+    """One label, from a CSV field (a string) or a JSON / Python value, checked against ``label_type``."""
+    if value is None:
+        raise DataError(f"{where}: missing label")
+    if label_type == "class":
+        if isinstance(value, str):
+            if not value.strip():
+                raise DataError(f"{where}: empty label")
+            return value.strip()
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return str(int(value))
+        hint = {list: " (use label_type='multi_label' for lists)", tuple: " (use label_type='multi_label')",
+                float: " (use label_type='regression' for scores)"}.get(type(value), "")
+        raise DataError(f"{where}: a class label must be a string or an integer, got {value!r:.40}{hint}")
+    if label_type == "multi_label":
+        if isinstance(value, str):  # "a;b" "a|b" "a,b"; "" is an example with no labels
+            value = [part for part in MULTI_LABEL_SEPARATORS.split(value) if part.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise DataError(f"{where}: a multi-label label must be a list or a string of names separated by "
+                            f"',', ';' or '|', got {value!r:.40}")
+        return tuple(dict.fromkeys(_parse_label(part, "class", where) for part in value))
+    try:  # regression
+        if isinstance(value, bool) or not isinstance(value, (str, numbers.Real)):
+            raise ValueError
+        number = float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        raise DataError(f"{where}: label {value!r:.40} is not a number (label_type='regression')") from None
+    if not math.isfinite(number):
+        raise DataError(f"{where}: label {value!r} is not a finite number")
+    return number
+
+
+# Format name → reader. A reader gets the decoded text, the path for messages and the options.
+READERS: dict[str, Reader] = {"csv": _read_csv, "tsv": _read_tsv, "jsonl": _read_jsonl}
+# Extension → format name, used when ``format`` is not given.
+EXTENSIONS: dict[str, str] = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
