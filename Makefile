@@ -16,7 +16,7 @@ $(STAMP): setup.cfg setup.py
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/kbert demo
+	$(VENV)/bin/kbert run pipelines/demo_sentiment.toml
 
 test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest

@@ -13,6 +13,8 @@ from kbert import errors  # noqa: E402
 from kbert.checkpoint import BertConfig, Checkpoint, load_checkpoint  # noqa: E402
 from kbert.pipeline import Pipeline, pipeline  # noqa: E402
 from kbert.tokenizer import BertTokenizer  # noqa: E402
+from kbert.training.config import TrainConfig  # noqa: E402
+from kbert.training.trainer import train  # noqa: E402
 
-__all__ = ["BertConfig", "BertTokenizer", "Checkpoint", "Pipeline", "errors", "load_checkpoint", "pipeline",
-           "__version__"]
+__all__ = ["BertConfig", "BertTokenizer", "Checkpoint", "Pipeline", "TrainConfig", "errors", "load_checkpoint",
+           "pipeline", "train", "__version__"]

@@ -1,4 +1,4 @@
-"""The ``kbert`` command line: ``predict``, ``info``, ``export``, ``demo``.
+"""The ``kbert`` command line: ``train``, ``evaluate``, ``run``, ``predict``, ``info``, ``export``.
 
 Every command reports bad input as one line ``kbert: error: ...`` on stderr with exit code 2
 (never a traceback); results go to stdout as JSON (one object per line for ``predict``).
@@ -7,6 +7,8 @@ Example:
     $ kbert predict --model minilm --pooling mean "I love Paris"
     $ kbert info --model tests/fixtures/checkpoints/tiny-uncased-cls
     $ kbert export --model minilm --output saved_models/minilm
+    $ kbert train --task text-classification --model minilm --train train.tsv --eval dev.tsv --output runs/x
+    $ kbert run pipelines/demo_sentiment.toml
 """
 
 from __future__ import annotations
@@ -44,18 +46,69 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--pair", action="store_true", default=None, help="add a text_pair input")
     export.add_argument("--max-length", type=int, default=None)
 
-    demo = sub.add_parser("demo", help="the README's main job: embed, classify, export, serve")
-    demo.add_argument("--output", default="saved_models", help="where the demo exports (default saved_models)")
+    train = sub.add_parser("train", help="fine-tune a checkpoint; writes a Hugging Face checkpoint folder")
+    train.add_argument("--task", default="text-classification",
+                       help="text-classification (default), multi-label-classification or text-regression")
+    train.add_argument("--model", default="minilm", help="starting checkpoint (default: the embedded MiniLM)")
+    train.add_argument("--train", required=True, help="csv/tsv/jsonl file (FILE[start:stop] for a row range) "
+                                                      "or tfds:NAME[split]")
+    train.add_argument("--eval", help="evaluation data, same forms; scored after every epoch")
+    train.add_argument("--output", required=True, help="run folder (re-run the same command to resume)")
+    _data_flags(train)
+    train.add_argument("--labels", help="comma-separated label names in id order (default: sorted data labels)")
+    train.add_argument("--epochs", type=int, default=3)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--learning-rate", type=float, default=5e-5)
+    train.add_argument("--warmup", type=float, default=0.1, help="fraction of steps (< 1) or number of steps")
+    train.add_argument("--weight-decay", type=float, default=0.01)
+    train.add_argument("--dropout", type=float, default=None)
+    train.add_argument("--max-length", type=int, default=128)
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--freeze-backbone", action="store_true", help="train only the head")
+    train.add_argument("--clip-norm", type=float, default=1.0, help="global gradient-norm clipping (0: off)")
+    train.add_argument("--strategy", default="default", choices=["default", "mirrored"])
+    train.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
+    train.add_argument("--train-limit", type=int, default=None)
+    train.add_argument("--eval-limit", type=int, default=None)
+    train.add_argument("--download", action="store_true", help="allow TFDS to download the dataset")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    evaluate = sub.add_parser("evaluate", help="score a fine-tuned checkpoint on labelled data; one JSON object")
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--task", default=None, help="default: the task the checkpoint was trained for")
+    _data_flags(evaluate)
+    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--max-length", type=int, default=512)
+    evaluate.add_argument("--download", action="store_true")
+
+    run = sub.add_parser("run", help="run a TOML recipe: train, evaluate, export, predict through the export")
+    run.add_argument("recipe")
     return parser
+
+
+def _data_flags(parser) -> None:
+    parser.add_argument("--format", choices=["csv", "tsv", "jsonl"], help="default: from the file extension")
+    parser.add_argument("--text-column", help="column name or 0-based index (default: text/sentence/...)")
+    parser.add_argument("--text-pair-column")
+    parser.add_argument("--label-column")
+
+
+def _column(value):
+    return int(value) if value is not None and value.isdigit() else value
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
     args = _build_parser().parse_args(argv)
     from kbert.errors import KbertError
+    from kbert.training.strategy import split_cpu_from_env
 
     try:
-        return {"predict": _predict, "info": _info, "export": _export, "demo": _demo}[args.command](args)
+        split_cpu_from_env()  # KBERT_CPU_DEVICES: logical CPU devices for --strategy mirrored without GPUs
+        commands = {"predict": _predict, "info": _info, "export": _export, "train": _train, "evaluate": _evaluate,
+                    "run": _run}
+        return commands[args.command](args)
     except KbertError as err:
         print(f"kbert: error: {err}", file=sys.stderr)
         return 2
@@ -118,10 +171,41 @@ def _export(args) -> int:
     return 0
 
 
-def _demo(args) -> int:
-    from kbert.demo import run_demo
+def _train(args) -> int:
+    from kbert.training.config import TrainConfig
+    from kbert.training.trainer import train
 
-    return run_demo(args.output)
+    config = TrainConfig(
+        train=args.train, eval=args.eval, output=args.output, task=args.task, model=args.model, format=args.format,
+        text_column=_column(args.text_column), text_pair_column=_column(args.text_pair_column),
+        label_column=_column(args.label_column),
+        labels=tuple(n.strip() for n in args.labels.split(",")) if args.labels else None,
+        train_limit=args.train_limit, eval_limit=args.eval_limit, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, warmup=args.warmup, weight_decay=args.weight_decay, dropout=args.dropout,
+        max_length=args.max_length, seed=args.seed, freeze_backbone=args.freeze_backbone,
+        clip_norm=args.clip_norm or None, strategy=args.strategy, early_stopping=args.early_stopping,
+        download=args.download, verbose=0 if args.quiet else 1)
+    result = train(config)
+    print(json.dumps({"checkpoint": str(result.output), "metrics": result.metrics}))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from kbert.training.evaluation import evaluate
+
+    metrics = evaluate(args.model, args.data, task=args.task, format=args.format,
+                       text_column=_column(args.text_column), text_pair_column=_column(args.text_pair_column),
+                       label_column=_column(args.label_column), batch_size=args.batch_size,
+                       max_length=args.max_length, download=args.download)
+    print(json.dumps(metrics))
+    return 0
+
+
+def _run(args) -> int:
+    from kbert.recipes import run_recipe
+
+    print(json.dumps(run_recipe(args.recipe), indent=2, ensure_ascii=False))
+    return 0
 
 
 def _positive_int(value: str, flag: str) -> int:

@@ -54,6 +54,14 @@ class Checkpoint:
         found = {name[len(prefix) + 1:]: t for name, t in self.state_dict.items() if name.startswith(prefix + ".")}
         return found or None
 
+    def task_head(self, prefix: str, architecture: str) -> dict[str, np.ndarray] | None:
+        """:meth:`head_tensors` only when ``config.architectures`` names ``architecture``.
+
+        ``classifier.*`` means a sequence head in ``BertForSequenceClassification`` and a per-token
+        head in ``BertForTokenClassification``; a task must not load the other one's head.
+        """
+        return self.head_tensors(prefix) if architecture in self.config.architectures else None
+
     def build_backbone(self, *, use_pooler: bool | None = None, dtype=None):
         """A :class:`~kbert.modeling.backbone.BertBackbone` holding this checkpoint's weights.
 

@@ -164,7 +164,8 @@ class LabelSet:
         >>> head.check_compatible(["neg", "positive"], "ckpt")
         Traceback (most recent call last):
         ...
-        kbert.errors.DataError: ckpt: the checkpoint's head predicts ['negative', 'positive'], but the data has labels ['neg', 'positive']: 'neg' is not one of the head's labels; train a new head to use other labels
+        kbert.errors.DataError: ckpt: the checkpoint's head predicts ['negative', 'positive'], but the data has
+        labels ['neg', 'positive']: 'neg' is not among the head's labels; train a new head to use other labels
         """
         if isinstance(other_names, LabelSet):
             other_kind, names = other_names.kind, other_names.names
@@ -187,7 +188,7 @@ class LabelSet:
             raise DataError(f"{where}: the checkpoint's head predicts {_show(self.names)}, but the data has labels "
                             f"{_show(names)}: {', '.join(map(repr, unknown[:5]))}"
                             f"{' and others' if len(unknown) > 5 else ''} "
-                            f"{'is' if len(unknown) == 1 else 'are'} not one of the head's labels{note}; "
+                            f"{'is' if len(unknown) == 1 else 'are'} not among the head's labels{note}; "
                             f"train a new head to use other labels")
 
 

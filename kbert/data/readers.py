@@ -26,6 +26,10 @@ present, its pair the first of ``text_pair, sentence2`` (only when ``text_column
 either), the label the first of ``label, score, labels``. A headerless file with no columns given is
 laid out by its width: 1 field → text; 2 → text, label; 3 or more → text, text_pair, label
 (STS-B ``s1,s2,score``). In a headerless file with ``text_column`` given, nothing else is guessed.
+
+TSV is read like CSV with a tab delimiter: a field may be quoted (``"..."`` with ``""`` for a quote,
+as in the GLUE RTE file), and a field that starts with a quote but is not properly quoted is an
+error rather than silently mangled.
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ class TextClassification(Task):
         head = keras.layers.Dense(self.num_labels, name="classifier",
                                   kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))
         logits = head(x)  # (B, num_labels)
-        tensors = self.checkpoint.head_tensors("classifier")
+        tensors = self.checkpoint.task_head("classifier", self.hf_architecture)
         if tensors is not None:
             rows = tensors.get("weight", np.zeros((0,))).shape[0]
             if rows != self.num_labels:

@@ -12,7 +12,7 @@ column wide for a single panel and two columns wide otherwise, under an optional
 Each panel has its name, a legend (``train`` in :data:`TRAIN_COLOR`, ``val`` in :data:`VAL_COLOR`),
 an axes box, the y range's minimum and maximum written at their heights, and the first and last
 epoch under the x axis. Series are drawn as anti-aliased lines with a marker per epoch (markers are
-left out past :data:`MARKER_MAX_POINTS` epochs, except for isolated points). NaN and infinite
+left out past :data:`MARKER_MAX_POINTS` epochs; an isolated point gets a larger one). NaN and infinite
 values are skipped and break the line; a one-epoch history shows one marker per series; a constant
 series is a flat line across the middle of the panel. Series of different lengths (validation every
 k epochs) are each plotted at epochs ``1..len(series)``.
@@ -24,9 +24,12 @@ Example:
     >>> from kbert.training.curves import figure_size, panel_names, plot_history
     >>> history = {"loss": [0.9, 0.5, 0.4], "val_loss": [0.8, 0.6, 0.65],
     ...            "accuracy": [0.6, 0.8, 0.85], "val_accuracy": [0.62, 0.75, 0.74]}
-    >>> path = plot_history(history, os.path.join(tempfile.mkdtemp(), "curves.png"), title="sst2")
-    >>> os.path.basename(path), figure_size(panel_names(history), title="sst2")
-    ('curves.png', (1200, 812))
+    >>> panel_names(history), figure_size(panel_names(history), title="sst2")
+    (['loss', 'accuracy'], (1200, 432))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = plot_history(history, os.path.join(folder, "curves.png"), title="sst2")
+    ...     os.path.basename(path), os.path.getsize(path) > 0
+    ('curves.png', True)
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ _PAD = 14                      # panel edge to content
 _INSET = 10                    # axes box to the data extremes
 _LINE_WIDTH = 2.2
 _MARKER_RADIUS = 3.0
+_ISOLATED_RADIUS = 4.5         # a point with no finite neighbour (one epoch, NaN on both sides)
 
 # --- font ----------------------------------------------------------------------------------------
 # 5 columns; rows 0-6 sit on the baseline (row 6), two more rows hold descenders (g j p q y , _).
@@ -203,8 +207,10 @@ def _stroke(coverage: np.ndarray, x0: float, y0: float, x1: float, y1: float, ha
     """Raise ``coverage`` (max-composite) under a round-capped segment; pixel centres at integers."""
     height, width = coverage.shape
     reach = half_width + 1.0
-    cx0, cx1 = max(int(math.floor(min(x0, x1) - reach)), 0), min(int(math.ceil(max(x0, x1) + reach)), width - 1)
-    cy0, cy1 = max(int(math.floor(min(y0, y1) - reach)), 0), min(int(math.ceil(max(y0, y1) + reach)), height - 1)
+    cx0 = max(int(math.floor(min(x0, x1) - reach)), 0)
+    cx1 = min(int(math.ceil(max(x0, x1) + reach)), width - 1)
+    cy0 = max(int(math.floor(min(y0, y1) - reach)), 0)
+    cy1 = min(int(math.ceil(max(y0, y1) + reach)), height - 1)
     if cx0 > cx1 or cy0 > cy1:
         return
     ys, xs = np.mgrid[cy0: cy1 + 1, cx0: cx1 + 1].astype(np.float64)
@@ -306,13 +312,15 @@ def _draw_panel(img: np.ndarray, name: str, series: list[tuple[str, np.ndarray, 
     finite_all = np.concatenate(finite) if finite else np.zeros(0)
     epochs = max((len(v) for _, v, _ in series), default=0)
 
-    # Y labels decide the left margin.
-    if finite_all.size:
-        lo, hi = float(finite_all.min()), float(finite_all.max())
-        labels = [_format_number(hi, lo), _format_number(lo, hi)] if hi > lo else [_format_number(lo)]
-    else:
-        lo = hi = 0.0
+    # Y range: the finite data's min and max; their labels decide the left margin.
+    lo, hi = (float(finite_all.min()), float(finite_all.max())) if finite_all.size else (0.0, 0.0)
+    half_span = hi * 0.5 - lo * 0.5   # halves: hi - lo itself may overflow for huge values
+    if not finite_all.size:
         labels = []
+    elif half_span > 0:
+        labels = [_format_number(hi, lo), _format_number(lo, hi)]
+    else:
+        labels = [_format_number(lo)]
     label_width = max((text_width(label) for label in labels), default=0)
     box_left = _PAD + label_width + 8
     box_right = width - _PAD - 1
@@ -327,16 +335,17 @@ def _draw_panel(img: np.ndarray, name: str, series: list[tuple[str, np.ndarray, 
         return data_left + index * (data_right - data_left) / (epochs - 1)
 
     def y_of(value: float) -> float:
-        if hi <= lo:
+        if not half_span > 0:
             return (data_top + data_bottom) / 2
-        return data_bottom - (value * 0.5 - lo * 0.5) / (hi * 0.5 - lo * 0.5) * (data_bottom - data_top)
+        return data_bottom - (value * 0.5 - lo * 0.5) / half_span * (data_bottom - data_top)
 
     # Grid lines and y labels at the data's minimum and maximum.
-    label_rows = [y_of(hi), y_of(lo)] if hi > lo else [y_of(lo)]
+    label_rows = [y_of(hi), y_of(lo)] if half_span > 0 else [y_of(lo)]
     for label, row in zip(labels, label_rows):
         r = int(round(row))
         img[r, box_left + 1: box_right] = GRID_COLOR
-        _draw_text(img, label, box_left - 6 - text_width(label), int(round(row - glyph_h / 2 + 0.5)), MUTED_TEXT)
+        top = int(round(row - glyph_h / 2 + 0.5))
+        _draw_text(img, label, box_left - 6 - text_width(label), top, MUTED_TEXT)
 
     # Axes box.
     img[box_top, box_left: box_right + 1] = FRAME_COLOR
@@ -349,7 +358,8 @@ def _draw_panel(img: np.ndarray, name: str, series: list[tuple[str, np.ndarray, 
     for index in sorted({0, max(epochs - 1, 0)}):
         text = str(index + 1)
         cx = x_of(index)
-        _draw_text(img, text, int(round(cx - text_width(text) / 2)), label_top, MUTED_TEXT)
+        left = min(int(round(cx - text_width(text) / 2)), width - 2 - text_width(text))   # stay inside
+        _draw_text(img, text, max(left, 2), label_top, MUTED_TEXT)
         img[box_bottom + 1: box_bottom + 4, int(round(cx))] = FRAME_COLOR
     caption = "epoch"
     _draw_text(img, caption, (box_left + box_right - text_width(caption)) // 2, label_top + glyph_h + 6,
@@ -373,7 +383,9 @@ def _draw_panel(img: np.ndarray, name: str, series: list[tuple[str, np.ndarray, 
             if point is None:
                 continue
             isolated = (i == 0 or points[i - 1] is None) and (i == len(points) - 1 or points[i + 1] is None)
-            if isolated or len(values) <= MARKER_MAX_POINTS:
+            if isolated:
+                _stroke(coverage, *point, *point, _ISOLATED_RADIUS)
+            elif len(values) <= MARKER_MAX_POINTS:
                 _stroke(coverage, *point, *point, _MARKER_RADIUS)
         _composite(img, coverage, color)
 

@@ -225,9 +225,10 @@ def per_label_f1(y_true, y_pred, names: Sequence[str], zero_division: float = 0.
     """Precision, recall, F1 and support for every label in ``names``, like ``classification_report``.
 
     ``y_true`` / ``y_pred`` are either 1-D class ids (single-label; ids index ``names``) or 2-D
-    multi-hot arrays with one column per name (multi-label). Every name is reported, present or not;
-    a ratio whose denominator is 0 (precision with no predictions, recall with no true examples, F1
-    with neither) is ``zero_division``. ``support`` is the number of true examples of the label.
+    multi-hot arrays with one column per name (multi-label; a 2-D input is always read as
+    multi-hot). Every name is reported, present or not; a ratio whose denominator is 0 (precision
+    with no predictions, recall with no true examples, F1 with neither) is ``zero_division``.
+    ``support`` is the number of true examples of the label.
 
     >>> report = per_label_f1([0, 1, 1], [0, 1, 0], names=["neg", "pos", "mixed"])
     >>> report["neg"]
@@ -240,7 +241,7 @@ def per_label_f1(y_true, y_pred, names: Sequence[str], zero_division: float = 0.
     names = list(names)
     if len(set(names)) != len(names):
         raise InputError(f"names: duplicate label names in {names}")
-    if np.asarray(y_true).ndim == 2 and np.asarray(y_true).shape[1:] != (1,):
+    if np.asarray(y_true).ndim == 2:
         t, p = _pair_multi_hot(y_true, y_pred)
         if t.shape[1] != len(names):
             raise InputError(f"{len(names)} names for a multi-hot array of {t.shape[1]} label columns")

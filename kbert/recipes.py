@@ -1,0 +1,123 @@
+"""TOML training recipes (``pipelines/*.toml``): train → evaluate → export → a prediction through the export.
+
+A recipe has a ``[train]`` table with :class:`~kbert.training.config.TrainConfig` fields, an optional
+``[export]`` table (``output``: the TF Serving model folder) and an optional ``[predict]`` table
+(``texts``, or ``pairs`` as ``[[text, text_pair], ...]``). In strings, ``{data}`` is the real-data
+folder (``$KBERT_DATA``, else ``../shared/data`` beside the repository) and ``{repo}`` the repository.
+
+Example:
+    >>> from kbert.recipes import load_recipe
+    >>> recipe = load_recipe("pipelines/demo_sentiment.toml")
+    >>> recipe.train.model, recipe.train.epochs, recipe.export_to
+    ('minilm', 3, 'saved_models/demo-sentiment')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tomllib
+
+from kbert.errors import InputError, KbertError
+from kbert.training.config import TrainConfig
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+_TABLES = {"train", "export", "predict"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    path: pathlib.Path
+    train: TrainConfig
+    export_to: str | None = None  # TF Serving model base folder
+    predict_texts: tuple = ()  # strings, or (text, text_pair) tuples
+
+
+def data_folder() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("KBERT_DATA", REPO.parent / "shared" / "data"))
+
+
+def load_recipe(path: str | os.PathLike) -> Recipe:
+    """Parse and validate a recipe; every problem names the file (and the key)."""
+    path = pathlib.Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the recipe ({err.strerror or err})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not valid TOML ({err})") from None
+    unknown = sorted(set(raw) - _TABLES)
+    if unknown or "train" not in raw:
+        raise InputError(f"{path}: a recipe has a [train] table and optionally [export] and [predict]; "
+                         f"got tables {sorted(raw)}")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    bad = sorted(set(raw["train"]) - fields)
+    if bad:
+        raise InputError(f"{path}: [train] has unknown keys {bad}; known keys: {sorted(fields)}")
+    values = {k: _expand(v) for k, v in raw["train"].items()}
+    if isinstance(values.get("labels"), list):
+        values["labels"] = tuple(values["labels"])
+    try:
+        train = TrainConfig(**values)
+    except KbertError as err:
+        raise InputError(f"{path}: [train]: {err}") from None
+    except TypeError as err:
+        raise InputError(f"{path}: [train]: {err}") from None
+    export = raw.get("export", {})
+    if set(export) - {"output"}:
+        raise InputError(f"{path}: [export] takes only 'output', got {sorted(export)}")
+    predict = raw.get("predict", {})
+    if set(predict) - {"texts", "pairs"}:
+        raise InputError(f"{path}: [predict] takes 'texts' or 'pairs', got {sorted(predict)}")
+    texts = tuple(predict.get("texts", ())) + tuple(tuple(p) for p in predict.get("pairs", ()))
+    return Recipe(path, train, _expand(export.get("output")), texts)
+
+
+def run_recipe(path: str | os.PathLike) -> dict:
+    """Train, evaluate, export, then answer ``[predict]`` texts through the exported SavedModel."""
+    from kbert.export import export_saved_model
+    from kbert.training.trainer import train
+
+    recipe = load_recipe(path)
+    result = train(recipe.train)
+    summary = {"checkpoint": str(result.output), "metrics": result.metrics}
+    if recipe.export_to:
+        version = export_saved_model(result.output, recipe.export_to)
+        summary["saved_model"] = str(version)
+        if recipe.predict_texts:
+            summary["predictions"] = query_saved_model(version, recipe.predict_texts)
+    return summary
+
+
+# Run in a separate interpreter with nothing but TensorFlow, as TF Serving would load the model.
+_QUERY = """
+import json, sys
+import tensorflow as tf, tensorflow_text  # noqa: F401
+request = json.loads(sys.argv[2])
+fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+out = fn(**{k: tf.constant(v) for k, v in request.items()})
+print(json.dumps({"label": [s.decode() for s in out["label"].numpy()], "score": out["score"].numpy().tolist()}))
+"""
+
+
+def query_saved_model(version_dir, texts) -> list[dict]:
+    """``{'text', 'label', 'score'}`` for each text, answered by the SavedModel in a bare TF process."""
+    pairs = [t for t in texts if isinstance(t, tuple)]
+    request = ({"text": [a for a, _ in pairs], "text_pair": [b for _, b in pairs]} if pairs
+               else {"text": list(texts)})
+    done = subprocess.run([sys.executable, "-c", _QUERY, str(version_dir), json.dumps(request)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise KbertError(f"{version_dir}: the exported model failed to answer: {done.stderr.strip()[-500:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return [{"text": t, "label": label, "score": s} for t, label, s in zip(texts, out["label"], out["score"])]
+
+
+def _expand(value):
+    if isinstance(value, str):
+        return value.replace("{data}", str(data_folder())).replace("{repo}", str(REPO))
+    return value

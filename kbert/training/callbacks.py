@@ -1,0 +1,62 @@
+"""Callbacks of a kbert training run, besides Keras's own (early stopping, best model, backup, TensorBoard).
+
+- :class:`Evaluation` scores the evaluation data after every epoch with the task's metrics and adds
+  them to the epoch logs as ``val_*`` (so early stopping and "keep the best" can watch them).
+- :class:`HistoryFile` keeps ``history.json`` (one entry per epoch, surviving a resumed run) and
+  redraws ``training_curves.png`` from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import keras
+
+from kbert.training.curves import plot_history
+from kbert.training.evaluation import predict, score
+
+
+class Evaluation(keras.callbacks.Callback):
+    """After each epoch: predict the evaluation set, log ``val_loss``, ``val_accuracy``, ``val_macro_f1``..."""
+
+    def __init__(self, dataset, kind: str, names: list[str]):
+        super().__init__()
+        self.dataset, self.kind, self.names = dataset, kind, names
+        self.last: dict[str, float] = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        logits, labels = predict(self.model, self.dataset)
+        self.last = score(self.kind, labels, logits, self.names)
+        if logs is not None:
+            logs.update({f"val_{k}": v for k, v in self.last.items() if k != "examples"})
+
+
+class HistoryFile(keras.callbacks.Callback):
+    """``history.json`` and ``training_curves.png`` in the run folder, updated every epoch."""
+
+    def __init__(self, folder: pathlib.Path):
+        super().__init__()
+        self.path = folder / "history.json"
+        self.png = folder / "training_curves.png"
+        self.epochs: list[dict] = []
+
+    def on_train_begin(self, logs=None):
+        start = getattr(self.model, "_initial_epoch", None) or 0  # set by BackupAndRestore on resume
+        previous = json.loads(self.path.read_text()) if start and self.path.is_file() else []
+        self.epochs = [e for e in previous if e["epoch"] < start]
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
+        self.epochs = [e for e in self.epochs if e["epoch"] < epoch] + [{"epoch": epoch, **logs}]
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.epochs, indent=1))
+        os.replace(tmp, self.path)
+        history = self.history()
+        if history:  # an epoch with no logged values has nothing to draw
+            plot_history(history, self.png)
+
+    def history(self) -> dict[str, list[float]]:
+        keys = [k for k in self.epochs[-1] if k != "epoch"] if self.epochs else []
+        return {k: [e.get(k, float("nan")) for e in self.epochs] for k in keys}

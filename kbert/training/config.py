@@ -1,0 +1,91 @@
+"""Every fine-tuning option in one frozen dataclass (the CLI flags and TOML recipes map onto it).
+
+Example:
+    >>> from kbert.training.config import TrainConfig
+    >>> config = TrainConfig(train="train.tsv", output="runs/sst2", epochs=1)
+    >>> config.learning_rate, config.warmup, config.batch_size
+    (5e-05, 0.1, 32)
+    >>> TrainConfig(train="t.tsv", output="o", batch_size=0)
+    Traceback (most recent call last):
+    ...
+    kbert.errors.TrainingError: batch_size must be a positive integer, got 0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from kbert.errors import TrainingError
+
+STRATEGIES = ("default", "mirrored")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    train: Any  # a file path, "tfds:NAME[split]", or a list of RawExample
+    output: str  # the run folder: HF checkpoint + metrics + logs + curves
+    task: str = "text-classification"  # or multi-label-classification, text-regression
+    model: str | None = "minilm"  # checkpoint folder, "minilm" or "hf://org/name"
+    eval: Any = None  # evaluation data, same forms as train; None: no per-epoch evaluation
+    format: str | None = None  # csv, tsv, jsonl (default: from the file extension)
+    text_column: str | int | None = None  # default: the reader's conventions (text, sentence, ...)
+    text_pair_column: str | int | None = None
+    label_column: str | int | None = None
+    labels: tuple[str, ...] | None = None  # label order; default: the checkpoint's id2label, else sorted data labels
+    train_limit: int | None = None  # use only the first N training examples
+    eval_limit: int | None = None
+    epochs: int = 3
+    batch_size: int = 32  # global batch (split across replicas under a strategy)
+    learning_rate: float = 5e-5  # peak, after warm-up
+    warmup: float = 0.1  # < 1: fraction of all steps; >= 1: number of steps
+    weight_decay: float = 0.01  # AdamW, never on biases and LayerNorm
+    dropout: float | None = None  # classifier dropout; default: the checkpoint's hidden_dropout_prob
+    max_length: int = 128  # tokens per example, special tokens included
+    seed: int = 42
+    freeze_backbone: bool = False  # feature-extractor mode: only the head trains
+    clip_norm: float | None = 1.0  # global gradient-norm clipping (HF Trainer's max_grad_norm)
+    strategy: str = "default"  # "mirrored": all local GPUs (or logical CPUs, see kbert.training.strategy)
+    early_stopping: int | None = None  # stop after this many epochs without improvement of `monitor`
+    monitor: str | None = None  # default: the task's (val_macro_f1, val_micro_f1, val_pearson)
+    download: bool = False  # allow TFDS to download datasets (never implicit)
+    verbose: int = 1  # Keras progress bar (0 silent, 1 bar, 2 one line per epoch)
+
+    def __post_init__(self):
+        def positive(name, value, kind=int):
+            if not isinstance(value, kind) or isinstance(value, bool) or value <= 0:
+                raise TrainingError(f"{name} must be a positive {'integer' if kind is int else 'number'}, got {value!r}")
+
+        positive("epochs", self.epochs)
+        positive("batch_size", self.batch_size)
+        positive("max_length", self.max_length)
+        positive("learning_rate", self.learning_rate, (int, float))
+        for name in ("train_limit", "eval_limit", "early_stopping"):
+            if getattr(self, name) is not None:
+                positive(name, getattr(self, name))
+        if self.max_length < 3:
+            raise TrainingError(f"max_length must leave room for [CLS], [SEP] and text, got {self.max_length}")
+        if not (isinstance(self.warmup, (int, float)) and self.warmup >= 0):
+            raise TrainingError(f"warmup must be a fraction in [0, 1) or a number of steps, got {self.warmup!r}")
+        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
+            raise TrainingError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise TrainingError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.clip_norm is not None and self.clip_norm <= 0:
+            raise TrainingError(f"clip_norm must be positive (or None for no clipping), got {self.clip_norm!r}")
+        if self.strategy not in STRATEGIES:
+            raise TrainingError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
+        if not self.output:
+            raise TrainingError("an output folder is required")
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict:
+        """JSON-safe view for ``training_config.json`` (in-memory data is summarised)."""
+        out = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            out[field.name] = value if isinstance(value, (str, int, float, bool, type(None))) else (
+                list(value) if isinstance(value, tuple) else f"<{type(value).__name__} of {len(value)}>")
+        return out
