@@ -17,7 +17,8 @@ DataCollatorWithPadding, fp32, then measures accuracy on "eval". Prints one JSON
 How time is measured (see benchmarks/TRAINING_NOTES.md):
 - "train_seconds": wall time of trainer.train() as seen from outside (time.perf_counter).
 - "steady_examples_per_second": a TrainerCallback stamps perf_counter at every on_step_end; the rate is
-  (examples in steps k+1..N) / (t_end[N] - t_end[k]) with k = warmup_steps_excluded. Between two
+  (examples in steps k+1..N) / (t_end[N] - t_end[k]) with k = warmup_steps_excluded (t_end[0] = the
+  on_train_begin stamp), so exactly the first k optimizer steps are left out. Between two
   step ends lie everything the loop does for one step: fetching and collating the batch, forward,
   backward, gradient clipping, optimizer and scheduler steps. The exact examples and padded lengths of
   each step are recorded by a wrapper around the collator (dataloader_num_workers=0, so the i-th
@@ -173,11 +174,12 @@ def main() -> None:
     sizes = [n for n, _ in collator.batches]
     assert len(sizes) == steps, (len(sizes), steps)  # gradient_accumulation_steps == 1
     steady = None
-    if steps > excluded + 1:
-        span = clock.step_ends[-1] - clock.step_ends[excluded]
-        examples = sum(sizes[excluded + 1:])
-        tokens = sum(n * length for n, length in collator.batches[excluded + 1:])
-        steady = {"steps": steps - excluded - 1, "examples": examples, "seconds": span,
+    if steps > excluded:
+        # Steps excluded+1..N: from the end of step `excluded` (or the start of training) to the last end.
+        span = clock.step_ends[-1] - ([clock.train_begin] + clock.step_ends)[excluded]
+        examples = sum(sizes[excluded:])
+        tokens = sum(n * length for n, length in collator.batches[excluded:])
+        steady = {"steps": steps - excluded, "examples": examples, "seconds": span,
                   "examples_per_second": examples / span, "padded_tokens_per_second": tokens / span}
     all_examples = sum(sizes)
     loop_seconds = clock.step_ends[-1] - clock.train_begin if steps else None
