@@ -294,7 +294,8 @@ class Builder:
                 s = f"Honestly, {subj} {be} {self.adj(label)}."
             elif r < 0.36:
                 a1, a2 = self.rng.sample(DOMAINS[d]["aspects"][self.split], 2)
-                s = f"{cap(self.adj(label, 0))} {a1.removeprefix('the ')}, {self.adj(label, 0)} {a2.removeprefix('the ')}."
+                n1, n2 = a1.removeprefix("the "), a2.removeprefix("the ")
+                s = f"{cap(self.adj(label, 0))} {n1}, {self.adj(label, 0)} {n2}."
             elif r < 0.52:
                 s = f"{cap(subj)}? {cap(self.adj(label))}."
             elif r < 0.68:

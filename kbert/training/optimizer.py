@@ -9,6 +9,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -36,8 +38,12 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def warmup_steps(warmup: float, total_steps: int) -> int:
-    """``warmup`` below 1 is a fraction of the training steps (HF ``warmup_ratio``), else a step count."""
-    return int(round(warmup * total_steps)) if warmup < 1 else int(warmup)
+    """``warmup`` below 1 is a fraction of the training steps (HF ``warmup_ratio``: rounded up), else a step count.
+
+    >>> warmup_steps(0.1, 125), warmup_steps(20, 125)
+    (13, 20)
+    """
+    return math.ceil(warmup * total_steps) if warmup < 1 else int(warmup)
 
 
 def build_optimizer(*, learning_rate: float, warmup: int, total_steps: int, weight_decay: float,

@@ -113,8 +113,11 @@ def prepare_data(config: TrainConfig, checkpoint, kind: str) -> _Prepared:
     return _Prepared(labels, train_cols, targets, eval_cols, eval_targets, train_cols[1] is not None)
 
 
-def train(config: TrainConfig | None = None, **options) -> TrainResult:
-    """Fine-tune; ``options`` are :class:`~kbert.training.config.TrainConfig` fields (or pass a config)."""
+def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options) -> TrainResult:
+    """Fine-tune; ``options`` are :class:`~kbert.training.config.TrainConfig` fields (or pass a config).
+
+    ``callbacks`` are extra Keras callbacks, run after kbert's own (so they see the ``val_*`` metrics).
+    """
     config = config or TrainConfig(**options)
     keras.utils.set_random_seed(config.seed)
     checkpoint = load_checkpoint(config.model)
@@ -150,9 +153,10 @@ def train(config: TrainConfig | None = None, **options) -> TrainResult:
                                     weight_decay=config.weight_decay, clip_norm=config.clip_norm,
                                     no_decay_variables=no_decay)
         trainable = keras.Model(model.input, model.output["logits"], name=model.name)
-        trainable.compile(optimizer=optimizer, loss=task.loss(), metrics=task.keras_metrics())
+        trainable.compile(optimizer=optimizer, loss=task.loss(), metrics=task.keras_metrics(),
+                          jit_compile=config.jit_compile)
 
-    callbacks = _callbacks(config, task, output, state, eval_data, data.labels)
+    callbacks = _callbacks(config, task, output, state, eval_data, data.labels) + list(callbacks)
     if config.verbose:
         print(f"kbert: {train_data.num_examples} training examples, {train_data.num_batches} batches/epoch, "
               f"{config.epochs} epochs; evaluation: {eval_data.num_examples if eval_data else 'none'}; "
