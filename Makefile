@@ -32,12 +32,15 @@ $(REF)/.installed: benchmarks/reference-requirements.txt
 
 reference-env: $(REF)/.installed
 
-fixtures: $(REF)/.installed
+fixtures: $(STAMP) $(REF)/.installed
 	$(REF)/bin/python tests/fixtures/make_fixtures.py
 	$(REF)/bin/python tests/fixtures/make_torch_bin_fixtures.py
+	$(PY) tests/fixtures/make_trained_fixture.py train
+	$(REF)/bin/python tests/fixtures/make_trained_fixture.py reference
 
 bench: $(STAMP) $(REF)/.installed
 	$(PY) benchmarks/bench_inference.py
+	$(PY) benchmarks/bench_training.py
 
 clean:
 	rm -rf $(VENV) $(REF) build *.egg-info
