@@ -5,7 +5,7 @@ same file (only train.tsv ships in ../shared/data); all-MiniLM-L6-v2 with a new 
 AdamW lr 5e-5, 10 % linear warm-up then linear decay, weight decay 0.01, max length 128, seed 42.
 The reference runs in .venv-ref (`make reference-env`) in its own process.
 
-    .venv/bin/python benchmarks/bench_training.py [--n 4000] [--jit-compile auto|true|false] [--skip-hf]
+    .venv/bin/python benchmarks/bench_training.py [--n 4000] [--seeds 42 43 44] [--jit-compile auto|true|false] [--skip-hf]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def sst2_rows(start, stop):
     return [(line.split("\t")[0], int(line.split("\t")[1])) for line in lines[start:stop]]
 
 
-def run_kbert(n, jit_compile):
+def run_kbert(n, jit_compile, seed, bucket=True):
     import keras
 
     import kbert
@@ -51,7 +51,8 @@ def run_kbert(n, jit_compile):
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result = kbert.train(train=f"{sst2}[:{n}]", eval=f"{sst2}[60000:60872]", output=tmp, model=str(default_model_path()),
-                             verbose=0, jit_compile=jit_compile, callbacks=(StepClock(),), **HYPER)
+                             verbose=0, jit_compile=jit_compile, callbacks=(StepClock(),), bucket_by_length=bucket,
+                             **{**HYPER, "seed": seed})
     total = time.perf_counter() - started
     steps = len(stamps) - 1
     # every batch holds 32 examples except the last of each length bucket; count them from the step total
@@ -62,13 +63,13 @@ def run_kbert(n, jit_compile):
             "steady_examples_per_second": steady_examples / (stamps[-1] - stamps[EXCLUDED_STEPS])}
 
 
-def run_hf(n):
+def run_hf(n, seed):
     from kbert.checkpoint.resolve import default_model_path
 
     request = {"model": str(default_model_path()), "train": sst2_rows(0, n), "eval": sst2_rows(60000, 60872),
                "num_labels": 2, "epochs": HYPER["epochs"], "batch_size": HYPER["batch_size"],
                "learning_rate": HYPER["learning_rate"], "warmup_ratio": HYPER["warmup"],
-               "weight_decay": HYPER["weight_decay"], "max_length": HYPER["max_length"], "seed": HYPER["seed"],
+               "weight_decay": HYPER["weight_decay"], "max_length": HYPER["max_length"], "seed": seed,
                "warmup_steps_excluded": EXCLUDED_STEPS}
     done = subprocess.run([str(REFERENCE_PYTHON), str(pathlib.Path(__file__).with_name("hf_train.py"))],
                           input=json.dumps(request), capture_output=True, text=True)
@@ -82,22 +83,31 @@ def main():
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--jit-compile", default="auto", choices=["auto", "true", "false"])
     parser.add_argument("--skip-hf", action="store_true")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42])
+    parser.add_argument("--no-buckets", action="store_true", help="kbert: random batches instead of length buckets")
     args = parser.parse_args()
     if not (data_dir() / "sst2" / "train.tsv").is_file():
         sys.exit("needs ../shared/data/sst2/train.tsv (or $KBERT_DATA)")
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
-    hf = None if args.skip_hf else run_hf(args.n)
-    ours = run_kbert(args.n, jit)
-    print(json.dumps({"kbert": ours, "hf": hf}, indent=1))
-    if hf:
-        hf_rate = hf["steady_examples_per_second"]
-        print(f"\n{args.n} SST-2 sentences, 1 epoch, batch 32, {os.cpu_count()} cores")
-        print(f"{'':26} {'accuracy':>9} {'ex/s (steady)':>14} {'ex/s (whole fit)':>17}")
-        print(f"{'HF Trainer (PyTorch)':26} {hf['eval_accuracy']:9.4f} {hf_rate:14.1f} "
-              f"{hf.get('trainer_samples_per_second', float('nan')):17.1f}")
-        print(f"{'kbert (jit ' + args.jit_compile + ')':26} {ours['accuracy']:9.4f} "
-              f"{ours['steady_examples_per_second']:14.1f} {ours['examples_per_second']:17.1f}")
-        print(f"speed-up (steady): {ours['steady_examples_per_second'] / hf_rate:.2f}x")
+    rows = []
+    for seed in args.seeds:
+        hf = None if args.skip_hf else run_hf(args.n, seed)
+        ours = run_kbert(args.n, jit, seed, bucket=not args.no_buckets)
+        rows.append((seed, hf, ours))
+        print(json.dumps({"seed": seed, "kbert": ours, "hf": hf and {k: v for k, v in hf.items() if k != "step_seconds"}}))
+    print(f"\n{args.n} SST-2 sentences, 1 epoch, batch 32, {os.cpu_count()} cores; accuracy on 872 held-out sentences")
+    print(f"{'seed':>5} {'HF acc':>8} {'kbert acc':>10} {'HF ex/s':>9} {'kbert ex/s':>11} {'ratio':>6} "
+          f"{'HF fit s':>9} {'kbert fit s':>12}")
+    for seed, hf, ours in rows:
+        hf_acc = hf["eval_accuracy"] if hf else float("nan")
+        hf_rate = hf["steady_examples_per_second"] if hf else float("nan")
+        hf_fit = hf["train_seconds"] if hf else float("nan")
+        print(f"{seed:5d} {hf_acc:8.4f} {ours['accuracy']:10.4f} {hf_rate:9.1f} {ours['steady_examples_per_second']:11.1f} "
+              f"{ours['steady_examples_per_second'] / hf_rate:5.2f}x {hf_fit:9.1f} {ours['fit_seconds']:12.1f}")
+    if not args.skip_hf:
+        mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+        print(f"{'mean':>5} {mean([h['eval_accuracy'] for _, h, _ in rows]):8.4f} "
+              f"{mean([o['accuracy'] for _, _, o in rows]):10.4f}")
 
 
 if __name__ == "__main__":

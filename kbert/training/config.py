@@ -49,6 +49,7 @@ class TrainConfig:
     early_stopping: int | None = None  # stop after this many epochs without improvement of `monitor`
     monitor: str | None = None  # default: the task's (val_macro_f1, val_micro_f1, val_pearson)
     download: bool = False  # allow TFDS to download datasets (never implicit)
+    bucket_by_length: bool = True  # batch examples of similar length (less padding); False: random batches
     jit_compile: bool | str = "auto"  # XLA for the train step: Keras decides ("auto"), or True / False
     verbose: int = 1  # Keras progress bar (0 silent, 1 bar, 2 one line per epoch)
 

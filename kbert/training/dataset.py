@@ -43,7 +43,8 @@ def bucket_boundaries(max_length: int, step: int = 16) -> list[int]:
 
 
 def make_dataset(tokenizer, texts: list[str], text_pairs: list[str] | None, labels: np.ndarray, *,
-                 batch_size: int, max_length: int = 128, shuffle: bool = False, seed: int = 0) -> TrainingData:
+                 batch_size: int, max_length: int = 128, shuffle: bool = False, seed: int = 0,
+                 bucket: bool = True) -> TrainingData:
     """Batches of model inputs and labels (see the module docstring); ``labels`` has one row per text."""
     num_examples = len(texts)
     columns = (texts, text_pairs, labels) if text_pairs is not None else (texts, labels)
@@ -63,16 +64,18 @@ def make_dataset(tokenizer, texts: list[str], text_pairs: list[str] | None, labe
                .cache())
     if shuffle:
         dataset = dataset.shuffle(num_examples, seed=seed, reshuffle_each_iteration=True)
-    boundaries = bucket_boundaries(max_length)
+    boundaries = bucket_boundaries(max_length) if bucket else []
     label_shape = list(labels.shape[1:])
-    dataset = dataset.bucket_by_sequence_length(
-        lambda features, label: tf.shape(features["token_ids"])[0],
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-        padded_shapes=({"token_ids": [None], "segment_ids": [None], "padding_mask": [None]}, label_shape),
-        padding_values=({"token_ids": tokenizer.pad_id, "segment_ids": 0, "padding_mask": 0},
-                        tf.constant(0, dtype=tf.as_dtype(labels.dtype))),
-    )
+    padded_shapes = ({"token_ids": [None], "segment_ids": [None], "padding_mask": [None]}, label_shape)
+    padding_values = ({"token_ids": tokenizer.pad_id, "segment_ids": 0, "padding_mask": 0},
+                      tf.constant(0, dtype=tf.as_dtype(labels.dtype)))
+    if bucket:
+        dataset = dataset.bucket_by_sequence_length(
+            lambda features, label: tf.shape(features["token_ids"])[0], bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1), padded_shapes=padded_shapes,
+            padding_values=padding_values)
+    else:  # batches of random lengths, each padded to its longest (what a PyTorch collator does)
+        dataset = dataset.padded_batch(batch_size, padded_shapes=padded_shapes, padding_values=padding_values)
     # One pass to count batches; it also fills the cache, so tokenization still happens once.
     num_batches = int(dataset.reduce(0, lambda count, _: count + 1))
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(tf.data.AUTOTUNE)

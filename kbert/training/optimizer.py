@@ -37,6 +37,30 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "total_steps": self.total_steps}
 
 
+@keras.saving.register_keras_serializable(package="kbert")
+class TorchAdamW(keras.optimizers.AdamW):
+    """Keras AdamW with PyTorch's update: ``eps`` is added to ``sqrt(v_hat)``, not to ``sqrt(v)``.
+
+    Keras computes ``lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``, which is torch's
+    ``lr * m_hat / (sqrt(v_hat) + eps)`` with ``eps`` scaled by ``1 / sqrt(1 - b2^t)`` (30x in the first
+    step). Hugging Face's Trainer uses torch's form; fine-tuning with "the same hyperparameters" needs it too.
+    Weight decay is Keras's (decoupled, ``var -= lr * wd * var`` before the update), as torch's AdamW.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        step = ops.cast(self.iterations + 1, variable.dtype)
+        bias_1 = 1 - ops.power(ops.cast(self.beta_1, variable.dtype), step)
+        bias_2 = 1 - ops.power(ops.cast(self.beta_2, variable.dtype), step)
+        m = self._momentums[self._get_variable_index(variable)]
+        v = self._velocities[self._get_variable_index(variable)]
+        self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
+        self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
+        denominator = ops.add(ops.divide(ops.sqrt(v), ops.sqrt(bias_2)), self.epsilon)
+        self.assign_sub(variable, ops.divide(ops.multiply(m, lr / bias_1), denominator))
+
+
 def warmup_steps(warmup: float, total_steps: int) -> int:
     """``warmup`` below 1 is a fraction of the training steps (HF ``warmup_ratio``: rounded up), else a step count.
 
@@ -47,9 +71,11 @@ def warmup_steps(warmup: float, total_steps: int) -> int:
 
 
 def build_optimizer(*, learning_rate: float, warmup: int, total_steps: int, weight_decay: float,
-                    clip_norm: float | None, no_decay_variables) -> keras.optimizers.AdamW:
-    """AdamW (eps 1e-8, as torch) whose weight decay skips ``no_decay_variables`` (biases, LayerNorm)."""
-    optimizer = keras.optimizers.AdamW(
+                    clip_norm: float | None, no_decay_variables) -> TorchAdamW:
+    """AdamW as torch / HF Trainer (eps 1e-8) whose weight decay skips ``no_decay_variables`` (biases, LayerNorm)."""
+    if not 0 <= warmup <= total_steps:
+        warmup = min(max(warmup, 0), total_steps)
+    optimizer = TorchAdamW(
         learning_rate=WarmupLinearDecay(learning_rate, warmup, total_steps), weight_decay=weight_decay,
         beta_1=0.9, beta_2=0.999, epsilon=1e-8, global_clipnorm=clip_norm or None)
     optimizer.exclude_from_weight_decay(var_list=list(no_decay_variables))

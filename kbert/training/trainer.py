@@ -133,7 +133,8 @@ def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options
 
     strategy = make_strategy(config.strategy)
     train_data = make_dataset(tokenizer, list(data.train_texts[0]), _list(data.train_texts[1]), data.train_targets,
-                              batch_size=config.batch_size, max_length=max_length, shuffle=True, seed=config.seed)
+                              batch_size=config.batch_size, max_length=max_length, shuffle=True, seed=config.seed,
+                              bucket=config.bucket_by_length)
     eval_data = None
     if data.eval_texts is not None:
         eval_data = make_dataset(tokenizer, list(data.eval_texts[0]), _list(data.eval_texts[1]), data.eval_targets,
