@@ -26,12 +26,12 @@ import json
 import math
 import mmap
 import os
-import secrets
 from collections.abc import Mapping
 
 import ml_dtypes
 import numpy as np
 
+from kbert.atomic_files import write_with
 from kbert.errors import CheckpointNotFoundError, CorruptCheckpointError, UnsupportedModelError
 
 __all__ = ["read_safetensors", "read_safetensors_metadata", "write_safetensors"]
@@ -245,27 +245,4 @@ def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, np.ndarray]
             if array.nbytes:
                 f.write(array.reshape(-1).view(np.uint8).data)
 
-    _write_atomically(path, write)
-
-
-def _write_atomically(path: str, write) -> None:
-    folder, base = os.path.split(os.path.abspath(path))
-    while True:  # a fresh name opened with O_EXCL; mode 0o666 so the umask applies as for open()
-        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_with(path, write)

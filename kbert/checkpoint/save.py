@@ -18,13 +18,13 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import shutil
 
 import numpy as np
 
+from kbert.atomic_files import write_json
 from kbert.checkpoint.hf_names import backbone_slots, hf_checkpoint_name
 from kbert.checkpoint.safetensors_io import write_safetensors
 from kbert.modeling.backbone import BertBackbone
@@ -55,7 +55,7 @@ def save_hf_checkpoint(task, model, output: str | os.PathLike, *, text_pair: boo
         id2label=dict(task.id2label), problem_type=task.problem_type or _problem_type(task),
         architectures=(task.hf_architecture,)).to_dict()
     config["kbert"] = {"task": task.name, "text_pair": bool(text_pair), **(kbert_info or {})}
-    _write_json(output / "config.json", config)
+    write_json(output / "config.json", config)
     source = task.checkpoint.path
     for name in TOKENIZER_FILES:
         if (source / name).is_file() and (source / name).resolve() != (output / name).resolve():
@@ -65,9 +65,3 @@ def save_hf_checkpoint(task, model, output: str | os.PathLike, *, text_pair: boo
 
 def _problem_type(task) -> str:
     return "single_label_classification" if task.num_labels > 1 else "regression"
-
-
-def _write_json(path: pathlib.Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

@@ -47,7 +47,7 @@ def pair_lengths(n1: tf.Tensor, n2: tf.Tensor, budget: int | tf.Tensor,
     if truncation == "only_second":
         keep2 = tf.maximum(budget - n1, 0)
         return n1, tf.where(fits, n2, keep2)
-    short, long_ = tf.minimum(n1, n2), tf.maximum(n1, n2)
+    short = tf.minimum(n1, n2)
     keep_long = tf.where(short > budget, short, tf.maximum(short, budget - short))
     keep_short = short
     both_cut = keep_short + keep_long > budget

@@ -9,11 +9,11 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 
 import keras
 
+from kbert.atomic_files import write_json
 from kbert.training.curves import plot_history
 from kbert.training.evaluation import predict, score
 
@@ -50,9 +50,7 @@ class HistoryFile(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
         self.epochs = [e for e in self.epochs if e["epoch"] < epoch] + [{"epoch": epoch, **logs}]
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.epochs, indent=1))
-        os.replace(tmp, self.path)
+        write_json(self.path, self.epochs, indent=1)
         history = self.history()
         if history:  # an epoch with no logged values has nothing to draw
             plot_history(history, self.png)

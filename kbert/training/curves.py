@@ -36,11 +36,11 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from kbert.atomic_files import write_bytes
 from kbert.errors import InputError
 
 __all__ = [
@@ -434,23 +434,5 @@ def plot_history(history: Mapping[str, Sequence[float]], path, title: str = "") 
     folder, base = os.path.split(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise InputError(f"{path}: folder {folder} does not exist")
-    while True:  # a fresh name opened with O_EXCL; mode 0o666 so the umask applies as for open()
-        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_bytes(path, data)
     return path

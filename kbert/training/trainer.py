@@ -22,15 +22,14 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
 import pathlib
 import shutil
 
 import keras
 import numpy as np
 
+from kbert.atomic_files import write_json
 from kbert.checkpoint import load_checkpoint
 from kbert.checkpoint.hf_names import backbone_slots
 from kbert.checkpoint.save import find_backbone, save_hf_checkpoint
@@ -176,8 +175,8 @@ def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options
     history = next(c for c in callbacks if isinstance(c, HistoryFile)).epochs
     save_hf_checkpoint(task, model, output, text_pair=data.text_pair,
                        kbert_info={"labels_kind": kind, "max_length": max_length})
-    _write_json(output / "metrics.json", metrics)
-    _write_json(output / "training_config.json", config.to_json())
+    write_json(output / "metrics.json", metrics)
+    write_json(output / "training_config.json", config.to_json())
     shutil.rmtree(state, ignore_errors=True)
     return TrainResult(output, metrics, history)
 
@@ -199,9 +198,3 @@ def _callbacks(config, task, output, state, eval_data, labels) -> list:
 
 def _list(texts):
     return None if texts is None else list(texts)
-
-
-def _write_json(path: pathlib.Path, data) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
