@@ -1,0 +1,112 @@
+"""Diagnostic: one fine-tuning step in kbert vs PyTorch/transformers from identical weights, dropout off.
+
+Compares the loss, every gradient (by Hugging Face name) and the weights after one AdamW step with
+clipping and weight decay, to find where training math differs (the SST-2 accuracy gap in the README).
+
+    .venv/bin/python tools/compare_training_step.py      # needs .venv-ref (make reference-env) and ../shared/data
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+TORCH_SIDE = r'''
+import json, sys, numpy as np, torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+folder, texts, labels, lr, wd = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+model = AutoModelForSequenceClassification.from_pretrained(folder).train()
+tok = AutoTokenizer.from_pretrained(folder)
+batch = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+out = model(**batch, labels=torch.tensor(labels))
+out.loss.backward()
+grads = {n: p.grad.detach().numpy().copy() for n, p in model.named_parameters()}
+norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))
+no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
+opt = torch.optim.AdamW([{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}], lr=lr, eps=1e-8)
+opt.step()
+after = {n: p.detach().numpy() for n, p in model.named_parameters()}
+np.savez(sys.argv[6], **{"grad/" + k: v for k, v in grads.items()}, **{"after/" + k: v for k, v in after.items()})
+print(json.dumps({"loss": float(out.loss), "grad_norm": norm}))
+'''
+
+
+def main():
+    import numpy as np
+    import tensorflow as tf
+
+    import kbert
+    from common import REFERENCE_PYTHON, minilm_classifier, sst2_sentences
+    from kbert.checkpoint.hf_names import backbone_slots, hf_checkpoint_name
+    from kbert.checkpoint.save import find_backbone
+    from kbert.training.optimizer import build_optimizer
+
+    lr, wd = 5e-5, 0.01
+    lines = (ROOT.parent / "shared" / "data" / "sst2" / "train.tsv").read_text().split("\n")[1:17]
+    texts, labels = [l.split("\t")[0] for l in lines], [int(l.split("\t")[1]) for l in lines]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = minilm_classifier(pathlib.Path(tmp) / "m")
+        config = json.loads((folder / "config.json").read_text())
+        config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                      id2label={"0": "negative", "1": "positive"}, label2id={"negative": 0, "positive": 1})
+        (folder / "config.json").write_text(json.dumps(config))
+        from kbert.checkpoint.safetensors_io import read_safetensors, write_safetensors
+        tensors = read_safetensors(folder / "model.safetensors")
+        tensors = {k: np.array(v) for k, v in tensors.items()}
+        tensors["classifier.weight"], tensors["classifier.bias"] = tensors["classifier.weight"][:2], tensors["classifier.bias"][:2]
+        write_safetensors(folder / "model.safetensors", tensors)
+        npz = pathlib.Path(tmp) / "torch.npz"
+        done = subprocess.run([str(REFERENCE_PYTHON), "-c", TORCH_SIDE, str(folder), json.dumps(texts), json.dumps(labels),
+                               str(lr), str(wd), str(npz)], capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        if done.returncode:
+            sys.exit(done.stderr[-3000:])
+        torch_summary = json.loads(done.stdout.strip().splitlines()[-1])
+        ref = dict(np.load(npz))
+
+        task = kbert.tasks.get_task("text-classification")(kbert.load_checkpoint(folder))
+        model = task.build_model(dropout=0.0)
+        backbone = find_backbone(model)
+        slots = backbone_slots(backbone) + task.head_slots(model)
+        enc = task.checkpoint.tokenizer.encode(tf.constant(texts), max_length=128).padded()
+        inputs = {k: enc[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+        variables = [s.variable for s in slots]
+        with tf.GradientTape() as tape:
+            logits = model(inputs, training=True)["logits"]
+            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(tf.constant(labels), logits, from_logits=True))
+        grads = tape.gradient(loss, [v.value for v in variables])
+        grads = [tf.convert_to_tensor(g) for g in grads]
+        no_decay = [s.variable for s in slots if s.hf_name.endswith(".bias") or "LayerNorm" in s.hf_name]
+        optimizer = build_optimizer(learning_rate=lr, warmup=0, total_steps=1, weight_decay=wd, clip_norm=1.0,
+                                    no_decay_variables=no_decay)
+        optimizer.apply_gradients(zip(grads, variables))
+        print(f"loss: kbert {float(loss):.6f} torch {torch_summary['loss']:.6f}; torch grad norm {torch_summary['grad_norm']:.4f}, "
+              f"kbert {float(tf.linalg.global_norm(grads)):.4f}")
+        worst = []
+        for slot, grad in zip(slots, grads):
+            name = hf_checkpoint_name(slot, with_prefix=True)
+            g_ours, g_ref = slot.to_hf(grad.numpy()), ref["grad/" + name]
+            rel = np.abs(g_ours - g_ref).max() / (np.abs(g_ref).max() + 1e-12)
+            after_ours, after_ref = slot.to_hf(np.asarray(slot.variable)), ref["after/" + name]
+            start = tensors[name]
+            step_rel = np.abs((after_ours - start) - (after_ref - start)).max() / (np.abs(after_ref - start).max() + 1e-12)
+            worst.append((rel, step_rel, name))
+        worst.sort(reverse=True)
+        print("largest relative gradient differences:")
+        for rel, step_rel, name in worst[:8]:
+            print(f"  {name:60} grad {rel:.2e}  update {step_rel:.2e}")
+        print("largest relative update differences:")
+        for rel, step_rel, name in sorted(worst, key=lambda w: -w[1])[:8]:
+            print(f"  {name:60} grad {rel:.2e}  update {step_rel:.2e}")
+
+
+if __name__ == "__main__":
+    main()
