@@ -48,14 +48,21 @@ def _build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="fine-tune a checkpoint; writes a Hugging Face checkpoint folder")
     train.add_argument("--task", default="text-classification",
-                       help="text-classification (default), multi-label-classification or text-regression")
+                       help="text-classification (default), multi-label-classification, text-regression or "
+                            "token-classification")
     train.add_argument("--model", default="minilm", help="starting checkpoint (default: the embedded MiniLM)")
-    train.add_argument("--train", required=True, help="csv/tsv/jsonl file (FILE[start:stop] for a row range) "
-                                                      "or tfds:NAME[split]")
+    train.add_argument("--train", required=True, help="csv/tsv/jsonl file (FILE[start:stop] for a row range), "
+                                                      "tfds:NAME[split], or for token-classification a "
+                                                      "conll/conllu/jsonl file (FILE[start:stop] for sentences)")
     train.add_argument("--eval", help="evaluation data, same forms; scored after every epoch")
     train.add_argument("--output", required=True, help="run folder (re-run the same command to resume)")
     _data_flags(train)
     train.add_argument("--labels", help="comma-separated label names in id order (default: sorted data labels)")
+    train.add_argument("--label-all-pieces", action="store_true",
+                       help="token-classification: label every word piece (default: the first of each word)")
+    train.add_argument("--stride", type=int, default=32,
+                       help="token-classification: pieces shared by the windows of a sentence longer than "
+                            "--max-length (default 32)")
     train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--learning-rate", type=float, default=5e-5)
@@ -79,7 +86,8 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--task", default=None, help="default: the task the checkpoint was trained for")
     _data_flags(evaluate)
     evaluate.add_argument("--batch-size", type=int, default=32)
-    evaluate.add_argument("--max-length", type=int, default=512)
+    evaluate.add_argument("--max-length", type=int, default=None,
+                          help="default: the length the model was fine-tuned with, else the tokenizer's maximum")
     evaluate.add_argument("--download", action="store_true")
 
     run = sub.add_parser("run", help="run a TOML recipe: train, evaluate, export, predict through the export")
@@ -88,7 +96,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _data_flags(parser) -> None:
-    parser.add_argument("--format", choices=["csv", "tsv", "jsonl"], help="default: from the file extension")
+    parser.add_argument("--format", choices=["csv", "tsv", "jsonl", "conll", "conllu"],
+                        help="default: from the file extension")
+    parser.add_argument("--tag-column", help="token-classification: CoNLL tag column index (default: the last), "
+                                             "CoNLL-U 'upos' (default) or 'xpos'")
     parser.add_argument("--text-column", help="column name or 0-based index (default: text/sentence/...)")
     parser.add_argument("--text-pair-column")
     parser.add_argument("--label-column")
@@ -96,6 +107,10 @@ def _data_flags(parser) -> None:
 
 def _column(value):
     return int(value) if value is not None and value.isdigit() else value
+
+
+def _tag_column(value):
+    return int(value) if value is not None and value.lstrip("-").isdigit() else value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,7 +193,8 @@ def _train(args) -> int:
     config = TrainConfig(
         train=args.train, eval=args.eval, output=args.output, task=args.task, model=args.model, format=args.format,
         text_column=_column(args.text_column), text_pair_column=_column(args.text_pair_column),
-        label_column=_column(args.label_column),
+        label_column=_column(args.label_column), tag_column=_tag_column(args.tag_column),
+        label_all_pieces=args.label_all_pieces, stride=args.stride,
         labels=tuple(n.strip() for n in args.labels.split(",")) if args.labels else None,
         train_limit=args.train_limit, eval_limit=args.eval_limit, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, warmup=args.warmup, weight_decay=args.weight_decay, dropout=args.dropout,
@@ -195,7 +211,8 @@ def _evaluate(args) -> int:
 
     metrics = evaluate(args.model, args.data, task=args.task, format=args.format,
                        text_column=_column(args.text_column), text_pair_column=_column(args.text_pair_column),
-                       label_column=_column(args.label_column), batch_size=args.batch_size,
+                       label_column=_column(args.label_column), tag_column=_tag_column(args.tag_column),
+                       batch_size=args.batch_size,
                        max_length=args.max_length, download=args.download)
     print(json.dumps(metrics))
     return 0

@@ -35,10 +35,12 @@ METADATA = pathlib.Path("assets.extra") / "kbert.json"  # TF Serving ignores ass
 
 
 def default_task(checkpoint: Checkpoint) -> str:
-    """``text-classification`` for checkpoints with a sequence-classification head, else embeddings."""
-    is_classifier = any(a.endswith("ForSequenceClassification") for a in checkpoint.config.architectures)
-    if is_classifier and checkpoint.head_tensors("classifier") is not None:
-        return "text-classification"
+    """The task of the checkpoint's trained head (sequence or token classification), else embeddings."""
+    if checkpoint.head_tensors("classifier") is not None:
+        for suffix, task in (("ForSequenceClassification", "text-classification"),
+                             ("ForTokenClassification", "token-classification")):
+            if any(a.endswith(suffix) for a in checkpoint.config.architectures):
+                return task
     return "feature-extraction"
 
 
@@ -71,7 +73,7 @@ def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLik
 
     def serve(text, pair=None):
         encoding = tokenizer.encode(text, pair, max_length=max_length)
-        inputs = encoding.padded(pad_id=tokenizer.pad_id)
+        inputs = {**encoding.padded(pad_id=tokenizer.pad_id), "text": text}
         outputs = keras_model({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")}, training=False)
         return task_obj.serving_outputs(outputs, inputs)
 

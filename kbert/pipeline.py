@@ -64,13 +64,22 @@ class Pipeline:
         self.model = task.build_model()
         spec = tf.TensorSpec([None, None], tf.int32)
         self._forward = tf.function(self._call_model, input_signature=[spec, spec, spec], jit_compile=xla)
-        # Tokenization traced once too: eagerly its ~100 small ops cost ~0.1 s per call.
-        texts = tf.TensorSpec([None], tf.string)
-        self._encode_single = tf.function(lambda t: self._encode(t, None), input_signature=[texts])
-        self._encode_pair = tf.function(self._encode, input_signature=[texts, texts])
+        self._encoders: dict[tuple[bool, int | None], Any] = {}
 
-    def _encode(self, texts, text_pairs):
-        encoding = self.tokenizer.encode(texts, text_pairs, max_length=self.max_length)
+    def _encoder(self, is_pair: bool, stride: int | None):
+        """Tokenization traced once per (pair?, stride): eagerly its ~100 small ops cost ~0.1 s per call."""
+        key = (is_pair, stride)
+        if key not in self._encoders:
+            texts = tf.TensorSpec([None], tf.string)
+            if is_pair:
+                self._encoders[key] = tf.function(lambda t, p: self._encode(t, p, stride), input_signature=[texts, texts])
+            else:
+                self._encoders[key] = tf.function(lambda t: self._encode(t, None, stride), input_signature=[texts])
+        return self._encoders[key]
+
+    def _encode(self, texts, text_pairs, stride):
+        encoding = self.tokenizer.encode(texts, text_pairs, max_length=self.max_length, stride=stride,
+                                         truncation="longest_first" if stride is None else "only_second")
         return {field.name: getattr(encoding, field.name) for field in dataclasses.fields(encoding)}
 
     def _call_model(self, token_ids, segment_ids, padding_mask):
@@ -78,33 +87,57 @@ class Pipeline:
                           training=False)
 
     def __call__(self, inputs: Any, batch_size: int | None = None, **params) -> Any:
-        examples = self.task.parse_inputs(inputs)
         params = self.task.check_parameters(params)
-        outputs = self.run(examples, batch_size=batch_size)
-        return self.task.package([self.task.postprocess(o, **params) for o in outputs], inputs, params)
+        examples = self.task.parse_inputs(inputs, params)
+        windows = self.run_windows(examples, batch_size=batch_size, stride=self.task.window_stride(params))
+        return self.task.package([self.task.postprocess_windows(w, **params) for w in windows], inputs, params)
 
     def run(self, examples, batch_size: int | None = None) -> list[ExampleOutput]:
-        """Model outputs of every example, in input order, padding removed."""
+        """Model outputs of every example, in input order, padding removed (long inputs truncated)."""
+        return [windows[0] for windows in self.run_windows(examples, batch_size=batch_size)]
+
+    def run_windows(self, examples, batch_size: int | None = None, stride: int | None = None) -> list[list[ExampleOutput]]:
+        """Model outputs of every window of every example, in input order, padding removed.
+
+        Without ``stride`` each example has one window (truncated to ``max_length``); with it, long
+        inputs are split into windows overlapping by ``stride`` tokens, as Hugging Face's
+        ``return_overflowing_tokens=True`` does.
+        """
         batch_size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
-        results: list[ExampleOutput | None] = [None] * len(examples)
+        results: list[list[ExampleOutput]] = [[] for _ in examples]
         singles = [i for i, e in enumerate(examples) if e.text_pair is None]
         pairs = [i for i, e in enumerate(examples) if e.text_pair is not None]
         for group, is_pair in ((singles, False), (pairs, True)):
             if not group:
                 continue
-            texts = tf.constant([examples[i].text for i in group])
+            texts = [tf.constant([examples[i].text for i in group])]
             if is_pair:
-                fields = self._encode_pair(texts, tf.constant([examples[i].text_pair for i in group]))
-            else:
-                fields = self._encode_single(texts)
-            encoding = Encoding(**fields)
+                texts.append(tf.constant([examples[i].text_pair for i in group]))
+            encoding = Encoding(**self._encoder(is_pair, self._usable_stride(stride, texts, is_pair))(*texts))
+            sample = encoding.sample_index.numpy()
             lengths = encoding.token_ids.row_lengths().numpy()
             order = np.argsort(-lengths, kind="stable")
+            window_outputs: list[dict | None] = [None] * len(lengths)
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
                 for row, output in zip(rows, self._run_batch(encoding, rows, lengths)):
-                    results[group[row]] = ExampleOutput(examples[group[row]], **output)
+                    window_outputs[row] = output
+            for row, output in enumerate(window_outputs):  # windows of one input are consecutive rows
+                example = group[sample[row]]
+                results[example].append(ExampleOutput(examples[example], **output))
         return results
+
+    def _usable_stride(self, stride: int | None, texts, is_pair: bool) -> int | None:
+        """``stride`` as the tokenizer can use it. A stride that leaves no room to advance is only an
+        error when some text needs a second window (Hugging Face's tokenizer fails only then)."""
+        if stride is None or is_pair or stride < self.max_length - 2:
+            return stride
+        longest = int(tf.reduce_max(self.tokenizer.tokenize(texts[0]).ids.row_lengths()))
+        if longest > self.max_length - 2:
+            raise InputError(f"stride={stride} must be less than the {self.max_length - 2} tokens a window holds "
+                             f"(max_length {self.max_length} minus [CLS] and [SEP]); a text of {longest} tokens "
+                             f"needs several windows")
+        return None
 
     def _run_batch(self, encoding, rows: np.ndarray, lengths: np.ndarray):
         length = bucket_length(int(lengths[rows].max()), self.max_length)

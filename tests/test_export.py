@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import kbert
-from conftest import CHECKPOINTS
+from conftest import CHECKPOINTS, EXPECTED, assemble_minilm_head
 from kbert.export import export_saved_model
 
 # Runs in a fresh interpreter that imports nothing but TensorFlow and tensorflow-text, as TF Serving
@@ -22,8 +22,9 @@ SERVE = textwrap.dedent("""
     request = json.loads(sys.argv[2])
     fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
     out = fn(**{k: tf.constant(v, tf.string) for k, v in request.items()})
-    print(json.dumps({k: v.numpy().tolist() if v.dtype != tf.string else [s.decode() for s in v.numpy()]
-                      for k, v in out.items()}))
+    def plain(x):
+        return [plain(i) for i in x] if isinstance(x, list) else x.decode() if isinstance(x, bytes) else x
+    print(json.dumps({k: plain(v.numpy().tolist()) for k, v in out.items()}))
 """)
 
 
@@ -91,3 +92,38 @@ def test_export_of_a_missing_model_writes_nothing(tmp_path):
     with pytest.raises(kbert.errors.CheckpointNotFoundError, match="no-such-model: no such checkpoint folder"):
         export_saved_model(tmp_path / "no-such-model", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+TOKEN_CASES = json.loads((EXPECTED / "token_pipelines.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("name", ["tiny-cased-token-cls", "minilm-ner-head"])
+def test_token_classifier_export_groups_entities_in_the_graph(tmp_path, name, minilm_path):
+    """Per-token labels/scores/offsets and the in-graph "simple" groups equal the pipeline's and HF's."""
+    folder = CHECKPOINTS / name
+    if name == "minilm-ner-head":
+        folder = assemble_minilm_head(folder, minilm_path, tmp_path / "ckpt")
+    version = export_saved_model(folder, tmp_path / "ner")  # task picked from BertForTokenClassification
+    assert json.loads((version / "assets.extra" / "kbert.json").read_text())["task"] == "token-classification"
+    simple = {c["inputs"]: c["output"] for c in TOKEN_CASES if c["checkpoint"] == name and isinstance(c["inputs"], str)
+              and c["kwargs"] == {"aggregation_strategy": "simple"}}
+    texts = list(simple)
+    got = serve(version, {"text": texts})
+    pipe = kbert.pipeline("ner", model=folder)
+    tokens = pipe(texts, ignore_labels=[])
+    for b, text in enumerate(texts):
+        want = simple[text]  # transformers' own output
+        count = got["entity_count"][b]
+        assert count == len(want), text
+        for k, entity in enumerate(want):
+            assert got["entity_group"][b][k] == entity["entity_group"]
+            assert got["entity_word"][b][k] == entity["word"]
+            assert (got["entity_start"][b][k], got["entity_end"][b][k]) == (entity["start"], entity["end"])
+            assert got["entity_score"][b][k] == pytest.approx(entity["score"], abs=1e-4)
+        assert got["entity_group"][b][count:] == [""] * (len(got["entity_group"][b]) - count)
+        assert sum(got["mask"][b]) == len(tokens[b])  # every non-special token, nothing else
+        for entity in tokens[b]:
+            i = entity["index"]
+            assert got["mask"][b][i] == 1 and got["entity_label"][b][i] == entity["entity"]
+            assert (got["start"][b][i], got["end"][b][i]) == (entity["start"], entity["end"])
+            assert got["score"][b][i] == pytest.approx(entity["score"], abs=1e-5)

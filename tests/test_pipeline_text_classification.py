@@ -1,14 +1,12 @@
 """kbert's text-classification pipeline returns what transformers' pipeline returns (fixtures)."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
 import kbert
-from conftest import CHECKPOINTS, EXPECTED
-from kbert.checkpoint.safetensors_io import read_safetensors, write_safetensors
+from conftest import CHECKPOINTS, EXPECTED, assemble_minilm_head
 from kbert.errors import InputError, UnknownTaskError
 
 CASES = json.loads((EXPECTED / "pipelines.json").read_text())
@@ -49,13 +47,7 @@ def test_matches_transformers_pipeline(case, pipelines):
 
 def test_finbert_style_head_on_real_minilm(tmp_path, minilm_path):
     """A fine-tuned-classifier layout (bert.* + classifier.*) on the real backbone, as HF saves it."""
-    head_dir = CHECKPOINTS / "minilm-sentiment-head"
-    tensors = {f"bert.{k}": v for k, v in read_safetensors(minilm_path / "model.safetensors").items()}
-    tensors.update(read_safetensors(head_dir / "classifier_head.safetensors"))
-    write_safetensors(tmp_path / "model.safetensors", tensors)
-    shutil.copy(head_dir / "config.json", tmp_path)
-    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
-        shutil.copy(minilm_path / name, tmp_path)
+    assemble_minilm_head(CHECKPOINTS / "minilm-sentiment-head", minilm_path, tmp_path)
     case = CASES["minilm_sentiment_head"]["calls"][0]
     got = kbert.pipeline("sentiment-analysis", model=tmp_path)(case["inputs"], **case["kwargs"])
     assert_same_structure(got, case["output"])

@@ -3,7 +3,8 @@
 A task sees a loaded :class:`~kbert.checkpoint.Checkpoint`. The generic machinery (batching,
 the compiled forward pass, export, CLI) lives elsewhere and calls these hooks:
 
-    parse_inputs ─► [tokenizer + model, batched by kbert.pipeline] ─► postprocess ─► package
+    check_parameters ─► parse_inputs ─► [tokenizer + model, batched by kbert.pipeline]
+                     ─► postprocess (postprocess_windows for tasks that split long texts) ─► package
     build_model  ─► serving_outputs (kbert.export)
 
 ``postprocess`` works on plain numpy arrays of ONE example so that it is testable without a model.
@@ -21,10 +22,15 @@ from kbert.errors import InputError
 
 @dataclasses.dataclass(frozen=True)
 class Example:
-    """One input as the pipeline sees it: a text and an optional second text."""
+    """One input as the pipeline sees it: a text and an optional second text.
+
+    Pre-split input (``is_split_into_words``) keeps its ``words`` and where each starts in ``text``.
+    """
 
     text: str
     text_pair: str | None = None
+    words: tuple[str, ...] | None = None
+    word_starts: tuple[int, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,8 +69,8 @@ class Task:
         raise NotImplementedError
 
     # --- pipeline ------------------------------------------------------------------------------
-    def parse_inputs(self, inputs: Any) -> list[Example]:
-        """Validate pipeline inputs and return them as examples.
+    def parse_inputs(self, inputs: Any, params: dict[str, Any] | None = None) -> list[Example]:
+        """Validate pipeline inputs and return them as examples (``params``: the checked call parameters).
 
         Accepts a ``str``, a ``{"text": ..., "text_pair": ...}`` dict, or a list of either.
         """
@@ -106,6 +112,14 @@ class Task:
     def postprocess(self, output: ExampleOutput, **params) -> Any:
         """The Hugging Face-shaped result of one example."""
         raise NotImplementedError
+
+    def window_stride(self, params: dict[str, Any]) -> int | None:
+        """Overlap of the windows long inputs are split into; ``None``: inputs are truncated (one window each)."""
+        return None
+
+    def postprocess_windows(self, windows: list[ExampleOutput], **params) -> Any:
+        """The result of one example from all its windows (one unless :meth:`window_stride` gives a stride)."""
+        return self.postprocess(windows[0], **params)
 
     def package(self, results: list[Any], inputs: Any, params: dict[str, Any]) -> Any:
         """Nest per-example results as Hugging Face's pipeline returns them (``inputs`` as given)."""

@@ -123,13 +123,15 @@ class BertTokenizer(tf.Module):
         tokenize_chinese_chars: make each CJK ideograph its own word.
         model_max_length: default ``max_length`` for :meth:`encode`, special tokens included.
         max_input_chars_per_word: longer words become ``unk_token`` (100, as Hugging Face).
+        decoder_cleanup: the ``cleanup`` of ``tokenizer.json``'s WordPiece decoder (``" ."`` → ``"."`` ...
+            when tokens are joined back into words, as token classification does).
     """
 
     def __init__(self, vocabulary: list[str], *, lowercase: bool = True, strip_accents: bool | None = None,
                  tokenize_chinese_chars: bool = True, model_max_length: int = 512,
                  unk_token: str = "[UNK]", cls_token: str = "[CLS]", sep_token: str = "[SEP]",
                  pad_token: str = "[PAD]", mask_token: str = "[MASK]", max_input_chars_per_word: int = 100,
-                 name: str | None = None):
+                 decoder_cleanup: bool = True, name: str | None = None):
         super().__init__(name=name)
         self.vocabulary = list(vocabulary)
         index = {token: i for i, token in enumerate(self.vocabulary)}
@@ -143,6 +145,7 @@ class BertTokenizer(tf.Module):
         self.unk_id, self.cls_id, self.sep_id, self.pad_id = (index[t] for t in (unk_token, cls_token, sep_token, pad_token))
         self.model_max_length = int(model_max_length)
         self.max_input_chars_per_word = int(max_input_chars_per_word)
+        self.decoder_cleanup = bool(decoder_cleanup)
         # Special tokens typed in the text are matched literally, as Hugging Face's added tokens are.
         self._special_ids = [index[t] for t in (pad_token, unk_token, cls_token, sep_token, mask_token) if t in index]
         self.normalizer = BertNormalizer(lowercase=lowercase, strip_accents=strip_accents,
@@ -187,7 +190,7 @@ class BertTokenizer(tf.Module):
             tokenize_chinese_chars=bool(config.get("tokenize_chinese_chars", True)), model_max_length=max_length,
             unk_token=special("unk_token", "[UNK]"), cls_token=special("cls_token", "[CLS]"),
             sep_token=special("sep_token", "[SEP]"), pad_token=special("pad_token", "[PAD]"),
-            mask_token=special("mask_token", "[MASK]"),
+            mask_token=special("mask_token", "[MASK]"), decoder_cleanup=_decoder_cleanup(folder),
         )
 
     # --- tokenization ------------------------------------------------------------------------
@@ -313,6 +316,13 @@ class BertTokenizer(tf.Module):
 def _check_stride(stride: int, budget: int) -> None:
     if not 0 <= stride < budget:
         raise TokenizerError(f"stride={stride} must be at least 0 and less than the {budget} tokens a window holds")
+
+
+def _decoder_cleanup(folder: pathlib.Path) -> bool:
+    """``tokenizer.json``'s WordPiece decoder ``cleanup`` (True when absent: what transformers' converter writes)."""
+    path = folder / "tokenizer.json"
+    decoder = (_read_json(path).get("decoder") or {}) if path.is_file() else {}
+    return bool(decoder.get("cleanup", True))
 
 
 def _read_json(path: pathlib.Path) -> dict:

@@ -15,22 +15,24 @@ import keras
 
 from kbert.atomic_files import write_json
 from kbert.training.curves import plot_history
-from kbert.training.evaluation import predict, score
 
 
 class Evaluation(keras.callbacks.Callback):
-    """After each epoch: predict the evaluation set, log ``val_loss``, ``val_accuracy``, ``val_macro_f1``..."""
+    """After each epoch: score the evaluation set, log ``val_loss``, ``val_accuracy``, ``val_macro_f1``...
 
-    def __init__(self, dataset, kind: str, names: list[str]):
+    ``scorer(model)`` returns the task's metrics dict; numbers (not counts or per-type tables) go to the logs.
+    """
+
+    def __init__(self, scorer):
         super().__init__()
-        self.dataset, self.kind, self.names = dataset, kind, names
-        self.last: dict[str, float] = {}
+        self.scorer = scorer
+        self.last: dict = {}
 
     def on_epoch_end(self, epoch, logs=None):
-        logits, labels = predict(self.model, self.dataset)
-        self.last = score(self.kind, labels, logits, self.names)
+        self.last = self.scorer(self.model)
         if logs is not None:
-            logs.update({f"val_{k}": v for k, v in self.last.items() if k != "examples"})
+            logs.update({f"val_{k}": v for k, v in self.last.items()
+                         if k not in ("examples", "words") and isinstance(v, float)})
 
 
 class HistoryFile(keras.callbacks.Callback):

@@ -25,14 +25,17 @@ STRATEGIES = ("default", "mirrored")
 class TrainConfig:
     train: Any  # a file path, "tfds:NAME[split]", or a list of RawExample
     output: str  # the run folder: HF checkpoint + metrics + logs + curves
-    task: str = "text-classification"  # or multi-label-classification, text-regression
+    task: str = "text-classification"  # or multi-label-classification, text-regression, token-classification
     model: str | None = "minilm"  # checkpoint folder, "minilm" or "hf://org/name"
     eval: Any = None  # evaluation data, same forms as train; None: no per-epoch evaluation
-    format: str | None = None  # csv, tsv, jsonl (default: from the file extension)
+    format: str | None = None  # csv, tsv, jsonl, conll, conllu (default: from the file extension)
     text_column: str | int | None = None  # default: the reader's conventions (text, sentence, ...)
     text_pair_column: str | int | None = None
     label_column: str | int | None = None
     labels: tuple[str, ...] | None = None  # label order; default: the checkpoint's id2label, else sorted data labels
+    tag_column: str | int | None = None  # token classification: CoNLL tag column (default last), CoNLL-U upos/xpos
+    label_all_pieces: bool = False  # token classification: label every word piece, not only the first
+    stride: int = 32  # token classification: pieces shared by the windows of a sentence longer than max_length
     train_limit: int | None = None  # use only the first N training examples
     eval_limit: int | None = None
     epochs: int = 3
@@ -65,6 +68,8 @@ class TrainConfig:
         for name in ("train_limit", "eval_limit", "early_stopping"):
             if getattr(self, name) is not None:
                 positive(name, getattr(self, name))
+        if not isinstance(self.stride, int) or isinstance(self.stride, bool) or self.stride < 0:
+            raise TrainingError(f"stride must be a non-negative integer, got {self.stride!r}")
         if self.max_length < 3:
             raise TrainingError(f"max_length must leave room for [CLS], [SEP] and text, got {self.max_length}")
         if not (isinstance(self.warmup, (int, float)) and self.warmup >= 0):

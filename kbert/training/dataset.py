@@ -60,21 +60,33 @@ def make_dataset(tokenizer, texts: list[str], text_pairs: list[str] | None, labe
     dataset = (source.batch(TOKENIZE_CHUNK)
                .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
                .unbatch()
-               .map(_dense_example)  # unbatched ragged rows are 1-D: make their spec dense for padding
-               .cache())
+               .map(_dense_example))  # unbatched ragged rows are 1-D: make their spec dense for padding
+    padding = tf.constant(0, dtype=tf.as_dtype(labels.dtype))
+    return batch_examples(dataset, num_examples, label_shape=list(labels.shape[1:]), label_padding=padding,
+                          pad_id=tokenizer.pad_id, batch_size=batch_size, max_length=max_length, shuffle=shuffle,
+                          seed=seed, bucket=bucket)
+
+
+def batch_examples(dataset: tf.data.Dataset, num_examples: int, *, label_shape: list, label_padding: tf.Tensor,
+                   pad_id: int, batch_size: int, max_length: int, shuffle: bool = False, seed: int = 0,
+                   bucket: bool = True) -> TrainingData:
+    """Cache, shuffle, batch (by length buckets, or in order) and prefetch ``(features, label)`` examples.
+
+    ``label_shape`` is the padded shape of one label (``[]`` for a class id, ``[None]`` for one label
+    per token); labels are padded with ``label_padding``.
+    """
+    dataset = dataset.cache()
     if shuffle:
         dataset = dataset.shuffle(num_examples, seed=seed, reshuffle_each_iteration=True)
-    boundaries = bucket_boundaries(max_length) if bucket else []
-    label_shape = list(labels.shape[1:])
     padded_shapes = ({"token_ids": [None], "segment_ids": [None], "padding_mask": [None]}, label_shape)
-    padding_values = ({"token_ids": tokenizer.pad_id, "segment_ids": 0, "padding_mask": 0},
-                      tf.constant(0, dtype=tf.as_dtype(labels.dtype)))
+    padding_values = ({"token_ids": pad_id, "segment_ids": 0, "padding_mask": 0}, label_padding)
     if bucket:
+        boundaries = bucket_boundaries(max_length)
         dataset = dataset.bucket_by_sequence_length(
             lambda features, label: tf.shape(features["token_ids"])[0], bucket_boundaries=boundaries,
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1), padded_shapes=padded_shapes,
             padding_values=padding_values)
-    else:  # batches of random lengths, each padded to its longest (what a PyTorch collator does)
+    else:  # batches in dataset order, each padded to its longest (what a PyTorch collator does)
         dataset = dataset.padded_batch(batch_size, padded_shapes=padded_shapes, padding_values=padding_values)
     # One pass to count batches; it also fills the cache, so tokenization still happens once.
     num_batches = int(dataset.reduce(0, lambda count, _: count + 1))

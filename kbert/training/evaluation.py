@@ -48,12 +48,14 @@ def score(kind: str, labels: np.ndarray, logits: np.ndarray, names: list[str]) -
 
 
 def evaluate(model, data, *, task: str | None = None, format: str | None = None, text_column=None,
-             text_pair_column=None, label_column=None, batch_size: int = 32, max_length: int = 512,
+             text_pair_column=None, label_column=None, tag_column=None, batch_size: int = 32, max_length: int | None = None,
              limit: int | None = None, download: bool = False) -> dict[str, float]:
     """Score a fine-tuned checkpoint on labelled data: ``{"accuracy": ..., "macro_f1": ..., "loss": ..., "examples": n}``.
 
-    The task and label kind come from the checkpoint (``kbert.task`` / ``problem_type`` in config.json)
-    unless ``task`` is given; data labels must be among the checkpoint's labels.
+    The task and label kind come from the checkpoint (``kbert.task`` in config.json, else its
+    ``architectures`` and ``problem_type``) unless ``task`` is given; data labels must be among the
+    checkpoint's labels. Token classification reports ``entity_f1``, ``precision``, ``recall`` and
+    ``per_type`` (seqeval's definitions) for entity tags, ``accuracy`` and ``macro_f1`` for other tags.
     """
     from kbert.checkpoint import load_checkpoint
     from kbert.data.labels import LabelSet
@@ -63,10 +65,21 @@ def evaluate(model, data, *, task: str | None = None, format: str | None = None,
     from kbert.training.dataset import make_dataset
     from kbert.training.trainer import label_kind
 
+    from kbert.export import default_task
+
     checkpoint = load_checkpoint(model)
-    task_name = task or checkpoint.config.extra.get("kbert", {}).get("task", "text-classification")
+    task_name = task or checkpoint.config.extra.get("kbert", {}).get("task") or default_task(checkpoint)
     kind = label_kind(task_name, checkpoint)
     task_obj = get_task(task_name)(checkpoint)
+    if task_obj.checkpoint.task_head("classifier", task_obj.hf_architecture) is None:
+        raise CheckpointError(f"{checkpoint.path}: has no trained {task_obj.name} head to evaluate")
+    trained = checkpoint.config.extra.get("kbert", {})
+    if max_length is None:  # what the model was fine-tuned with, else the tokenizer's maximum
+        max_length = trained.get("max_length") or checkpoint.tokenizer.model_max_length
+    max_length = min(max_length, checkpoint.tokenizer.model_max_length)
+    if kind == "tags":
+        return _evaluate_tagged(task_obj, data, format=format, tag_column=tag_column, batch_size=batch_size,
+                                max_length=max_length, stride=trained.get("stride"), limit=limit)
     examples, _ = load_examples(data, label_type=kind, format=format, text_column=text_column,
                                 text_pair_column=text_pair_column, label_column=label_column, limit=limit,
                                 download=download)
@@ -75,9 +88,19 @@ def evaluate(model, data, *, task: str | None = None, format: str | None = None,
     texts, pairs = pair_columns(examples, "the evaluation data")
     if kind == "regression":
         targets = targets.reshape(-1, 1)
-    if task_obj.checkpoint.task_head("classifier", task_obj.hf_architecture) is None:
-        raise CheckpointError(f"{checkpoint.path}: has no trained classification head to evaluate")
     dataset = make_dataset(checkpoint.tokenizer, texts, pairs, targets, batch_size=batch_size,
-                           max_length=min(max_length, checkpoint.tokenizer.model_max_length)).dataset
+                           max_length=max_length).dataset
     logits, targets = predict(task_obj.build_model(), dataset)
     return score(kind, targets, logits, list(labels.names))
+
+
+def _evaluate_tagged(task, data, *, format, tag_column, batch_size: int, max_length: int, stride, limit) -> dict:
+    from kbert.data.labels import LabelSet
+    from kbert.training.tagging import DEFAULT_STRIDE, load_tagged, score_tagged, tagged_dataset
+
+    sentences = load_tagged(data, format=format, tag_column=tag_column, limit=limit)
+    labels = LabelSet(tuple(task.label_names))
+    tagged = tagged_dataset(task.checkpoint.tokenizer, sentences, labels, batch_size=batch_size,
+                            max_length=max_length, stride=DEFAULT_STRIDE if stride is None else stride,
+                            training=False)
+    return score_tagged(task.build_model(), tagged, task.label_names, task.scheme)

@@ -25,6 +25,7 @@ import dataclasses
 import logging
 import pathlib
 import shutil
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -39,9 +40,12 @@ from kbert.errors import TrainingError
 from kbert.tasks import get_task
 from kbert.training.callbacks import Evaluation, HistoryFile
 from kbert.training.config import TrainConfig
-from kbert.training.dataset import make_dataset
+from kbert.training.dataset import TrainingData, make_dataset
+from kbert.training.evaluation import predict, score
 from kbert.training.optimizer import build_optimizer, warmup_steps
 from kbert.training.strategy import make_strategy
+from kbert.training.tagging import encode_tags, load_tagged, score_tagged, tag_label_set, tagged_dataset
+from kbert.tasks.token_classification import is_entity_scheme
 
 logger = logging.getLogger(__name__)
 STATE = ".kbert-state"  # inside the run folder: backup for resuming, best weights; removed when done
@@ -55,8 +59,10 @@ class TrainResult:
 
 
 def label_kind(task_name: str, checkpoint) -> str:
-    """``class``, ``multi_label`` or ``regression`` for a task name (and the checkpoint's problem_type)."""
+    """``class``, ``multi_label``, ``regression`` or ``tags`` for a task name (and the checkpoint's problem_type)."""
     task = get_task(task_name)
+    if task.name == "token-classification":
+        return "tags"
     if task.name == "multi-label-classification":
         return "multi_label"
     if task.name == "text-regression":
@@ -112,6 +118,76 @@ def prepare_data(config: TrainConfig, checkpoint, kind: str) -> _Prepared:
     return _Prepared(labels, train_cols, targets, eval_cols, eval_targets, train_cols[1] is not None)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What a run trains on: labels, training batches, and how to score the evaluation data."""
+
+    labels: LabelSet
+    train: TrainingData
+    scorer: Callable[[keras.Model], dict] | None  # model -> metrics of the evaluation data
+    eval_examples: int | None
+    text_pair: bool = False
+
+
+def _classification_plan(config: TrainConfig, checkpoint, kind: str, max_length: int) -> Callable[[], _Plan]:
+    """Validate the data now; return what builds the datasets (after the output folder exists)."""
+    data = prepare_data(config, checkpoint, kind)
+    tokenizer = checkpoint.tokenizer
+
+    def build() -> _Plan:
+        train_data = make_dataset(tokenizer, list(data.train_texts[0]), _list(data.train_texts[1]),
+                                  data.train_targets, batch_size=config.batch_size, max_length=max_length,
+                                  shuffle=True, seed=config.seed, bucket=config.bucket_by_length)
+        if data.eval_texts is None:
+            return _Plan(data.labels, train_data, None, None, data.text_pair)
+        eval_data = make_dataset(tokenizer, list(data.eval_texts[0]), _list(data.eval_texts[1]), data.eval_targets,
+                                 batch_size=config.batch_size, max_length=max_length)
+        names = list(data.labels.names)
+
+        def scorer(model):
+            logits, labels = predict(model, eval_data.dataset)
+            return score(kind, labels, logits, names)
+
+        return _Plan(data.labels, train_data, scorer, eval_data.num_examples, data.text_pair)
+
+    return build
+
+
+def _tagging_plan(config: TrainConfig, checkpoint, max_length: int) -> Callable[[], _Plan]:
+    """Token classification: read and validate tagged sentences now; windows and batches later."""
+    read = dict(format=config.format, tag_column=config.tag_column)
+    train_sentences = load_tagged(config.train, limit=config.train_limit, **read)
+    eval_sentences = load_tagged(config.eval, limit=config.eval_limit, **read) if config.eval is not None else None
+    head = checkpoint.task_head("classifier", get_task(config.task).hf_architecture)
+    if config.labels:
+        labels = LabelSet(tuple(config.labels))
+    elif head is not None and checkpoint.config.id2label:
+        labels = LabelSet.from_id2label(checkpoint.config.id2label)
+    else:
+        labels = tag_label_set(train_sentences)
+    if head is not None and head["weight"].shape[0] != labels.num_labels:
+        raise TrainingError(
+            f"{checkpoint.path}: its token classifier head has {head['weight'].shape[0]} outputs but the data has "
+            f"{labels.num_labels} labels {list(labels.names)}; start from a checkpoint without a head")
+    for sentences in (train_sentences, eval_sentences or []):
+        encode_tags(sentences, labels)  # every tag checked before anything is written
+    tokenizer = checkpoint.tokenizer
+    options = dict(batch_size=config.batch_size, max_length=max_length, stride=config.stride)
+
+    def build() -> _Plan:
+        train_data = tagged_dataset(tokenizer, train_sentences, labels, training=True, seed=config.seed,
+                                    bucket=config.bucket_by_length, label_all_pieces=config.label_all_pieces,
+                                    **options).data
+        if eval_sentences is None:
+            return _Plan(labels, train_data, None, None)
+        evaluation = tagged_dataset(tokenizer, eval_sentences, labels, training=False, **options)
+        scheme = "entities" if is_entity_scheme(labels.names) else "tags"
+        return _Plan(labels, train_data, lambda model: score_tagged(model, evaluation, labels.names, scheme),
+                     len(eval_sentences))
+
+    return build
+
+
 def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options) -> TrainResult:
     """Fine-tune; ``options`` are :class:`~kbert.training.config.TrainConfig` fields (or pass a config).
 
@@ -121,9 +197,10 @@ def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options
     keras.utils.set_random_seed(config.seed)
     checkpoint = load_checkpoint(config.model)
     kind = label_kind(config.task, checkpoint)
-    data = prepare_data(config, checkpoint, kind)  # every check on the data happens before any write
-    tokenizer = checkpoint.tokenizer
-    max_length = min(config.max_length, tokenizer.model_max_length)
+    max_length = min(config.max_length, checkpoint.tokenizer.model_max_length)
+    # Every check on the data happens here, before anything is written.
+    build_plan = (_tagging_plan(config, checkpoint, max_length) if kind == "tags"
+                  else _classification_plan(config, checkpoint, kind, max_length))
 
     output = pathlib.Path(config.output)
     state = output / STATE
@@ -131,17 +208,11 @@ def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options
     state.mkdir(exist_ok=True)
 
     strategy = make_strategy(config.strategy)
-    train_data = make_dataset(tokenizer, list(data.train_texts[0]), _list(data.train_texts[1]), data.train_targets,
-                              batch_size=config.batch_size, max_length=max_length, shuffle=True, seed=config.seed,
-                              bucket=config.bucket_by_length)
-    eval_data = None
-    if data.eval_texts is not None:
-        eval_data = make_dataset(tokenizer, list(data.eval_texts[0]), _list(data.eval_texts[1]), data.eval_targets,
-                                 batch_size=config.batch_size, max_length=max_length)
-    total_steps = train_data.num_batches * config.epochs
-    problem_type = data.labels.problem_type
+    plan = build_plan()
+    total_steps = plan.train.num_batches * config.epochs
     with strategy.scope():
-        task = get_task(config.task)(checkpoint, id2label=data.labels.id2label(), problem_type=problem_type)
+        task = get_task(config.task)(checkpoint, id2label=plan.labels.id2label(),
+                                     problem_type=None if kind == "tags" else plan.labels.problem_type)
         model = task.build_model(dropout=config.dropout)
         backbone = find_backbone(model)
         if config.freeze_backbone:
@@ -156,12 +227,15 @@ def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options
         trainable.compile(optimizer=optimizer, loss=task.loss(), metrics=task.keras_metrics(),
                           jit_compile=config.jit_compile)
 
-    callbacks = _callbacks(config, task, output, state, eval_data, data.labels) + list(callbacks)
+    callbacks = _callbacks(config, task, output, state, plan.scorer) + list(callbacks)
     if config.verbose:
-        print(f"kbert: {train_data.num_examples} training examples, {train_data.num_batches} batches/epoch, "
-              f"{config.epochs} epochs; evaluation: {eval_data.num_examples if eval_data else 'none'}; "
-              f"labels: {list(data.labels.names)}; {strategy.num_replicas_in_sync} replica(s)")
-    trainable.fit(train_data.dataset, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose, shuffle=False)
+        unit = "sentences" if kind == "tags" else "examples"
+        print(f"kbert: {plan.train.num_examples} training {'windows' if kind == 'tags' else 'examples'}, "
+              f"{plan.train.num_batches} batches/epoch, {config.epochs} epochs; evaluation: "
+              f"{f'{plan.eval_examples} {unit}' if plan.scorer else 'none'}; labels: {list(plan.labels.names)}; "
+              f"{strategy.num_replicas_in_sync} replica(s)")
+    trainable.fit(plan.train.dataset, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose,
+                  shuffle=False)
 
     best = state / "best.weights.h5"
     if best.is_file():
@@ -173,20 +247,21 @@ def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options
             evaluation.on_epoch_end(-1)  # score the restored best weights
         metrics = evaluation.last
     history = next(c for c in callbacks if isinstance(c, HistoryFile)).epochs
-    save_hf_checkpoint(task, model, output, text_pair=data.text_pair,
-                       kbert_info={"labels_kind": kind, "max_length": max_length})
+    save_hf_checkpoint(task, model, output, text_pair=plan.text_pair,
+                       kbert_info={"labels_kind": kind, "max_length": max_length,
+                                   **({"stride": config.stride} if kind == "tags" else {})})
     write_json(output / "metrics.json", metrics)
     write_json(output / "training_config.json", config.to_json())
     shutil.rmtree(state, ignore_errors=True)
     return TrainResult(output, metrics, history)
 
 
-def _callbacks(config, task, output, state, eval_data, labels) -> list:
+def _callbacks(config, task, output, state, scorer) -> list:
     callbacks = [keras.callbacks.BackupAndRestore(str(state / "backup"))]
-    if eval_data is not None:
+    if scorer is not None:
         monitor = config.monitor or task.monitor
         mode = "min" if monitor.endswith(("loss", "mse")) else "max"
-        callbacks.append(Evaluation(eval_data.dataset, task.label_kind, list(labels.names)))
+        callbacks.append(Evaluation(scorer))
         callbacks.append(keras.callbacks.ModelCheckpoint(str(state / "best.weights.h5"), monitor=monitor, mode=mode,
                                                          save_best_only=True, save_weights_only=True))
         if config.early_stopping:

@@ -1,0 +1,213 @@
+"""Token classification (NER, part-of-speech): a label for every token, grouped into entities as Hugging Face does.
+
+The head is Hugging Face's ``BertForTokenClassification``: dropout → Dense on the sequence output,
+stored as ``classifier.weight``/``classifier.bias`` (checkpoints usually have no pooler). Pipeline
+outputs are transformers' ``token-classification`` pipeline's, for every ``aggregation_strategy``
+(see :mod:`kbert.tasks.token_aggregation`); the export adds grouped entities computed in the graph
+(:mod:`kbert.tasks.entity_groups_graph`).
+
+Example:
+    >>> is_entity_scheme(["O", "B-PER", "I-PER"]), is_entity_scheme(["NOUN", "VERB", "ADJ"])
+    (True, False)
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kbert.checkpoint.hf_names import dense_slots
+from kbert.checkpoint.loader import assign
+from kbert.errors import CorruptCheckpointError, InputError
+from kbert.tasks import token_aggregation as aggregation
+from kbert.tasks.base import Example, Task
+from kbert.tasks.entity_groups_graph import simple_entity_groups
+from kbert.tasks.registry import register
+from kbert.training.token_data import IGNORE_INDEX
+
+ENTITY_PREFIXES = ("B-", "I-", "E-", "S-", "L-", "U-")
+
+
+def is_entity_scheme(names) -> bool:
+    """True when the labels are entity tags (``O`` and ``B-X``/``I-X``/...), False for plain tags such as POS."""
+    names = list(names)
+    return any(n != "O" for n in names) and all(n == "O" or n.startswith(ENTITY_PREFIXES) for n in names)
+
+
+class LabelledTokenAccuracy(keras.metrics.Metric):
+    """Accuracy over the tokens that carry a label (``IGNORE_INDEX`` positions are skipped)."""
+
+    def __init__(self, name="accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = keras.ops.cast(y_true, "int32")
+        labelled = keras.ops.cast(keras.ops.not_equal(y_true, IGNORE_INDEX), "float32")
+        hits = keras.ops.cast(keras.ops.equal(keras.ops.argmax(y_pred, axis=-1), y_true), "float32") * labelled
+        self.correct.assign_add(keras.ops.sum(hits))
+        self.count.assign_add(keras.ops.sum(labelled))
+
+    def result(self):
+        return keras.ops.divide_no_nan(self.correct, self.count)
+
+
+@register
+class TokenClassification(Task):
+    """A label per token (Dense on the sequence output), entities grouped as Hugging Face's pipeline does."""
+
+    name = "token-classification"
+    aliases = ("ner",)
+    token_level_outputs = ("logits",)
+    accepts_pairs = False
+    call_parameters = ("aggregation_strategy", "ignore_labels", "stride", "is_split_into_words", "delimiter")
+    hf_architecture = "BertForTokenClassification"
+    label_kind = "tags"
+
+    def __init__(self, checkpoint, id2label: dict[int, str] | None = None, problem_type: str | None = None):
+        super().__init__(checkpoint)
+        self.id2label = id2label or self.config.id2label
+        if not self.id2label:
+            raise CorruptCheckpointError(
+                f"{checkpoint.path}: token-classification needs labels (id2label in config.json or given)")
+        self.problem_type = None  # Hugging Face ignores problem_type for token classification
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    @property
+    def label_names(self) -> list[str]:
+        return [self.id2label[i] for i in range(self.num_labels)]
+
+    @property
+    def scheme(self) -> str:
+        """``entities`` (scored with seqeval's entity F1) or ``tags`` (POS: scored per word)."""
+        return "entities" if is_entity_scheme(self.label_names) else "tags"
+
+    # --- training ------------------------------------------------------------------------------
+    def loss(self):
+        """Cross-entropy averaged over labelled tokens, as ``BertForTokenClassification`` computes it."""
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE_INDEX)
+
+    def keras_metrics(self) -> list:
+        return [LabelledTokenAccuracy()]
+
+    def head_slots(self, model) -> list:
+        return dense_slots("classifier", model.get_layer("classifier"))
+
+    @property
+    def monitor(self) -> str:
+        return "val_entity_f1" if self.scheme == "entities" else "val_accuracy"
+
+    def build_model(self, dropout: float | None = None) -> keras.Model:
+        backbone = self.checkpoint.build_backbone(use_pooler=False)
+        sequence = backbone(backbone.input)["sequence_output"]  # (B, T, H)
+        if dropout is None:
+            dropout = self.config.extra.get("classifier_dropout") or self.config.hidden_dropout_prob
+        x = keras.layers.Dropout(dropout, name="classifier_dropout")(sequence)
+        head = keras.layers.Dense(self.num_labels, name="classifier",
+                                  kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))
+        logits = head(x)  # (B, T, num_labels)
+        tensors = self.checkpoint.task_head("classifier", self.hf_architecture)
+        if tensors is not None:
+            rows = tensors.get("weight", np.zeros((0,))).shape[0]
+            if rows != self.num_labels:
+                raise CorruptCheckpointError(
+                    f"{self.checkpoint.path}: the token classifier head has {rows} outputs but {self.num_labels} "
+                    f"labels are configured {self.label_names}")
+            assign(dense_slots("classifier", head), {f"classifier.{k}": v for k, v in tensors.items()},
+                   source=str(self.checkpoint.path))
+        return keras.Model(backbone.input, {"logits": logits}, name="token_classifier")
+
+    # --- pipeline ------------------------------------------------------------------------------
+    def parse_inputs(self, inputs, params=None):
+        if (params or {}).get("is_split_into_words"):
+            return self._parse_word_lists(inputs, params["delimiter"])
+        return super().parse_inputs(inputs, params)
+
+    def _parse_word_lists(self, inputs, delimiter: str) -> list[Example]:
+        single = isinstance(inputs, (list, tuple)) and all(isinstance(w, str) for w in inputs)
+        items = [inputs] if single else inputs
+        if not isinstance(items, (list, tuple)) or not items:
+            raise InputError(f"{self.name}: with is_split_into_words=True, inputs must be a list of words or a list "
+                             f"of such lists; got {type(inputs).__name__}")
+        examples = []
+        for i, words in enumerate(items):
+            if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
+                raise InputError(f"{self.name}: input {i} must be a list of str words, got {words!r:.60}")
+            # Tokenized as words joined by spaces (the same pieces as tokenizing each word, as HF does);
+            # offsets are moved to the text joined with `delimiter` in postprocess_windows.
+            text, word_starts = aggregation.words_to_text(words, " ")
+            examples.append(Example(text, words=tuple(words), word_starts=tuple(word_starts)))
+        return examples
+
+    def check_parameters(self, params):
+        params = super().check_parameters(params)
+        given = params.get("aggregation_strategy")
+        strategy = aggregation.check_aggregation_strategy(given)
+        stride = aggregation.check_stride(params.get("stride"), given, self.checkpoint.tokenizer.model_max_length)
+        ignore = params.get("ignore_labels")
+        if ignore is None:
+            ignore = list(aggregation.DEFAULT_IGNORE_LABELS)
+        if isinstance(ignore, str) or not all(isinstance(x, str) for x in ignore):
+            raise InputError(f"{self.name}: ignore_labels must be a list of label names, got {ignore!r}")
+        delimiter = params.get("delimiter", " ")
+        if not isinstance(delimiter, str):
+            raise InputError(f"{self.name}: delimiter must be a str, got {delimiter!r}")
+        return {"aggregation_strategy": strategy, "ignore_labels": list(ignore), "stride": stride,
+                "is_split_into_words": bool(params.get("is_split_into_words", False)), "delimiter": delimiter}
+
+    def window_stride(self, params) -> int | None:
+        return params["stride"]
+
+    def postprocess_windows(self, windows, aggregation_strategy="none", ignore_labels=("O",), stride=None,
+                            is_split_into_words=False, delimiter=" "):
+        tokenizer = self.checkpoint.tokenizer
+        example = windows[0].example
+        text, word_starts = example.text, example.word_starts
+        moved = example.words is not None and delimiter != " "
+        if moved:
+            text, word_starts = aggregation.words_to_text(example.words, delimiter)
+        token_windows = []
+        for w in windows:
+            special = w.sequence_ids < 0
+            starts, ends = w.starts, w.ends
+            if moved:  # offsets into the text joined with the delimiter
+                word = np.searchsorted(example.word_starts, starts, side="right") - 1
+                shift = np.where(special, 0, np.asarray(word_starts)[word] - np.asarray(example.word_starts)[word])
+                starts, ends = starts + shift, ends + shift
+            token_windows.append(aggregation.TokenWindow(
+                token_ids=w.token_ids, tokens=tokenizer.convert_ids_to_tokens(w.token_ids), starts=starts, ends=ends,
+                special=special, logits=w.outputs["logits"]))
+        return aggregation.token_entities(text, token_windows, self.id2label,
+                                          aggregation_strategy=aggregation_strategy, ignore_labels=ignore_labels,
+                                          unk_token_id=tokenizer.unk_id, word_starts=word_starts,
+                                          decoder_cleanup=tokenizer.decoder_cleanup)
+
+    def package(self, results, inputs, params):
+        # transformers: one string -> its entities; a list -> one list per input. A flat word list
+        # (is_split_into_words) is one input, yet comes back nested: [[...]].
+        if params["is_split_into_words"]:
+            return results
+        return super().package(results, inputs, params)
+
+    # --- export --------------------------------------------------------------------------------
+    def serving_outputs(self, outputs, inputs, max_entities: int = 64):
+        logits = outputs["logits"]  # (B, T, L)
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        labels = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        scores = tf.reduce_max(probabilities, axis=-1)
+        real = (inputs["sequence_ids"] >= 0) & (inputs["padding_mask"] > 0)
+        names = tf.constant(self.label_names)
+        tokenizer = self.checkpoint.tokenizer
+        token_strings = tf.gather(tf.constant(tokenizer.vocabulary), inputs["token_ids"])
+        groups = simple_entity_groups(texts=inputs["text"], token_strings=token_strings, token_ids=inputs["token_ids"],
+                                      unk_id=tokenizer.unk_id, labels=labels, scores=scores, starts=inputs["starts"],
+                                      ends=inputs["ends"], real=real, id2label=self.id2label,
+                                      max_entities=max_entities)
+        return {"entity": labels, "entity_label": tf.gather(names, labels), "score": scores,
+                "start": inputs["starts"], "end": inputs["ends"], "mask": tf.cast(real, tf.int32),
+                "logits": logits, **groups}
