@@ -35,6 +35,8 @@ reference-env: $(REF)/.installed
 fixtures: $(STAMP) $(REF)/.installed
 	$(REF)/bin/python tests/fixtures/make_fixtures.py
 	$(REF)/bin/python tests/fixtures/make_torch_bin_fixtures.py
+	$(REF)/bin/python tests/fixtures/make_token_fixtures.py
+	$(REF)/bin/python tests/fixtures/make_word_ids_fixture.py
 	$(PY) tests/fixtures/make_trained_fixture.py train
 	$(REF)/bin/python tests/fixtures/make_trained_fixture.py reference
 

@@ -164,3 +164,25 @@ def test_head_size_mismatch_is_refused(tmp_path, conll_files):
     with pytest.raises(TrainingError, match="5 outputs but the data has 2 labels"):
         kbert.train(task="token-classification", model=str(TINY_CASED), train=conll_files[0], labels=("O", "B-PER"),
                     output=str(tmp_path / "run"), epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("name, path, fmt", [("wnut17_dev", "wnut17/emerging.dev.conll", "conll"),
+                                             ("ud_en_ewt_dev", "ud_en_ewt/en_ewt-ud-dev.conllu", "conllu")])
+def test_alignment_matches_transformers_word_ids_on_real_data(name, path, fmt, shared_data, minilm_path):
+    """Every piece id and every piece's word index equal HF's is_split_into_words ids and word_ids()."""
+    import hashlib
+
+    from conftest import EXPECTED
+    from kbert.data.tagged import read_tagged
+
+    reference = np.load(EXPECTED / "word_ids_real_data.npz")
+    sentences = [s.words for s in read_tagged(shared_data / path, format=fmt)]
+    digest = hashlib.sha256("\n".join("\x1f".join(s) for s in sentences).encode("utf-8")).hexdigest()
+    assert digest == reference[f"{name}/sha256"].tobytes().decode("ascii")  # the same sentences as HF read
+    pieces = tokenize_words(load_checkpoint(minilm_path).tokenizer, sentences)
+    splits = np.cumsum(reference[f"{name}/lengths"])[:-1]
+    ids = np.split(reference[f"{name}/ids"], splits)
+    word_ids = np.split(reference[f"{name}/word_ids"], splits)
+    for k, (sentence, want_ids, want_words) in enumerate(zip(pieces, ids, word_ids)):
+        assert sentence.ids.tolist() == want_ids[1:-1].tolist(), f"sentence {k}"
+        assert sentence.word.tolist() == want_words[1:-1].tolist(), f"sentence {k}"
