@@ -26,13 +26,18 @@ def _build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="run a pipeline on texts; JSON lines out")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to run (or use --input)")
     predict.add_argument("--model", default="minilm", help="checkpoint folder, 'minilm' (default) or hf://org/name")
-    predict.add_argument("--task", help="task name (default: text-classification if the model has a classifier, "
-                                        "else feature-extraction)")
+    predict.add_argument("--task", help="task name (default: the task of the model's head, text- or "
+                                        "token-classification, else feature-extraction)")
     predict.add_argument("--input", help="file with one text per line, or .jsonl with {'text', 'text_pair'} objects")
     predict.add_argument("--top-k", default=None, help="labels per input: a number, or 'all' (default: the best)")
     predict.add_argument("--pooling", default="mean", choices=["mean", "cls", "pooled", "none"],
                          help="feature-extraction: one vector per text (default mean) or 'none' for all tokens")
     predict.add_argument("--normalize", action="store_true", help="feature-extraction: L2-normalise vectors")
+    predict.add_argument("--aggregation-strategy", default="simple",
+                         choices=["none", "simple", "first", "average", "max"],
+                         help="token-classification: how tokens are grouped into entities (default simple)")
+    predict.add_argument("--stride", type=int, default=None,
+                         help="token-classification: split long texts into windows sharing this many tokens")
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--max-length", type=int, default=None, help="truncate to this many tokens")
 
@@ -152,6 +157,8 @@ def _predict(args) -> int:
             params["top_k"] = None if args.top_k == "all" else _positive_int(args.top_k, "--top-k")
     elif pipe.task.name == "feature-extraction":
         params = {"pooling": None if args.pooling == "none" else args.pooling, "normalize": args.normalize}
+    elif pipe.task.name == "token-classification":
+        params = {"aggregation_strategy": args.aggregation_strategy, "stride": args.stride}
     inputs = [e if e.get("text_pair") is not None else e["text"] for e in examples]
     results = pipe(inputs, **params)
     for example, result in zip(examples, results):

@@ -96,7 +96,8 @@ def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLik
     try:
         archive.write_out(str(staging), verbose=False)
         metadata = {"task": task_obj.name, "model": str(checkpoint.path), "text_pair": text_pair,
-                    "max_length": max_length, "labels": getattr(task_obj, "id2label", None)}
+                    "max_length": max_length, "labels": getattr(task_obj, "id2label", None),
+                    "scheme": getattr(task_obj, "scheme", None)}
         (staging / METADATA).parent.mkdir(exist_ok=True)
         (staging / METADATA).write_text(json.dumps(metadata, indent=2))
         return _publish(staging, base)

@@ -100,12 +100,19 @@ import tensorflow as tf, tensorflow_text  # noqa: F401
 request = json.loads(sys.argv[2])
 fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
 out = fn(**{k: tf.constant(v) for k, v in request.items()})
-print(json.dumps({"label": [s.decode() for s in out["label"].numpy()], "score": out["score"].numpy().tolist()}))
+def plain(x):
+    return [plain(i) for i in x] if isinstance(x, list) else x.decode() if isinstance(x, bytes) else x
+print(json.dumps({k: plain(v.numpy().tolist()) for k, v in out.items()}))
 """
 
 
 def query_saved_model(version_dir, texts) -> list[dict]:
-    """``{'text', 'label', 'score'}`` for each text, answered by the SavedModel in a bare TF process."""
+    """Each text's answer from the SavedModel, asked in a bare TF process (as TF Serving would).
+
+    Classifiers: ``{'text', 'label', 'score'}``. Token classifiers: ``{'text', 'entities': [...]}``
+    (the in-graph ``simple`` groups) for entity tags, ``{'text', 'tags': [...]}`` (one per token) for
+    other tags such as part of speech.
+    """
     pairs = [t for t in texts if isinstance(t, tuple)]
     request = ({"text": [a for a, _ in pairs], "text_pair": [b for _, b in pairs]} if pairs
                else {"text": list(texts)})
@@ -114,7 +121,21 @@ def query_saved_model(version_dir, texts) -> list[dict]:
     if done.returncode != 0:
         raise KbertError(f"{version_dir}: the exported model failed to answer: {done.stderr.strip()[-500:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    return [{"text": t, "label": label, "score": s} for t, label, s in zip(texts, out["label"], out["score"])]
+    if "entity_count" not in out:
+        return [{"text": t, "label": label, "score": s} for t, label, s in zip(texts, out["label"], out["score"])]
+    metadata = json.loads((pathlib.Path(version_dir) / "assets.extra" / "kbert.json").read_text())
+    answers = []
+    for b, text in enumerate(texts):
+        if metadata.get("scheme") == "tags":
+            tags = [{"word": text[out["start"][b][i]:out["end"][b][i]], "tag": out["entity_label"][b][i],
+                     "score": round(out["score"][b][i], 4)} for i, real in enumerate(out["mask"][b]) if real]
+            answers.append({"text": text, "tags": tags})
+        else:
+            entities = [{"entity_group": out["entity_group"][b][k], "word": out["entity_word"][b][k],
+                         "start": out["entity_start"][b][k], "end": out["entity_end"][b][k],
+                         "score": round(out["entity_score"][b][k], 4)} for k in range(out["entity_count"][b])]
+            answers.append({"text": text, "entities": entities})
+    return answers
 
 
 def _expand(value):

@@ -186,3 +186,14 @@ def test_alignment_matches_transformers_word_ids_on_real_data(name, path, fmt, s
     for k, (sentence, want_ids, want_words) in enumerate(zip(pieces, ids, word_ids)):
         assert sentence.ids.tolist() == want_ids[1:-1].tolist(), f"sentence {k}"
         assert sentence.word.tolist() == want_words[1:-1].tolist(), f"sentence {k}"
+
+
+def test_a_word_over_the_per_word_limit_is_one_unk_piece_as_in_hf():
+    """Hugging Face's WordPiece turns a word of more than 100 characters into one [UNK]; its label stays on it."""
+    tok = load_checkpoint(TINY_CASED).tokenizer
+    long_word = "a" * 150
+    [sentence] = tokenize_words(tok, [["Ann", long_word, "went"]])
+    unk_positions = np.flatnonzero(sentence.ids == tok.unk_id)
+    assert sentence.word[unk_positions].tolist() == [1] and len(unk_positions) == 1
+    labels = align_labels(sentence.word, np.array([0, 1, 2]))
+    assert labels[unk_positions].tolist() == [1]
