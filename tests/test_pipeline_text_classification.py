@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import kbert
-from conftest import CHECKPOINTS, EXPECTED, assemble_minilm_head
+from conftest import CHECKPOINTS, EXPECTED
+from fixtures.minilm_heads import assemble_minilm_head
 from kbert.errors import InputError, UnknownTaskError
 
 CASES = json.loads((EXPECTED / "pipelines.json").read_text())

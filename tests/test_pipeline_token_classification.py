@@ -10,7 +10,8 @@ import json
 import pytest
 
 import kbert
-from conftest import CHECKPOINTS, EXPECTED, assemble_minilm_head
+from conftest import CHECKPOINTS, EXPECTED
+from fixtures.minilm_heads import assemble_minilm_head
 from kbert.errors import InputError, KbertError
 
 DATA = json.loads((EXPECTED / "token_pipelines.json").read_text())

@@ -87,7 +87,7 @@ def read_examples(path: str | os.PathLike, *, format: str | None = None, text_co
     """
     _check_label_type(label_type)
     source = os.fspath(path)
-    name = _format_of(source, format)
+    name = format_of(source, format)
     text = _decode(_read_bytes(source), source, encoding)
     options = ReadOptions(text_column, text_pair_column, label_column, header, label_type)
     return READERS[name](text, source, options)
@@ -125,21 +125,24 @@ def examples_from_lists(texts: Sequence[str], labels: Sequence | None = None, te
 
 
 # --- format dispatch ---------------------------------------------------------------------------
-def _format_of(source: str, format: str | None) -> str:
-    accepted = ", ".join(sorted(READERS))
+def format_of(source: str, format: str | None, formats=None, extensions=None, what: str = "data") -> str:
+    """The format named, else the one the file extension says; ``formats``/``extensions`` default to this module's."""
+    formats = sorted(READERS) if formats is None else formats
+    extensions = EXTENSIONS if extensions is None else extensions
+    accepted = ", ".join(formats)
     if format is not None:
-        if format not in READERS:
-            raise DataError(f"unknown data format {format!r}; expected one of {accepted}")
+        if format not in formats:
+            raise DataError(f"unknown {what} format {format!r}; expected one of {accepted}")
         return format
     suffix = pathlib.PurePath(source).suffix.lower()
-    if suffix in EXTENSIONS:
-        return EXTENSIONS[suffix]
+    if suffix in extensions:
+        return extensions[suffix]
     if suffix == ".txt":
         raise DataError(f"{source}: a .txt file could hold any format; give it with --format "
                         f"(format= in Python): one of {accepted}")
     shown = f"extension {suffix!r}" if suffix else "no extension"
     raise DataError(f"{source}: cannot tell the format from {shown}; give it with --format (format= in Python): "
-                    f"one of {accepted} (recognised extensions: {', '.join(EXTENSIONS)})")
+                    f"one of {accepted} (recognised extensions: {', '.join(extensions)})")
 
 
 def _read_bytes(source: str) -> bytes:

@@ -40,11 +40,10 @@ import dataclasses
 import json
 import numbers
 import os
-import pathlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 
-from kbert.data.readers import _decode, _read_bytes
+from kbert.data.readers import _decode, _read_bytes, format_of
 from kbert.errors import DataError
 
 TAGGED_FORMATS = ("conll", "conllu", "jsonl")
@@ -82,7 +81,7 @@ def read_tagged(path: str | os.PathLike, *, format: str | None = None, tag_colum
     JSON fields. ``labelled=False`` reads words only (``tags`` is ``None``).
     """
     source = os.fspath(path)
-    name = _format_of(source, format)
+    name = format_of(source, format, TAGGED_FORMATS, TAGGED_EXTENSIONS, "tagged data")
     _check_options(name, tag_column, words_key, tags_key)
     text = _decode(_read_bytes(source), source, encoding)
     if name == "conll":
@@ -125,23 +124,6 @@ def tagged_from_lists(words: Sequence[Sequence[str]],
 
 
 # --- format dispatch and options ---------------------------------------------------------------
-def _format_of(source: str, format: str | None) -> str:
-    accepted = ", ".join(TAGGED_FORMATS)
-    if format is not None:
-        if format not in TAGGED_FORMATS:
-            raise DataError(f"unknown tagged data format {format!r}; expected one of {accepted}")
-        return format
-    suffix = pathlib.PurePath(source).suffix.lower()
-    if suffix in TAGGED_EXTENSIONS:
-        return TAGGED_EXTENSIONS[suffix]
-    if suffix == ".txt":
-        raise DataError(f"{source}: a .txt file could hold any format; give it with --format "
-                        f"(format= in Python): one of {accepted}")
-    shown = f"extension {suffix!r}" if suffix else "no extension"
-    raise DataError(f"{source}: cannot tell the format from {shown}; give it with --format (format= in Python): "
-                    f"one of {accepted} (recognised extensions: {', '.join(TAGGED_EXTENSIONS)})")
-
-
 def _check_options(name: str, tag_column, words_key, tags_key) -> None:
     if name != "jsonl":
         for option, value in (("words_key", words_key), ("tags_key", tags_key)):
@@ -325,15 +307,28 @@ def _sequence(value, where: str, role: str) -> list:
     return list(value)
 
 
-def _word(word, where: str, position: int | None = None) -> str:
-    which = "word" if position is None else f"word {position}"
-    if not isinstance(word, str):
-        raise DataError(f"{where}: {which} must be a string, got {type(word).__name__} {word!r:.40}")
-    if not word:
+def _string(value, where: str, role: str, position: int | None = None) -> str:
+    """A word or tag: a non-empty string without whitespace (a tag id is refused with a hint)."""
+    which = role if position is None else f"{role} {position}"
+    if role == "tag" and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        raise DataError(f"{where}: {which} is the integer {value!r}; kbert needs tag names, not ids: map the ids "
+                        f"to their names (e.g. a dataset's ClassLabel names) first")
+    if not isinstance(value, str):
+        raise DataError(f"{where}: {which} must be a string, got {type(value).__name__} {value!r:.40}")
+    if not value:
         raise DataError(f"{where}: {which} is empty")
-    if any(c.isspace() for c in word):
-        raise DataError(f"{where}: {which} {word!r:.40} contains whitespace; give each word separately")
-    return str(word)
+    if any(c.isspace() for c in value):
+        hint = "; give each word separately" if role == "word" else ""
+        raise DataError(f"{where}: {which} {value!r:.40} contains whitespace{hint}")
+    return str(value)
+
+
+def _word(word, where: str, position: int | None = None) -> str:
+    return _string(word, where, "word", position)
+
+
+def _tag(tag, where: str, position: int | None = None) -> str:
+    return _string(tag, where, "tag", position)
 
 
 def _words(value, where: str, role: str) -> tuple[str, ...]:
@@ -341,20 +336,6 @@ def _words(value, where: str, role: str) -> tuple[str, ...]:
     if not words:
         raise DataError(f"{where}: {role} is empty: a sentence needs at least one word")
     return words
-
-
-def _tag(tag, where: str, position: int | None = None) -> str:
-    which = "tag" if position is None else f"tag {position}"
-    if isinstance(tag, numbers.Integral) and not isinstance(tag, bool):
-        raise DataError(f"{where}: {which} is the integer {tag!r}; kbert needs tag names, not ids: map the ids "
-                        f"to their names (e.g. a dataset's ClassLabel names) first")
-    if not isinstance(tag, str):
-        raise DataError(f"{where}: {which} must be a string, got {type(tag).__name__} {tag!r:.40}")
-    if not tag:
-        raise DataError(f"{where}: {which} is empty")
-    if any(c.isspace() for c in tag):
-        raise DataError(f"{where}: {which} {tag!r:.40} contains whitespace")
-    return str(tag)
 
 
 def _tags(value, where: str, role: str, count: int) -> tuple[str, ...]:

@@ -125,6 +125,28 @@ class Task:
         """Nest per-example results as Hugging Face's pipeline returns them (``inputs`` as given)."""
         return results[0] if isinstance(inputs, (str, dict)) else results
 
+    def load_head(self, head, prefix: str = "classifier") -> None:
+        """Copy the checkpoint's trained head ``<prefix>.weight/.bias`` into the Dense layer ``head``.
+
+        Only a head saved by this task's Hugging Face architecture is used (a sequence head never
+        fills a token head); its size must match ``self.id2label``. Without one, ``head`` stays new.
+        """
+        from kbert.checkpoint.hf_names import dense_slots
+        from kbert.checkpoint.loader import assign
+        from kbert.errors import CorruptCheckpointError
+
+        tensors = self.checkpoint.task_head(prefix, self.hf_architecture)
+        if tensors is None:
+            return
+        rows = tensors.get("weight", np.zeros((0,))).shape[0]
+        names = [self.id2label[i] for i in range(len(self.id2label))]
+        if rows != len(names):
+            raise CorruptCheckpointError(
+                f"{self.checkpoint.path}: the {prefix} head has {rows} outputs but {len(names)} labels are "
+                f"configured {names}")
+        assign(dense_slots(prefix, head), {f"{prefix}.{k}": v for k, v in tensors.items()},
+               source=str(self.checkpoint.path))
+
     # --- export --------------------------------------------------------------------------------
     def serving_outputs(self, outputs: dict, inputs: dict) -> dict:
         """Graph-only (TF ops) outputs of the serving signature, from the model outputs."""

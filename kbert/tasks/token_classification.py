@@ -18,7 +18,6 @@ import numpy as np
 import tensorflow as tf
 
 from kbert.checkpoint.hf_names import dense_slots
-from kbert.checkpoint.loader import assign
 from kbert.errors import CorruptCheckpointError, InputError
 from kbert.tasks import token_aggregation as aggregation
 from kbert.tasks.base import Example, Task
@@ -111,15 +110,7 @@ class TokenClassification(Task):
         head = keras.layers.Dense(self.num_labels, name="classifier",
                                   kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))
         logits = head(x)  # (B, T, num_labels)
-        tensors = self.checkpoint.task_head("classifier", self.hf_architecture)
-        if tensors is not None:
-            rows = tensors.get("weight", np.zeros((0,))).shape[0]
-            if rows != self.num_labels:
-                raise CorruptCheckpointError(
-                    f"{self.checkpoint.path}: the token classifier head has {rows} outputs but {self.num_labels} "
-                    f"labels are configured {self.label_names}")
-            assign(dense_slots("classifier", head), {f"classifier.{k}": v for k, v in tensors.items()},
-                   source=str(self.checkpoint.path))
+        self.load_head(head)
         return keras.Model(backbone.input, {"logits": logits}, name="token_classifier")
 
     # --- pipeline ------------------------------------------------------------------------------
