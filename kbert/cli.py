@@ -63,6 +63,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", required=True, help="run folder (re-run the same command to resume)")
     _data_flags(train)
     train.add_argument("--labels", help="comma-separated label names in id order (default: sorted data labels)")
+    train.add_argument("--label-names", help="rename the data's labels: '0=entailment,1=not_entailment'")
     train.add_argument("--label-all-pieces", action="store_true",
                        help="token-classification: label every word piece (default: the first of each word)")
     train.add_argument("--stride", type=int, default=32,
@@ -112,6 +113,17 @@ def _data_flags(parser) -> None:
 
 def _column(value):
     return int(value) if value is not None and value.isdigit() else value
+
+
+def _label_names(value):
+    from kbert.errors import InputError
+
+    if value is None:
+        return None
+    pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+    if not pairs or any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        raise InputError(f"--label-names takes 'value=name,value=name', got {value!r}")
+    return {k.strip(): v.strip() for k, v in pairs}
 
 
 def _tag_column(value):
@@ -201,7 +213,7 @@ def _train(args) -> int:
         train=args.train, eval=args.eval, output=args.output, task=args.task, model=args.model, format=args.format,
         text_column=_column(args.text_column), text_pair_column=_column(args.text_pair_column),
         label_column=_column(args.label_column), tag_column=_tag_column(args.tag_column),
-        label_all_pieces=args.label_all_pieces, stride=args.stride,
+        label_all_pieces=args.label_all_pieces, stride=args.stride, label_names=_label_names(args.label_names),
         labels=tuple(n.strip() for n in args.labels.split(",")) if args.labels else None,
         train_limit=args.train_limit, eval_limit=args.eval_limit, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, warmup=args.warmup, weight_decay=args.weight_decay, dropout=args.dropout,

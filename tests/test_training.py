@@ -283,3 +283,16 @@ def test_dataset_batches_cover_every_example_once_and_pad_to_their_longest():
         assert features["padding_mask"].numpy().sum(axis=1).max() == widths[-1]  # no column of pure padding
     assert sorted(seen) == list(range(9)) and data.num_batches == len(widths) == 3
     assert sorted(widths) == [3, 3, 18]  # short texts (bucket < 17) are never padded to the long ones
+
+
+def test_label_names_rename_data_labels_for_training_and_evaluation(tmp_path):
+    data = tmp_path / "rte.tsv"
+    data.write_text("sentence1\tsentence2\tlabel\n" + "".join(
+        f"the movie was good\tthe film was {w}\t{i % 2}\n" for i, w in enumerate(["good", "bad"] * 10)))
+    result = kbert.train(train=str(data), output=str(tmp_path / "run"), epochs=1, eval=str(data),
+                         label_names={"0": "entailment", "1": "not_entailment"}, **FAST)
+    config = json.loads((result.output / "config.json").read_text())
+    assert config["id2label"] == {"0": "entailment", "1": "not_entailment"}
+    assert evaluate(str(result.output), str(data))["examples"] == 20  # the file's 0/1 are renamed again
+    with pytest.raises(DataError, match=r"rte.tsv:2: label '0' has no name in label_names"):
+        kbert.train(train=str(data), output=str(tmp_path / "run2"), epochs=1, label_names={"1": "yes"}, **FAST)

@@ -193,6 +193,26 @@ class LabelSet:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+def rename_labels(examples: Sequence[RawExample], names: Mapping[str, str]) -> list[RawExample]:
+    """Examples with their class labels replaced by ``names[label]`` (e.g. RTE's ``0`` → ``entailment``).
+
+    Every label must have a name: a missing one is an error naming the example.
+
+    >>> rename_labels([RawExample("a", label="0", where="rte.tsv:2")], {"0": "entailment", "1": "not_entailment"})
+    [RawExample(text='a', text_pair=None, label='entailment', where='rte.tsv:2')]
+    """
+    def rename(label, where):
+        if isinstance(label, tuple):
+            return tuple(rename(one, where) for one in label)
+        if label is None:
+            return None
+        if str(label) not in names:
+            raise DataError(f"{where}: label {label!r} has no name in label_names {dict(names)}")
+        return names[str(label)]
+
+    return [dataclasses.replace(e, label=rename(e.label, _where(e, i))) for i, e in enumerate(examples)]
+
+
 def _show(names: Sequence[str], limit: int = 20) -> str:
     """``['a', 'b']``; long lists are cut: ``['a', ..., 't'] (57 labels)``."""
     names = list(names)

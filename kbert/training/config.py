@@ -33,6 +33,7 @@ class TrainConfig:
     text_pair_column: str | int | None = None
     label_column: str | int | None = None
     labels: tuple[str, ...] | None = None  # label order; default: the checkpoint's id2label, else sorted data labels
+    label_names: dict[str, str] | None = None  # rename the labels found in the data: {"0": "entailment", ...}
     tag_column: str | int | None = None  # token classification: CoNLL tag column (default last), CoNLL-U upos/xpos
     label_all_pieces: bool = False  # token classification: label every word piece, not only the first
     stride: int = 32  # token classification: pieces shared by the windows of a sentence longer than max_length
@@ -70,6 +71,9 @@ class TrainConfig:
                 positive(name, getattr(self, name))
         if not isinstance(self.stride, int) or isinstance(self.stride, bool) or self.stride < 0:
             raise TrainingError(f"stride must be a non-negative integer, got {self.stride!r}")
+        if self.label_names is not None and not (isinstance(self.label_names, dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.label_names.items())):
+            raise TrainingError(f"label_names must map label strings to names, got {self.label_names!r}")
         if self.max_length < 3:
             raise TrainingError(f"max_length must leave room for [CLS], [SEP] and text, got {self.max_length}")
         if not (isinstance(self.warmup, (int, float)) and self.warmup >= 0):
@@ -94,5 +98,6 @@ class TrainConfig:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             out[field.name] = value if isinstance(value, (str, int, float, bool, type(None))) else (
-                list(value) if isinstance(value, tuple) else f"<{type(value).__name__} of {len(value)}>")
+                list(value) if isinstance(value, tuple) else dict(value) if isinstance(value, dict)
+                else f"<{type(value).__name__} of {len(value)}>")
         return out

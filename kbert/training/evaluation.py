@@ -58,7 +58,7 @@ def evaluate(model, data, *, task: str | None = None, format: str | None = None,
     ``per_type`` (seqeval's definitions) for entity tags, ``accuracy`` and ``macro_f1`` for other tags.
     """
     from kbert.checkpoint import load_checkpoint
-    from kbert.data.labels import LabelSet
+    from kbert.data.labels import LabelSet, rename_labels
     from kbert.data.sources import load_examples, pair_columns
     from kbert.errors import CheckpointError
     from kbert.tasks import get_task
@@ -83,6 +83,8 @@ def evaluate(model, data, *, task: str | None = None, format: str | None = None,
     examples, _ = load_examples(data, label_type=kind, format=format, text_column=text_column,
                                 text_pair_column=text_pair_column, label_column=label_column, limit=limit,
                                 download=download)
+    if trained.get("label_names") and kind != "regression":  # the data's labels as they were renamed in training
+        examples = rename_labels(examples, trained["label_names"])
     labels = LabelSet(tuple(task_obj.id2label[i] for i in range(task_obj.num_labels)), kind)
     targets = labels.encode(examples)
     texts, pairs = pair_columns(examples, "the evaluation data")

@@ -34,7 +34,7 @@ from kbert.atomic_files import write_json
 from kbert.checkpoint import load_checkpoint
 from kbert.checkpoint.hf_names import backbone_slots
 from kbert.checkpoint.save import find_backbone, save_hf_checkpoint
-from kbert.data.labels import LabelSet
+from kbert.data.labels import LabelSet, rename_labels
 from kbert.data.sources import load_examples, pair_columns
 from kbert.errors import TrainingError
 from kbert.tasks import get_task
@@ -91,6 +91,10 @@ def prepare_data(config: TrainConfig, checkpoint, kind: str) -> _Prepared:
                 text_pair_column=config.text_pair_column, label_column=config.label_column, download=config.download)
     train, declared = load_examples(config.train, limit=config.train_limit, **read)
     evaluation = load_examples(config.eval, limit=config.eval_limit, **read)[0] if config.eval is not None else None
+    if config.label_names and kind != "regression":
+        train = rename_labels(train, config.label_names)
+        evaluation = None if evaluation is None else rename_labels(evaluation, config.label_names)
+        declared = declared and [config.label_names.get(n, n) for n in declared]
     head = checkpoint.task_head("classifier", get_task(config.task).hf_architecture)
     if config.labels:
         labels = LabelSet(tuple(config.labels), kind)
@@ -249,7 +253,8 @@ def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options
     history = next(c for c in callbacks if isinstance(c, HistoryFile)).epochs
     save_hf_checkpoint(task, model, output, text_pair=plan.text_pair,
                        kbert_info={"labels_kind": kind, "max_length": max_length,
-                                   **({"stride": config.stride} if kind == "tags" else {})})
+                                   **({"stride": config.stride} if kind == "tags" else {}),
+                                   **({"label_names": config.label_names} if config.label_names else {})})
     write_json(output / "metrics.json", metrics)
     write_json(output / "training_config.json", config.to_json())
     shutil.rmtree(state, ignore_errors=True)
