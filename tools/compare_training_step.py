@@ -1,9 +1,13 @@
 """Diagnostic: one fine-tuning step in kbert vs PyTorch/transformers from identical weights, dropout off.
 
 Compares the loss, every gradient (by Hugging Face name) and the weights after one AdamW step with
-clipping and weight decay, to find where training math differs (the SST-2 accuracy gap in the README).
+clipping and weight decay, to find where training math differs (the accuracy gaps in the README).
+``--task text-classification`` (default): 16 SST-2 sentences, a 2-label head. ``--task token-classification``:
+16 WNUT-17 training sentences, the 13-label WNUT head, labels on first word pieces (-100 elsewhere) and
+kbert's own compiled loss (``task.loss()``, Keras ``ignore_class``) against ``BertForTokenClassification``'s.
 
-    .venv/bin/python tools/compare_training_step.py      # needs .venv-ref (make reference-env) and ../shared/data
+    .venv/bin/python tools/compare_training_step.py [--task token-classification]
+    # needs .venv-ref (make reference-env) and ../shared/data
 """
 
 from __future__ import annotations
@@ -21,11 +25,23 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 TORCH_SIDE = r'''
 import json, sys, numpy as np, torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
 folder, texts, labels, lr, wd = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
-model = AutoModelForSequenceClassification.from_pretrained(folder).train()
 tok = AutoTokenizer.from_pretrained(folder)
-batch = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+if isinstance(texts[0], list):  # word lists: run_ner.py's alignment, label on the first piece of each word
+    model = AutoModelForTokenClassification.from_pretrained(folder).train()
+    batch = tok(texts, padding=True, truncation=True, max_length=128, is_split_into_words=True, return_tensors="pt")
+    aligned = []
+    for i, tags in enumerate(labels):
+        row, previous = [], None
+        for word in batch.word_ids(batch_index=i):
+            row.append(-100 if word is None or word == previous else tags[word])
+            previous = word
+        aligned.append(row)
+    labels = aligned
+else:
+    model = AutoModelForSequenceClassification.from_pretrained(folder).train()
+    batch = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
 out = model(**batch, labels=torch.tensor(labels))
 out.loss.backward()
 grads = {n: p.grad.detach().numpy().copy() for n, p in model.named_parameters()}
@@ -41,28 +57,42 @@ print(json.dumps({"loss": float(out.loss), "grad_norm": norm}))
 
 
 def main():
+    import argparse
+
     import numpy as np
     import tensorflow as tf
 
     import kbert
-    from common import REFERENCE_PYTHON, minilm_classifier, sst2_sentences
+    from common import REFERENCE_PYTHON, data_dir, minilm_classifier
     from kbert.checkpoint.hf_names import backbone_slots, hf_checkpoint_name
+    from kbert.checkpoint.safetensors_io import read_safetensors, write_safetensors
     from kbert.checkpoint.save import find_backbone
     from kbert.training.optimizer import build_optimizer
 
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="text-classification", choices=["text-classification", "token-classification"])
+    token_task = parser.parse_args().task == "token-classification"
     lr, wd = 5e-5, 0.01
-    lines = (ROOT.parent / "shared" / "data" / "sst2" / "train.tsv").read_text().split("\n")[1:17]
-    texts, labels = [l.split("\t")[0] for l in lines], [int(l.split("\t")[1]) for l in lines]
     with tempfile.TemporaryDirectory() as tmp:
-        folder = minilm_classifier(pathlib.Path(tmp) / "m")
+        config_changes = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        if token_task:
+            from kbert.data.tagged import read_tagged
+
+            folder = minilm_classifier(pathlib.Path(tmp) / "m", "minilm-ner-head")
+            label2id = json.loads((folder / "config.json").read_text())["label2id"]
+            sentences = read_tagged(data_dir() / "wnut17" / "wnut17train.conll")[:16]
+            texts, labels = [list(s.words) for s in sentences], [[label2id[t] for t in s.tags] for s in sentences]
+        else:
+            folder = minilm_classifier(pathlib.Path(tmp) / "m")
+            lines = (data_dir() / "sst2" / "train.tsv").read_text().split("\n")[1:17]
+            texts, labels = [l.split("\t")[0] for l in lines], [int(l.split("\t")[1]) for l in lines]
+            config_changes.update(id2label={"0": "negative", "1": "positive"}, label2id={"negative": 0, "positive": 1})
         config = json.loads((folder / "config.json").read_text())
-        config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                      id2label={"0": "negative", "1": "positive"}, label2id={"negative": 0, "positive": 1})
+        config.update(config_changes)
         (folder / "config.json").write_text(json.dumps(config))
-        from kbert.checkpoint.safetensors_io import read_safetensors, write_safetensors
-        tensors = read_safetensors(folder / "model.safetensors")
-        tensors = {k: np.array(v) for k, v in tensors.items()}
-        tensors["classifier.weight"], tensors["classifier.bias"] = tensors["classifier.weight"][:2], tensors["classifier.bias"][:2]
+        tensors = {k: np.array(v) for k, v in read_safetensors(folder / "model.safetensors").items()}
+        if not token_task:  # the 3-label sentiment fixture head, cut to 2 labels
+            tensors["classifier.weight"], tensors["classifier.bias"] = tensors["classifier.weight"][:2], tensors["classifier.bias"][:2]
         write_safetensors(folder / "model.safetensors", tensors)
         npz = pathlib.Path(tmp) / "torch.npz"
         done = subprocess.run([str(REFERENCE_PYTHON), "-c", TORCH_SIDE, str(folder), json.dumps(texts), json.dumps(labels),
@@ -72,16 +102,30 @@ def main():
         torch_summary = json.loads(done.stdout.strip().splitlines()[-1])
         ref = dict(np.load(npz))
 
-        task = kbert.tasks.get_task("text-classification")(kbert.load_checkpoint(folder))
+        task = kbert.tasks.get_task("token-classification" if token_task else "text-classification")(
+            kbert.load_checkpoint(folder))
         model = task.build_model(dropout=0.0)
         backbone = find_backbone(model)
         slots = backbone_slots(backbone) + task.head_slots(model)
-        enc = task.checkpoint.tokenizer.encode(tf.constant(texts), max_length=128).padded()
-        inputs = {k: enc[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+        tokenizer = task.checkpoint.tokenizer
+        if token_task:  # kbert's own training input: word pieces, first-piece labels, padded with -100
+            from kbert.training.token_data import make_windows, tokenize_words
+
+            windows = make_windows(tokenize_words(tokenizer, texts), [np.array(t) for t in labels], max_length=128,
+                                   stride=32, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
+            width = max(len(t) for t in windows.token_ids)
+            ids = np.array([np.pad(t, (0, width - len(t)), constant_values=tokenizer.pad_id) for t in windows.token_ids])
+            inputs = {"token_ids": tf.constant(ids), "segment_ids": tf.zeros_like(ids),
+                      "padding_mask": tf.constant((np.arange(width) < np.array([[len(t)] for t in windows.token_ids])).astype("int32"))}
+            targets = tf.constant([np.pad(l, (0, width - len(l)), constant_values=-100) for l in windows.labels])
+        else:
+            enc = tokenizer.encode(tf.constant(texts), max_length=128).padded()
+            inputs = {k: enc[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+            targets = tf.constant(labels)
         variables = [s.variable for s in slots]
         with tf.GradientTape() as tape:
             logits = model(inputs, training=True)["logits"]
-            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(tf.constant(labels), logits, from_logits=True))
+            loss = task.loss()(targets, logits)  # the loss compile() uses
         grads = tape.gradient(loss, [v.value for v in variables])
         grads = [tf.convert_to_tensor(g) for g in grads]
         no_decay = [s.variable for s in slots if s.hf_name.endswith(".bias") or "LayerNorm" in s.hf_name]
