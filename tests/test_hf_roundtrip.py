@@ -75,3 +75,21 @@ def test_live_transformers_on_a_fresh_training_run(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     theirs = json.loads(done.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(kbert_logits(tmp_path / "run", texts), theirs, atol=1e-4)
+
+
+NER_FOLDER = CHECKPOINTS / "kbert-trained-tiny-ner"
+NER_REFERENCE = json.loads((EXPECTED / "kbert_trained_ner.json").read_text())
+
+
+def test_a_kbert_trained_token_classifier_loads_in_transformers_with_the_same_logits():
+    info = NER_REFERENCE["loading_info"]
+    assert info["missing_keys"] == [] and info["unexpected_keys"] == [] and info["mismatched_keys"] == []
+    assert NER_REFERENCE["model_class"] == "BertForTokenClassification"
+    assert NER_REFERENCE["id2label"] == {"0": "B-NEG", "1": "B-POS", "2": "O"}
+    task = kbert.tasks.get_task("token-classification")(kbert.load_checkpoint(NER_FOLDER))
+    inputs = task.checkpoint.tokenizer.encode(tf.constant(NER_REFERENCE["texts"])).padded()
+    logits = np.asarray(task.build_model()({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")},
+                                           training=False)["logits"])
+    mask = np.asarray(NER_REFERENCE["attention_mask"], bool)
+    assert mask.tolist() == np.asarray(inputs["padding_mask"], bool).tolist()
+    np.testing.assert_allclose(logits[mask], np.asarray(NER_REFERENCE["logits"])[mask], atol=1e-4)
