@@ -84,6 +84,10 @@ def main():
     for name, seconds, out in rows:
         same, diff = agreement(args.task, out, hf)
         print(f"{name:34} {len(texts) / seconds:8.1f} {hf['seconds'] / seconds:10.2f}x {same:11.1%} {diff:17.1e}")
+    if ner:  # where the answers differ, show both (expected: near-ties between two labels' scores)
+        for text, ours, theirs in zip(texts, rows[0][2], hf["entities"]):
+            if [(e["entity_group"], e["start"], e["end"]) for e in ours] != [(e["entity_group"], e["start"], e["end"]) for e in theirs]:
+                print(f"differs: {text!r}\n  kbert: {ours}\n  torch: {theirs}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def run_kbert(n, jit_compile, seed, bucket=True):
     import kbert
     from kbert.checkpoint.resolve import default_model_path
 
-    clock, stamps = step_clock()
+    clock, record = step_clock()
     sst2 = data_dir() / "sst2" / "train.tsv"
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -43,7 +43,7 @@ def run_kbert(n, jit_compile, seed, bucket=True):
                              **{**HYPER, "seed": seed})
     # every batch holds 32 examples except the last of each length bucket: fit_rates spreads them evenly
     return {"accuracy": result.metrics["accuracy"], "macro_f1": result.metrics["macro_f1"],
-            "total_seconds": time.perf_counter() - started, **fit_rates(stamps, n)}
+            "total_seconds": time.perf_counter() - started, **fit_rates(record, n)}
 
 
 def run_hf(n, seed):

@@ -58,31 +58,42 @@ EXCLUDED_STEPS = 5  # first optimizer steps left out of the steady rate (tracing
 
 
 def step_clock():
-    """A Keras callback stamping the clock at the start of training and after every step, and its stamps."""
+    """A Keras callback stamping the clock at the start of training, after every step and at every epoch start.
+
+    Returns the callback and its record: ``steps`` (start, then one stamp per step) and ``epochs`` (the
+    step count and time at each epoch start), from which :func:`fit_rates` leaves out epoch-end work.
+    """
     import keras
 
-    stamps: list[float] = []
+    record = {"steps": [], "epochs": []}
 
     class StepClock(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            stamps.append(time.perf_counter())
+            record["steps"].append(time.perf_counter())
+
+        def on_epoch_begin(self, epoch, logs=None):
+            record["epochs"].append((len(record["steps"]) - 1, time.perf_counter()))
 
         def on_train_batch_end(self, batch, logs=None):
-            stamps.append(time.perf_counter())
+            record["steps"].append(time.perf_counter())
 
-    return StepClock(), stamps
+    return StepClock(), record
 
 
-def fit_rates(stamps: list[float], examples: int) -> dict:
-    """Steps, fit seconds and examples/s (all steps, and steady: after EXCLUDED_STEPS) of a timed fit.
+def fit_rates(record: dict, examples: int) -> dict:
+    """Steps, fit seconds and examples/s: over all steps, and steady (after EXCLUDED_STEPS, without epoch ends).
 
-    ``examples`` is the total over all epochs; the steady count assumes full batches except a few,
-    i.e. examples spread evenly over steps.
+    ``examples`` is the total over all epochs (spread evenly over the steps for the steady count). The
+    steady window leaves out what runs between one epoch's last step and the next epoch's start
+    (evaluation, checkpoints, backups), which the PyTorch reference does not do while training.
     """
+    stamps = record["steps"]
     steps = len(stamps) - 1
     steady_examples = examples * (steps - EXCLUDED_STEPS) / steps
-    return {"steps": steps, "fit_seconds": stamps[-1] - stamps[0], "examples_per_second": examples / (stamps[-1] - stamps[0]),
-            "steady_examples_per_second": steady_examples / (stamps[-1] - stamps[EXCLUDED_STEPS])}
+    pauses = sum(started - stamps[done] for done, started in record["epochs"][1:] if done >= EXCLUDED_STEPS)
+    return {"steps": steps, "fit_seconds": stamps[-1] - stamps[0], "epoch_end_seconds": pauses,
+            "examples_per_second": examples / (stamps[-1] - stamps[0]),
+            "steady_examples_per_second": steady_examples / (stamps[-1] - stamps[EXCLUDED_STEPS] - pauses)}
 
 
 def run_reference(script: str, request: dict) -> dict:

@@ -25,6 +25,7 @@ from kbert.data.tagged import TaggedSentence, read_tagged
 from kbert.errors import DataError
 from kbert.training.dataset import TrainingData
 from kbert.training.entity_metrics import tagging_metrics
+from kbert.training.evaluation import inference_logits
 from kbert.training.token_data import (
     IGNORE_INDEX, TokenWindows, continuation_labels, make_token_dataset, make_windows, tokenize_words,
     word_predictions)
@@ -95,11 +96,10 @@ def tagged_dataset(tokenizer, sentences: Sequence[TaggedSentence], labels: Label
 
 def predict_windows(model, dataset) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Logits ``(T, L)`` and labels ``(T,)`` of every window, in dataset order."""
+    forward = inference_logits(model)
     logits, labels = [], []
     for features, label in dataset:
-        out = model(features, training=False)
-        out = np.asarray(out["logits"] if isinstance(out, dict) else out)
-        logits.extend(out)
+        logits.extend(np.asarray(forward(features)))
         labels.extend(np.asarray(label))
     return logits, labels
 
