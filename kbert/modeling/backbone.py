@@ -26,8 +26,13 @@ from keras_hub.models import Backbone
 from kbert.modeling.activations import get_activation
 
 
-def _initializer(stddev: float = 0.02):
-    return keras.initializers.TruncatedNormal(stddev=stddev)
+def hf_initializer(stddev: float = 0.02) -> keras.initializers.Initializer:
+    """New weights as Hugging Face's ``_init_weights`` draws them: normal(0, ``initializer_range``), not truncated.
+
+    A truncated normal at 2 sd (Keras's and keras-hub's habit) has a 12 % smaller spread, so a new head
+    would start differently from the one ``transformers`` gives the same checkpoint.
+    """
+    return keras.initializers.RandomNormal(stddev=stddev)
 
 
 _CONFIG_KEYS = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "hidden_act",
@@ -47,7 +52,7 @@ class BertBackbone(Backbone):
         max_sequence_length: ``max_position_embeddings``.
         num_segments: ``type_vocab_size``.
         use_pooler: add the tanh Dense on ``[CLS]`` that produces ``pooled_output``.
-        initializer_range: stddev of the truncated-normal initialisation of new weights.
+        initializer_range: stddev of the normal initialisation of new weights (:func:`hf_initializer`).
 
     Inputs are ``token_ids``, ``segment_ids`` and ``padding_mask`` (int32, ``(B, T)``; masks as int
     so that ``MirroredStrategy`` can all-reduce them); outputs ``sequence_output`` ``(B, T, H)`` and,
@@ -59,13 +64,13 @@ class BertBackbone(Backbone):
                  num_segments=2, use_pooler=True, initializer_range=0.02, dtype=None, **kwargs):
         # === Layers (names as keras_hub.models.BertBackbone) ===
         self.token_embedding = ReversibleEmbedding(
-            input_dim=vocabulary_size, output_dim=hidden_dim, embeddings_initializer=_initializer(initializer_range),
+            input_dim=vocabulary_size, output_dim=hidden_dim, embeddings_initializer=hf_initializer(initializer_range),
             dtype=dtype, name="token_embedding")
         self.position_embedding = PositionEmbedding(
-            initializer=_initializer(initializer_range), sequence_length=max_sequence_length, dtype=dtype,
+            initializer=hf_initializer(initializer_range), sequence_length=max_sequence_length, dtype=dtype,
             name="position_embedding")
         self.segment_embedding = keras.layers.Embedding(
-            input_dim=num_segments, output_dim=hidden_dim, embeddings_initializer=_initializer(initializer_range),
+            input_dim=num_segments, output_dim=hidden_dim, embeddings_initializer=hf_initializer(initializer_range),
             dtype=dtype, name="segment_embedding")
         self.embeddings_add = keras.layers.Add(dtype=dtype, name="embeddings_add")
         self.embeddings_layer_norm = keras.layers.LayerNormalization(
@@ -75,11 +80,11 @@ class BertBackbone(Backbone):
             TransformerEncoder(
                 num_heads=num_heads, intermediate_dim=intermediate_dim, activation=get_activation(hidden_act),
                 dropout=dropout, layer_norm_epsilon=layer_norm_epsilon,
-                kernel_initializer=_initializer(initializer_range), dtype=dtype, name=f"transformer_layer_{i}")
+                kernel_initializer=hf_initializer(initializer_range), dtype=dtype, name=f"transformer_layer_{i}")
             for i in range(num_layers)
         ]
         self.pooled_dense = keras.layers.Dense(
-            hidden_dim, kernel_initializer=_initializer(initializer_range), activation="tanh", dtype=dtype,
+            hidden_dim, kernel_initializer=hf_initializer(initializer_range), activation="tanh", dtype=dtype,
             name="pooled_dense") if use_pooler else None
 
         # === Functional model ===

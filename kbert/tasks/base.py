@@ -125,6 +125,28 @@ class Task:
         """Nest per-example results as Hugging Face's pipeline returns them (``inputs`` as given)."""
         return results[0] if isinstance(inputs, (str, dict)) else results
 
+    def classifier_head(self, features, dropout: float | None = None, name: str = "classifier"):
+        """Hugging Face's ``BertFor*Classification`` head on ``features``: dropout, then Dense to the labels.
+
+        ``dropout`` defaults as transformers picks it: ``classifier_dropout`` when the config sets it
+        (0.0 included), else ``hidden_dropout_prob``. A new Dense is drawn from normal(0,
+        ``initializer_range``) with zero bias, as ``_init_weights``; a trained head in the checkpoint is
+        loaded instead (:meth:`load_head`). Returns the logits, ``features.shape[:-1] + (num_labels,)``.
+        """
+        import keras
+
+        from kbert.modeling.backbone import hf_initializer
+
+        if dropout is None:
+            dropout = self.config.extra.get("classifier_dropout")
+            dropout = self.config.hidden_dropout_prob if dropout is None else dropout
+        x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(features)
+        head = keras.layers.Dense(len(self.id2label), name=name,
+                                  kernel_initializer=hf_initializer(self.config.extra.get("initializer_range", 0.02)))
+        logits = head(x)
+        self.load_head(head, name)
+        return logits
+
     def load_head(self, head, prefix: str = "classifier") -> None:
         """Copy the checkpoint's trained head ``<prefix>.weight/.bias`` into the Dense layer ``head``.
 

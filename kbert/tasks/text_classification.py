@@ -108,13 +108,7 @@ class TextClassification(Task):
     def build_model(self, dropout: float | None = None) -> keras.Model:
         backbone = self.checkpoint.build_backbone(use_pooler=True)
         pooled = backbone(backbone.input)["pooled_output"]  # (B, H); nested, so the backbone is one layer
-        if dropout is None:
-            dropout = self.config.extra.get("classifier_dropout") or self.config.hidden_dropout_prob
-        x = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
-        head = keras.layers.Dense(self.num_labels, name="classifier",
-                                  kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))
-        logits = head(x)  # (B, num_labels)
-        self.load_head(head)
+        logits = self.classifier_head(pooled, dropout)  # (B, num_labels)
         return keras.Model(backbone.input, {"logits": logits}, name="text_classifier")
 
     # --- pipeline ------------------------------------------------------------------------------

@@ -104,13 +104,7 @@ class TokenClassification(Task):
     def build_model(self, dropout: float | None = None) -> keras.Model:
         backbone = self.checkpoint.build_backbone(use_pooler=False)
         sequence = backbone(backbone.input)["sequence_output"]  # (B, T, H)
-        if dropout is None:
-            dropout = self.config.extra.get("classifier_dropout") or self.config.hidden_dropout_prob
-        x = keras.layers.Dropout(dropout, name="classifier_dropout")(sequence)
-        head = keras.layers.Dense(self.num_labels, name="classifier",
-                                  kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))
-        logits = head(x)  # (B, T, num_labels)
-        self.load_head(head)
+        logits = self.classifier_head(sequence, dropout)  # (B, T, num_labels)
         return keras.Model(backbone.input, {"logits": logits}, name="token_classifier")
 
     # --- pipeline ------------------------------------------------------------------------------

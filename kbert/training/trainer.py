@@ -39,6 +39,7 @@ from kbert.data.sources import load_examples, pair_columns
 from kbert.errors import TrainingError
 from kbert.tasks import get_task
 from kbert.training.callbacks import Evaluation, HistoryFile
+from kbert.training.compile import compile_for_training
 from kbert.training.config import TrainConfig
 from kbert.training.dataset import TrainingData, make_dataset
 from kbert.training.evaluation import predict, score
@@ -228,8 +229,7 @@ def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options
                                     weight_decay=config.weight_decay, clip_norm=config.clip_norm,
                                     no_decay_variables=no_decay)
         trainable = keras.Model(model.input, model.output["logits"], name=model.name)
-        trainable.compile(optimizer=optimizer, loss=task.loss(), metrics=task.keras_metrics(),
-                          jit_compile=config.jit_compile)
+        compile_for_training(trainable, optimizer, task.loss(), task.keras_metrics(), config.jit_compile)
 
     callbacks = _callbacks(config, task, output, state, plan.scorer) + list(callbacks)
     if config.verbose:
