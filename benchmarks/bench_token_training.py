@@ -9,7 +9,7 @@ nothing). 3 epochs, batch 32, AdamW lr 5e-5,
 10 % warm-up then linear decay, weight decay 0.01, clipping 1.0, max length 128. The reference is
 benchmarks/hf_train_token.py (run_ner.py's alignment: label on the first piece of each word) in .venv-ref.
 
-    .venv/bin/python benchmarks/bench_token_training.py [--seeds 42 43] [--epochs 3] [--skip-hf] [--save-hf DIR]
+    .venv/bin/python benchmarks/bench_token_training.py [--seeds 42 43] [--epochs 3] [--skip-hf | --skip-kbert] [--save-hf DIR]
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--skip-hf", action="store_true")
+    parser.add_argument("--skip-kbert", action="store_true", help="only the reference (e.g. to add seeds)")
     parser.add_argument("--save-hf", type=pathlib.Path, help="keep the HF fine-tuned model of the first seed here")
     parser.add_argument("--save-kbert", type=pathlib.Path, help="keep kbert's fine-tuned model of the first seed here")
     parser.add_argument("--no-buckets", action="store_true", help="kbert: random batches instead of length buckets")
@@ -96,7 +97,8 @@ def main():
     rows = []
     for i, seed in enumerate(args.seeds):
         hf = None if args.skip_hf else run_hf(seed, args.epochs, args.save_hf if i == 0 else None)
-        ours = run_kbert(seed, args.epochs, args.save_kbert if i == 0 else None, bucket=not args.no_buckets)
+        ours = None if args.skip_kbert else run_kbert(seed, args.epochs, args.save_kbert if i == 0 else None,
+                                                      bucket=not args.no_buckets)
         rows.append((seed, hf, ours))
         print(json.dumps({"seed": seed, "kbert": ours,
                           "hf": hf and {k: v for k, v in hf.items() if k != "step_seconds"}}), flush=True)
@@ -107,8 +109,9 @@ def main():
         nan = float("nan")
         hf_f1, hf_rate, hf_fit = ((hf["entity_f1"], hf["steady_examples_per_second"], hf["train_seconds"])
                                   if hf else (nan, nan, nan))
-        print(f"{seed:5d} {hf_f1:7.4f} {ours['entity_f1']:9.4f} {hf_rate:8.1f} {ours['steady_examples_per_second']:11.1f} "
-              f"{ours['steady_examples_per_second'] / hf_rate:5.2f}x {hf_fit:11.1f} {ours['fit_seconds']:12.1f}")
+        f1, rate, fit = ((ours["entity_f1"], ours["steady_examples_per_second"], ours["fit_seconds"])
+                         if ours else (nan, nan, nan))
+        print(f"{seed:5d} {hf_f1:7.4f} {f1:9.4f} {hf_rate:8.1f} {rate:11.1f} {rate / hf_rate:5.2f}x {hf_fit:11.1f} {fit:12.1f}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from kbert.tasks.base import Example, Task
 from kbert.tasks.entity_groups_graph import simple_entity_groups
 from kbert.tasks.registry import register
 from kbert.training.token_data import IGNORE_INDEX
+from kbert.training.token_loss import TokenCrossEntropy
 
 ENTITY_PREFIXES = ("B-", "I-", "E-", "S-", "L-", "U-")
 
@@ -87,8 +88,16 @@ class TokenClassification(Task):
         return "entities" if is_entity_scheme(self.label_names) else "tags"
 
     # --- training ------------------------------------------------------------------------------
-    def loss(self):
-        """Cross-entropy averaged over labelled tokens, as ``BertForTokenClassification`` computes it."""
+    def loss(self, labelled_tokens_per_batch: float | None = None):
+        """Cross-entropy over labelled tokens.
+
+        By default the mean over the batch's labelled tokens, as ``BertForTokenClassification`` computes
+        it. ``kbert.train`` passes ``labelled_tokens_per_batch`` when batches are length buckets: then
+        the sum divided by that fixed count, so every token weighs the same as in random batches
+        (:class:`~kbert.training.token_loss.TokenCrossEntropy`).
+        """
+        if labelled_tokens_per_batch is not None:
+            return TokenCrossEntropy(labelled_tokens_per_batch)
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE_INDEX)
 
     def keras_metrics(self) -> list:

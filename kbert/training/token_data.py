@@ -140,6 +140,10 @@ class TokenWindows:
     words: list[np.ndarray]
     num_words: np.ndarray  # per sentence
 
+    def labelled_tokens(self) -> int:
+        """Positions that carry a label (not ``IGNORE_INDEX``), over all windows."""
+        return int(sum(int(np.count_nonzero(labels != IGNORE_INDEX)) for labels in self.labels))
+
 
 def make_windows(pieces: Sequence[SentencePieces], word_labels: Sequence[np.ndarray] | None, *, max_length: int,
                  stride: int, cls_id: int, sep_id: int, label_all_pieces: bool = False,

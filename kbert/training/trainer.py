@@ -132,6 +132,7 @@ class _Plan:
     scorer: Callable[[keras.Model], dict] | None  # model -> metrics of the evaluation data
     eval_examples: int | None
     text_pair: bool = False
+    loss_options: dict = dataclasses.field(default_factory=dict)  # keyword arguments of the task's loss()
 
 
 def _classification_plan(config: TrainConfig, checkpoint, kind: str, max_length: int) -> Callable[[], _Plan]:
@@ -180,15 +181,18 @@ def _tagging_plan(config: TrainConfig, checkpoint, max_length: int) -> Callable[
     options = dict(batch_size=config.batch_size, max_length=max_length, stride=config.stride)
 
     def build() -> _Plan:
-        train_data = tagged_dataset(tokenizer, train_sentences, labels, training=True, seed=config.seed,
-                                    bucket=config.bucket_by_length, label_all_pieces=config.label_all_pieces,
-                                    **options).data
+        training = tagged_dataset(tokenizer, train_sentences, labels, training=True, seed=config.seed,
+                                  bucket=config.bucket_by_length, label_all_pieces=config.label_all_pieces, **options)
+        train_data = training.data
+        # Length buckets: weigh every labelled token alike, as random batches do (kbert.training.token_loss).
+        loss_options = ({"labelled_tokens_per_batch": training.windows.labelled_tokens() / train_data.num_batches}
+                        if config.bucket_by_length else {})
         if eval_sentences is None:
-            return _Plan(labels, train_data, None, None)
+            return _Plan(labels, train_data, None, None, loss_options=loss_options)
         evaluation = tagged_dataset(tokenizer, eval_sentences, labels, training=False, **options)
         scheme = "entities" if is_entity_scheme(labels.names) else "tags"
         return _Plan(labels, train_data, lambda model: score_tagged(model, evaluation, labels.names, scheme),
-                     len(eval_sentences))
+                     len(eval_sentences), loss_options=loss_options)
 
     return build
 
@@ -229,7 +233,8 @@ def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options
                                     weight_decay=config.weight_decay, clip_norm=config.clip_norm,
                                     no_decay_variables=no_decay)
         trainable = keras.Model(model.input, model.output["logits"], name=model.name)
-        compile_for_training(trainable, optimizer, task.loss(), task.keras_metrics(), config.jit_compile)
+        compile_for_training(trainable, optimizer, task.loss(**plan.loss_options), task.keras_metrics(),
+                             config.jit_compile)
 
     callbacks = _callbacks(config, task, output, state, plan.scorer) + list(callbacks)
     if config.verbose:
