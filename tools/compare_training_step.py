@@ -6,7 +6,11 @@ clipping and weight decay, to find where training math differs (the accuracy gap
 16 WNUT-17 training sentences, the 13-label WNUT head, labels on first word pieces (-100 elsewhere) and
 kbert's own compiled loss (``task.loss()``, Keras ``ignore_class``) against ``BertForTokenClassification``'s.
 
-    .venv/bin/python tools/compare_training_step.py [--task token-classification]
+``--dropout-samples K`` keeps dropout on (the checkpoint's rates) and compares instead the distribution of
+the training-mode loss over K dropout masks on the same weights and batch: equal means and spreads say
+that dropout sits in the same places with the same rates on both sides (masks themselves cannot match).
+
+    .venv/bin/python tools/compare_training_step.py [--task token-classification] [--dropout-samples 200]
     # needs .venv-ref (make reference-env) and ../shared/data
 """
 
@@ -27,6 +31,7 @@ TORCH_SIDE = r'''
 import json, sys, numpy as np, torch
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
 folder, texts, labels, lr, wd = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+samples = int(sys.argv[7])
 tok = AutoTokenizer.from_pretrained(folder)
 if isinstance(texts[0], list):  # word lists: run_ner.py's alignment, label on the first piece of each word
     model = AutoModelForTokenClassification.from_pretrained(folder).train()
@@ -42,6 +47,12 @@ if isinstance(texts[0], list):  # word lists: run_ner.py's alignment, label on t
 else:
     model = AutoModelForSequenceClassification.from_pretrained(folder).train()
     batch = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+if samples:  # training-mode losses over independent dropout masks
+    torch.manual_seed(0)
+    with torch.no_grad():
+        losses = [float(model(**batch, labels=torch.tensor(labels)).loss) for _ in range(samples)]
+    print(json.dumps({"losses": losses}))
+    sys.exit(0)
 out = model(**batch, labels=torch.tensor(labels))
 out.loss.backward()
 grads = {n: p.grad.detach().numpy().copy() for n, p in model.named_parameters()}
@@ -71,10 +82,12 @@ def main():
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="text-classification", choices=["text-classification", "token-classification"])
-    token_task = parser.parse_args().task == "token-classification"
+    parser.add_argument("--dropout-samples", type=int, default=0, metavar="K")
+    args = parser.parse_args()
+    token_task, samples = args.task == "token-classification", args.dropout_samples
     lr, wd = 5e-5, 0.01
     with tempfile.TemporaryDirectory() as tmp:
-        config_changes = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        config_changes = {} if samples else dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
         if token_task:
             from kbert.data.tagged import read_tagged
 
@@ -96,15 +109,14 @@ def main():
         write_safetensors(folder / "model.safetensors", tensors)
         npz = pathlib.Path(tmp) / "torch.npz"
         done = subprocess.run([str(REFERENCE_PYTHON), "-c", TORCH_SIDE, str(folder), json.dumps(texts), json.dumps(labels),
-                               str(lr), str(wd), str(npz)], capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+                               str(lr), str(wd), str(npz), str(samples)], capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
         if done.returncode:
             sys.exit(done.stderr[-3000:])
         torch_summary = json.loads(done.stdout.strip().splitlines()[-1])
-        ref = dict(np.load(npz))
 
         task = kbert.tasks.get_task("token-classification" if token_task else "text-classification")(
             kbert.load_checkpoint(folder))
-        model = task.build_model(dropout=0.0)
+        model = task.build_model(dropout=None if samples else 0.0)
         backbone = find_backbone(model)
         slots = backbone_slots(backbone) + task.head_slots(model)
         tokenizer = task.checkpoint.tokenizer
@@ -122,6 +134,10 @@ def main():
             enc = tokenizer.encode(tf.constant(texts), max_length=128).padded()
             inputs = {k: enc[k] for k in ("token_ids", "segment_ids", "padding_mask")}
             targets = tf.constant(labels)
+        if samples:
+            _compare_dropout(model, task.loss(), inputs, targets, torch_summary["losses"])
+            return
+        ref = dict(np.load(npz))
         variables = [s.variable for s in slots]
         with tf.GradientTape() as tape:
             logits = model(inputs, training=True)["logits"]
@@ -150,6 +166,23 @@ def main():
         print("largest relative update differences:")
         for rel, step_rel, name in sorted(worst, key=lambda w: -w[1])[:8]:
             print(f"  {name:60} grad {rel:.2e}  update {step_rel:.2e}")
+
+
+def _compare_dropout(model, loss_fn, inputs, targets, torch_losses):
+    """Training-mode loss over as many dropout masks as torch ran: mean, spread and their uncertainty."""
+    import numpy as np
+    import tensorflow as tf
+
+    step = tf.function(lambda: loss_fn(targets, model(inputs, training=True)["logits"]))
+    ours, ref = np.array([float(step()) for _ in torch_losses]), np.array(torch_losses)
+    with_dropout_off = float(loss_fn(targets, model(inputs, training=False)["logits"]))
+    k = len(ref)
+    print(f"training-mode loss over {k} dropout masks (inference-mode loss {with_dropout_off:.4f}):")
+    for name, x in (("kbert", ours), ("torch", ref)):
+        print(f"  {name}: mean {x.mean():.4f} +- {x.std(ddof=1) / np.sqrt(k):.4f} (s.e.), "
+              f"sd {x.std(ddof=1):.4f} +- {x.std(ddof=1) / np.sqrt(2 * (k - 1)):.4f}")
+    z = (ours.mean() - ref.mean()) / np.sqrt(ours.var(ddof=1) / k + ref.var(ddof=1) / k)
+    print(f"  difference of means: {ours.mean() - ref.mean():+.4f} ({z:+.2f} standard errors)")
 
 
 if __name__ == "__main__":
