@@ -111,3 +111,14 @@ def test_one_step_is_the_same_on_one_device_and_mirrored_over_two():
     done = subprocess.run([sys.executable, "-c", MIRRORED_STEP], capture_output=True, text=True, timeout=300,
                           env=env, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+def test_training_data_without_any_labelled_piece_is_a_clear_error(tmp_path):
+    import kbert
+    from kbert.errors import TrainingError
+
+    # a lone zero-width space has no word piece (the normalizer drops it): nothing would carry a label
+    sentences = tagged_from_lists([["\u200b"], ["\u200b", "\u200b"]], [["B-PER"], ["O", "O"]])
+    with pytest.raises(TrainingError, match="no word of the training data has a word piece"):
+        kbert.train(task="token-classification", model=str(CHECKPOINTS / "tiny-cased-token-cls"), train=sentences,
+                    output=str(tmp_path / "o"), epochs=1, verbose=0)

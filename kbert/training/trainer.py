@@ -184,8 +184,12 @@ def _tagging_plan(config: TrainConfig, checkpoint, max_length: int) -> Callable[
         training = tagged_dataset(tokenizer, train_sentences, labels, training=True, seed=config.seed,
                                   bucket=config.bucket_by_length, label_all_pieces=config.label_all_pieces, **options)
         train_data = training.data
+        labelled = training.windows.labelled_tokens()
+        if labelled == 0:
+            raise TrainingError(f"{config.train}: no word of the training data has a word piece to carry its label "
+                                f"(every word is made only of characters the tokenizer drops)")
         # Length buckets: weigh every labelled token alike, as random batches do (kbert.training.token_loss).
-        loss_options = ({"labelled_tokens_per_batch": training.windows.labelled_tokens() / train_data.num_batches}
+        loss_options = ({"labelled_tokens_per_batch": labelled / train_data.num_batches}
                         if config.bucket_by_length else {})
         if eval_sentences is None:
             return _Plan(labels, train_data, None, None, loss_options=loss_options)
