@@ -142,12 +142,12 @@ def main():
         with tf.GradientTape() as tape:
             logits = model(inputs, training=True)["logits"]
             loss = task.loss()(targets, logits)  # the loss compile() uses
-        grads = tape.gradient(loss, [v.value for v in variables])
-        grads = [tf.convert_to_tensor(g) for g in grads]
+        raw_grads = tape.gradient(loss, [v.value for v in variables])  # embedding tables: tf.IndexedSlices, as in fit
+        grads = [tf.convert_to_tensor(g) for g in raw_grads]
         no_decay = [s.variable for s in slots if s.hf_name.endswith(".bias") or "LayerNorm" in s.hf_name]
         optimizer = build_optimizer(learning_rate=lr, warmup=0, total_steps=1, weight_decay=wd, clip_norm=1.0,
                                     no_decay_variables=no_decay)
-        optimizer.apply_gradients(zip(grads, variables))
+        optimizer.apply_gradients(zip(raw_grads, variables))
         print(f"loss: kbert {float(loss):.6f} torch {torch_summary['loss']:.6f}; torch grad norm {torch_summary['grad_norm']:.4f}, "
               f"kbert {float(tf.linalg.global_norm(grads)):.4f}")
         worst = []
@@ -165,6 +165,9 @@ def main():
             print(f"  {name:60} grad {rel:.2e}  update {step_rel:.2e}")
         print("largest relative update differences:")
         for rel, step_rel, name in sorted(worst, key=lambda w: -w[1])[:8]:
+            print(f"  {name:60} grad {rel:.2e}  update {step_rel:.2e}")
+        print("embedding tables (sparse gradients in kbert, see kbert.training.sparse_gradients):")
+        for rel, step_rel, name in sorted(w for w in worst if "embeddings." in w[2] and "LayerNorm" not in w[2]):
             print(f"  {name:60} grad {rel:.2e}  update {step_rel:.2e}")
 
 

@@ -14,6 +14,8 @@ import math
 import keras
 from keras import ops
 
+from kbert.training.sparse_gradients import dense_gradients
+
 
 @keras.saving.register_keras_serializable(package="kbert")
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -45,7 +47,12 @@ class TorchAdamW(keras.optimizers.AdamW):
     ``lr * m_hat / (sqrt(v_hat) + eps)`` with ``eps`` scaled by ``1 / sqrt(1 - b2^t)`` (30x in the first
     step). Hugging Face's Trainer uses torch's form; fine-tuning with "the same hyperparameters" needs it too.
     Weight decay is Keras's (decoupled, ``var -= lr * wd * var`` before the update), as torch's AdamW.
+    Embedding gradients are made dense first (``kbert.training.sparse_gradients``): Keras would square a
+    repeated token's rows one by one, in Adam's second moment and in the clipping norm.
     """
+
+    def apply(self, grads, trainable_variables=None):
+        return super().apply(dense_gradients(grads), trainable_variables)
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
