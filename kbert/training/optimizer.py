@@ -14,6 +14,7 @@ import math
 import keras
 from keras import ops
 
+from kbert.training.replica_clipping import clip_summed_gradient
 from kbert.training.sparse_gradients import dense_gradients
 
 
@@ -48,11 +49,16 @@ class TorchAdamW(keras.optimizers.AdamW):
     step). Hugging Face's Trainer uses torch's form; fine-tuning with "the same hyperparameters" needs it too.
     Weight decay is Keras's (decoupled, ``var -= lr * wd * var`` before the update), as torch's AdamW.
     Embedding gradients are made dense first (``kbert.training.sparse_gradients``): Keras would square a
-    repeated token's rows one by one, in Adam's second moment and in the clipping norm.
+    repeated token's rows one by one, in Adam's second moment and in the clipping norm. Under
+    ``tf.distribute``, ``global_clipnorm`` clips the sum over replicas (``kbert.training.replica_clipping``),
+    not each replica's part as Keras does.
     """
 
     def apply(self, grads, trainable_variables=None):
-        return super().apply(dense_gradients(grads), trainable_variables)
+        grads = dense_gradients(grads)
+        if self.global_clipnorm:
+            grads = clip_summed_gradient(grads, self.global_clipnorm)
+        return super().apply(grads, trainable_variables)
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
