@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -19,6 +21,19 @@ EXPECTED = FIXTURES / "expected"
 def data_dir() -> pathlib.Path:
     """Real public data: $KBERT_DATA, else ../shared/data beside the repository."""
     return pathlib.Path(os.environ.get("KBERT_DATA", ROOT.parent / "shared" / "data"))
+
+
+def run_on_two_cpu_replicas(script: str) -> None:
+    """Run ``script`` in a fresh Python whose CPU is split in two logical devices first; it must print ``ok``.
+
+    The split must happen before TensorFlow starts, so mirrored-strategy tests run in a subprocess. The
+    script gets ``make_strategy`` and ``np``, ``keras``, ``tf`` already imported.
+    """
+    preamble = ("import numpy as np, keras\nfrom kbert.training.strategy import make_strategy, split_cpu\n"
+                "split_cpu(2)\nimport tensorflow as tf\nassert make_strategy('mirrored').num_replicas_in_sync == 2\n")
+    done = subprocess.run([sys.executable, "-c", preamble + script], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
 
 
 @pytest.fixture(scope="session")

@@ -1,22 +1,12 @@
 """Gradient clipping under a mirrored strategy: Keras clips each replica's part, kbert clips the sum."""
 
-import os
-import pathlib
-import subprocess
-import sys
-
 import tensorflow as tf
 
+from conftest import run_on_two_cpu_replicas
 from kbert.training.replica_clipping import clip_summed_gradient
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # Two logical CPU devices; replica 0 gets inputs 10x larger than replica 1, so their gradient norms differ.
 MIRRORED_FIT = r"""
-import numpy as np, keras
-from kbert.training.strategy import make_strategy, split_cpu
-split_cpu(2)
-import tensorflow as tf
 from kbert.training.optimizer import build_optimizer
 rng = np.random.default_rng(0)
 x = rng.normal(size=(8, 5)).astype("float32"); x[:4] *= 10
@@ -31,7 +21,6 @@ def fit(strategy, make_optimizer):
 kbert = lambda: build_optimizer(learning_rate=0.1, warmup=0, total_steps=3, weight_decay=0.01, clip_norm=0.5,
                                 no_decay_variables=[])
 plain = lambda: keras.optimizers.AdamW(learning_rate=0.1, weight_decay=0.01, global_clipnorm=0.5)
-assert make_strategy("mirrored").num_replicas_in_sync == 2
 single = fit(make_strategy("default"), kbert)
 assert np.abs(single - 0.1).max() > 0.1  # it trained, with clipping active (norms ~10 against 0.5)
 np.testing.assert_allclose(fit(make_strategy("mirrored"), kbert), single, atol=1e-6)
@@ -43,10 +32,7 @@ print("ok")
 
 
 def test_mirrored_training_with_clipping_takes_the_single_device_steps():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run([sys.executable, "-c", MIRRORED_FIT], capture_output=True, text=True, timeout=300,
-                          env=env, cwd=ROOT)
-    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+    run_on_two_cpu_replicas(MIRRORED_FIT)
 
 
 def test_one_replica_is_left_alone():
