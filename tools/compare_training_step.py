@@ -61,7 +61,6 @@ def encode(texts, labels):
     return batch, torch.tensor(aligned)
 
 def adamw():
-    names = [n for n, _ in model.named_parameters()]
     no_decay = lambda n: n.endswith("bias") or "LayerNorm" in n
     groups = [{"params": [p for n, p in model.named_parameters() if not no_decay(n)], "weight_decay": request["wd"]},
               {"params": [p for n, p in model.named_parameters() if no_decay(n)], "weight_decay": 0.0}]
@@ -115,6 +114,9 @@ def main():
     parser.add_argument("--total-steps", type=int, default=321,
                         help="--steps: the schedule's length (WNUT-17 benchmark: 321; SST-2: 125)")
     args = parser.parse_args()
+    if args.steps < 0 or args.dropout_samples < 0 or args.total_steps < max(args.steps, 1):
+        parser.error(f"--steps and --dropout-samples must be >= 0 and --total-steps >= --steps "
+                     f"(got {args.steps}, {args.dropout_samples}, {args.total_steps})")
     token_task, samples = args.task == "token-classification", args.dropout_samples
     with tempfile.TemporaryDirectory() as tmp:
         config_changes = {} if samples else dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -131,6 +133,9 @@ def main():
             lines = (data_dir() / "sst2" / "train.tsv").read_text().split("\n")[1:]
             examples = [(l.split("\t")[0], int(l.split("\t")[1])) for l in lines[:batch_size * batch_count]]
             config_changes.update(id2label={"0": "negative", "1": "positive"}, label2id={"negative": 0, "positive": 1})
+        if len(examples) <= batch_size * (batch_count - 1):  # the last batch may be partial, not empty
+            sys.exit(f"--steps {batch_count}: the training file has {len(examples)} examples, "
+                     f"{-(-len(examples) // batch_size)} batches of up to {batch_size}")
         batches = [{"texts": [t for t, _ in chunk], "labels": [l for _, l in chunk]}
                    for chunk in (examples[i * batch_size:(i + 1) * batch_size] for i in range(batch_count))]
         config = json.loads((folder / "config.json").read_text())
@@ -210,8 +215,9 @@ class _KbertSide:
         return features, tf.constant([np.pad(l, (0, width - len(l)), constant_values=-100) for l in windows.labels])
 
     def hf_weights(self) -> dict:
-        from kbert.checkpoint.hf_names import hf_checkpoint_name
         import numpy as np
+
+        from kbert.checkpoint.hf_names import hf_checkpoint_name
 
         return {hf_checkpoint_name(s, with_prefix=True): s.to_hf(np.asarray(s.variable)) for s in self.slots}
 
