@@ -1,16 +1,27 @@
-"""Read and write the safetensors format with numpy only (no ``safetensors`` package).
+"""Read and write ``.safetensors`` files through the official ``safetensors`` library.
 
-A safetensors file is::
+This module is a thin adapter over ``safetensors`` (its numpy API: ``safe_open(framework="numpy")``
+to read, ``safetensors.numpy.save`` to write). The library does all the parsing, validation and
+serialization; kbert adds only what its callers rely on:
 
-    8 bytes   little-endian unsigned header length N
-    N bytes   UTF-8 JSON object: {"__metadata__": {str: str}, name: {"dtype", "shape", "data_offsets"}}
-    rest      the data buffer; ``data_offsets`` = [begin, end) are byte offsets into it
+* **kbert's errors.** A missing file raises ``CheckpointNotFoundError``; a malformed one (truncated,
+  bad header JSON, offsets outside the data, ...) raises ``CorruptCheckpointError`` whose message
+  starts with the file's path and carries the library's reason. No bare ``SafetensorError`` leaks.
+* **kbert's dtypes.** Only the dtypes a BERT checkpoint uses are read (F64, F32, F16, BF16, signed and
+  unsigned 8-64 bit integers, BOOL); BF16 comes back as ``ml_dtypes.bfloat16``. Any other dtype the
+  format defines (FP8, FP6, FP4, C64) raises ``UnsupportedModelError`` naming the tensor (or
+  ``CorruptCheckpointError`` where the installed library predates that dtype, as 0.5.3 does F4,
+  F6, F8_E8M0 and C64).
+* **Safe inputs to the writer.** The library serializes from raw pointers, so it writes the *memory*
+  of a non-contiguous array (e.g. a transpose) rather than its values, and it accepts the reserved
+  name ``__metadata__``; the writer makes every array C-contiguous and rejects that name.
+* **Atomic writes** through :mod:`kbert.atomic_files` (temporary file, fsync, ``os.replace``).
 
-:func:`read_safetensors` memory-maps the file and returns **read-only views** into the map (no copy,
-nothing is read until used); call ``numpy.array(x)`` for a writable copy. The map stays open while
-any returned array is alive. :func:`write_safetensors` writes the same bytes as the official
-library (tensors ordered by dtype size, then name, so every tensor is aligned; header padded with
-spaces to a multiple of 8) and replaces the target atomically.
+:func:`read_safetensors` returns **read-only** arrays (the library gives private copies; kbert marks
+them read-only so that no caller mutates loaded weights by accident); ``numpy.array(x)`` makes a
+writable copy. The library has no zero-copy numpy path (it copies each tensor out of its memory
+map), so reading takes the file's size in memory and a copy's time: about 0.2 s for the 91 MB
+MiniLM checkpoint, against milliseconds for the lazy memory-mapped views of kbert's former reader.
 
 Example:
     >>> import tempfile, os, numpy as np
@@ -23,133 +34,99 @@ Example:
 from __future__ import annotations
 
 import json
-import math
-import mmap
 import os
 from collections.abc import Mapping
 
-import ml_dtypes
 import numpy as np
+import safetensors
+import safetensors.numpy
 
-from kbert.atomic_files import write_with
+from kbert.atomic_files import write_bytes
 from kbert.errors import CheckpointNotFoundError, CorruptCheckpointError, UnsupportedModelError
 
 __all__ = ["read_safetensors", "read_safetensors_metadata", "write_safetensors"]
 
-# safetensors dtype code -> numpy dtype (little-endian, as the format stores it).
-_DTYPES: dict[str, np.dtype] = {
-    "F64": np.dtype("<f8"),
-    "F32": np.dtype("<f4"),
-    "F16": np.dtype("<f2"),
-    "BF16": np.dtype(ml_dtypes.bfloat16),
-    "I64": np.dtype("<i8"),
-    "I32": np.dtype("<i4"),
-    "I16": np.dtype("<i2"),
-    "I8": np.dtype("i1"),
-    "U64": np.dtype("<u8"),
-    "U32": np.dtype("<u4"),
-    "U16": np.dtype("<u2"),
-    "U8": np.dtype("u1"),
-    "BOOL": np.dtype("?"),
-}
-# Codes the format defines but kbert does not read (they have no use in a BERT checkpoint).
-_KNOWN_UNSUPPORTED = {"F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C64"}
-# The official writer lays tensors out by this rank, highest first (the order of its Dtype enum),
-# then by name; larger items first keeps every tensor aligned to its item size.
-_WRITE_RANK = {code: rank for rank, code in enumerate(
-    ["BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64"])}
-_MAX_HEADER_BYTES = 100_000_000  # the official library's limit, too
+
+def _let_numpy_read_bfloat16() -> None:
+    """Make the library's numpy framework able to read BF16 tensors.
+
+    It builds a BF16 array with ``numpy.dtype("bfloat16")``, a name numpy knows only once
+    ``ml_dtypes`` has been imported. Measured with safetensors 0.8.0 and 0.5.3, in a fresh
+    interpreter: ``safe_open(path, framework="numpy").get_tensor(name)`` on a BF16 tensor raises
+    ``TypeError: data type 'bfloat16' not understood``; after ``import ml_dtypes`` it returns an
+    ``ml_dtypes.bfloat16`` array with the file's exact bits. (Writing needs nothing: the writer passes
+    ``dtype.name``, ``"bfloat16"``, to the library, which maps it to BF16.) TensorFlow imports
+    ml_dtypes too, but this module must not depend on TF having been imported first.
+    """
+    import ml_dtypes  # noqa: F401  (importing it registers "bfloat16" with numpy)
 
 
-def _code_for(dtype: np.dtype) -> str | None:
-    for code, known in _DTYPES.items():
-        if dtype == known or (dtype.kind != "V" and dtype.newbyteorder("<") == known):
-            return code
-    return None
+_let_numpy_read_bfloat16()
+
+# The safetensors dtype codes kbert reads. The library also defines F8_*, F6_*, F4 and C64; they have
+# no use in a BERT checkpoint (and the numpy framework of safetensors 0.8 cannot even return the
+# FP8/FP4 ones: it looks up e.g. ``numpy.float8_e4m3fn``, which does not exist: AttributeError).
+_SUPPORTED_DTYPES = frozenset(
+    {"F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL"})
+# The numpy dtypes (by ``dtype.name``) the writer accepts: exactly those the reader returns. The
+# library could also store complex64 and ml_dtypes' FP8 types, which kbert would not read back.
+_WRITABLE_DTYPES = frozenset({"float64", "float32", "float16", "bfloat16", "int64", "int32", "int16",
+                              "int8", "uint64", "uint32", "uint16", "uint8", "bool"})
 
 
-def _read_header(path: str, f) -> tuple[int, dict, dict[str, str]]:
-    """Parse and validate the header; return (data start, tensor entries, metadata)."""
-    size = os.fstat(f.fileno()).st_size
-    if size < 8:
-        raise CorruptCheckpointError(
-            f"{path}: file has {size} bytes, fewer than the 8-byte header length of a safetensors file")
-    header_len = int.from_bytes(f.read(8), "little")
-    if header_len > size - 8:
-        raise CorruptCheckpointError(
-            f"{path}: header says it is {header_len} bytes long but the file has only {size - 8} bytes "
-            "after the length field (truncated, or not a safetensors file)")
-    if header_len > _MAX_HEADER_BYTES:
-        raise CorruptCheckpointError(f"{path}: header length {header_len} is over the 100 MB limit")
+def _check_path(path: str) -> None:
+    """``CheckpointNotFoundError`` for a missing path or a folder (the library reports a folder as
+    ``OSError: No such device``)."""
+    if os.path.isdir(path):
+        raise CheckpointNotFoundError(f"{path}: is a directory, not a safetensors file")
+    if not os.path.exists(path):
+        raise CheckpointNotFoundError(f"{path}: no such file")
+
+
+def _corrupt(path: str, err: Exception) -> CorruptCheckpointError:
+    return CorruptCheckpointError(f"{path}: not a valid safetensors file ({err})")
+
+
+def _open(path: str) -> safetensors.safe_open:
+    """Open ``path`` with the library, translating its errors into kbert's."""
+    _check_path(path)
+    try:
+        return safetensors.safe_open(path, framework="numpy")
+    except FileNotFoundError:  # removed between the check and the open
+        raise CheckpointNotFoundError(f"{path}: no such file") from None
+    except safetensors.SafetensorError as err:
+        raise _corrupt(path, err) from None
+
+
+def _reject_duplicate_names(path: str) -> None:
+    """``CorruptCheckpointError`` if the header names a tensor twice.
+
+    The library's JSON parser keeps the last of duplicated keys silently, so a file with two
+    ``"w"`` entries would load one of them without warning. Called only after the library has
+    validated the file, so the header length and JSON are known to be sound; only the header
+    (not the data) is read.
+    """
+    with open(path, "rb") as f:
+        header = f.read(int.from_bytes(f.read(8), "little"))
 
     def no_duplicates(pairs):
-        keys = [k for k, _ in pairs]
-        dup = sorted({k for k in keys if keys.count(k) > 1})
-        if dup:
-            raise CorruptCheckpointError(f"{path}: header names {dup[0]!r} more than once")
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise CorruptCheckpointError(f"{path}: header names {key!r} more than once")
+            seen.add(key)
         return dict(pairs)
 
-    raw = f.read(header_len)
-    try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise CorruptCheckpointError(f"{path}: header is not valid UTF-8 JSON ({err})") from None
-    if not isinstance(header, dict):
-        raise CorruptCheckpointError(
-            f"{path}: header is a JSON {type(header).__name__}, not an object of tensor entries")
-
-    metadata = header.pop("__metadata__", {})
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise CorruptCheckpointError(f"{path}: '__metadata__' must map strings to strings, got {metadata!r}")
-
-    buffer_len = size - 8 - header_len
-    for name, entry in header.items():
-        _check_entry(path, name, entry, buffer_len)
-    return 8 + header_len, header, metadata
-
-
-def _check_entry(path: str, name: str, entry, buffer_len: int) -> None:
-    where = f"{path}: tensor {name!r}"
-    if not isinstance(entry, dict):
-        raise CorruptCheckpointError(f"{where}: header entry is a {type(entry).__name__}, not an object")
-    missing = [k for k in ("dtype", "shape", "data_offsets") if k not in entry]
-    if missing:
-        raise CorruptCheckpointError(f"{where}: header entry lacks {', '.join(missing)}")
-    code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if code not in _DTYPES:
-        if code in _KNOWN_UNSUPPORTED:
-            raise UnsupportedModelError(f"{where} has dtype {code}, which kbert does not support")
-        raise CorruptCheckpointError(f"{where}: unknown dtype {code!r}")
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise CorruptCheckpointError(f"{where}: shape {shape!r} is not a list of non-negative integers")
-    if (not isinstance(offsets, list) or len(offsets) != 2
-            or not all(type(o) is int for o in offsets)
-            or not 0 <= offsets[0] <= offsets[1] <= buffer_len):
-        raise CorruptCheckpointError(
-            f"{where}: data_offsets {offsets!r} are not a [begin, end] range within the "
-            f"{buffer_len}-byte data buffer")
-    expected = math.prod(shape) * _DTYPES[code].itemsize
-    if offsets[1] - offsets[0] != expected:
-        raise CorruptCheckpointError(
-            f"{where}: data_offsets span {offsets[1] - offsets[0]} bytes but shape {shape} of {code} "
-            f"needs {expected}")
-
-
-def _open(path):
-    path = os.fspath(path)
-    try:
-        return path, open(path, "rb")
-    except FileNotFoundError:
-        raise CheckpointNotFoundError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise CheckpointNotFoundError(f"{path}: is a directory, not a safetensors file") from None
+    json.loads(header, object_pairs_hook=no_duplicates)
 
 
 def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read every tensor of a ``.safetensors`` file, as read-only views of a memory map.
+    """Read every tensor of a ``.safetensors`` file into read-only numpy arrays.
 
-    BF16 tensors come back as ``ml_dtypes.bfloat16`` arrays. Raises ``CheckpointNotFoundError``
-    for a missing file, ``CorruptCheckpointError`` (naming the file and tensor) for a malformed one.
+    BF16 tensors come back as ``ml_dtypes.bfloat16`` arrays (the library's numpy framework returns
+    them so). Raises ``CheckpointNotFoundError`` for a missing file, ``CorruptCheckpointError``
+    (naming the file) for a malformed one and ``UnsupportedModelError`` (naming the file and the
+    tensor) for a dtype kbert does not read.
 
     Example:
         >>> import tempfile, os, numpy as np
@@ -159,29 +136,30 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
         >>> t.tolist(), t.dtype.name, t.flags.writeable
         ([0, 1, 2], 'int64', False)
     """
-    path, f = _open(path)
-    with f:
-        start, entries, _ = _read_header(path, f)
-        size = os.fstat(f.fileno()).st_size
-        buffer = np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), dtype=np.uint8,
-                               count=size - start, offset=start)
+    path = os.fspath(path)
     tensors = {}
-    for name, entry in entries.items():
-        dtype = _DTYPES[entry["dtype"]]
-        begin, end = entry["data_offsets"]
-        if begin == end:  # zero-size tensor; a zero-length slice cannot be viewed as every dtype
-            array = np.empty(entry["shape"], dtype=dtype)
-            array.flags.writeable = False
-        else:
-            array = buffer[begin:end].view(dtype).reshape(entry["shape"])
-        tensors[name] = array
+    with _open(path) as f:
+        try:
+            names = f.keys()
+            for name in names:
+                code = f.get_slice(name).get_dtype()
+                if code not in _SUPPORTED_DTYPES:
+                    raise UnsupportedModelError(
+                        f"{path}: tensor {name!r} has dtype {code}, which kbert does not support")
+            for name in names:
+                array = f.get_tensor(name)
+                array.flags.writeable = False
+                tensors[name] = array
+        except safetensors.SafetensorError as err:  # e.g. the file changed while it was read
+            raise _corrupt(path, err) from None
+    _reject_duplicate_names(path)
     return tensors
 
 
 def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
     """Return the ``__metadata__`` of a ``.safetensors`` file (``{}`` when it has none).
 
-    Only the header is read.
+    Only the header is read; it is validated like :func:`read_safetensors` does.
 
     Example:
         >>> import tempfile, os, numpy as np
@@ -190,20 +168,23 @@ def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
         >>> read_safetensors_metadata(path)
         {'format': 'pt'}
     """
-    path, f = _open(path)
-    with f:
-        return _read_header(path, f)[2]
+    path = os.fspath(path)
+    with _open(path) as f:
+        metadata = f.metadata()
+    _reject_duplicate_names(path)
+    return dict(metadata or {})
 
 
 def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, np.ndarray],
                       metadata: Mapping[str, str] | None = None) -> None:
     """Write ``tensors`` to ``path`` in the safetensors format, atomically.
 
-    The bytes are those the official ``safetensors`` library writes for the same input. ``metadata``
-    defaults to ``{"format": "pt"}``, which Hugging Face transformers expects; pass ``{}`` for none.
-    The file is written to a temporary file in the same folder and then renamed over ``path``, so a
-    reader never sees a half-written file. Raises ``TypeError``/``ValueError`` for a name that is not
-    a string, a dtype the format cannot store, or non-string metadata.
+    The bytes are made by ``safetensors.numpy.save``. ``metadata`` defaults to ``{"format": "pt"}``,
+    which Hugging Face transformers expects; pass ``{}`` for none. The file is written to a temporary
+    file in the same folder and then renamed over ``path``, so a reader never sees a half-written
+    file. The library builds the whole file in memory first, so writing needs about the file's size
+    in extra memory. Raises ``TypeError``/``ValueError`` for a name that is not a string, a dtype the format
+    cannot store, or non-string metadata; ``path`` is then left as it was.
 
     Example:
         >>> import tempfile, os, numpy as np, ml_dtypes
@@ -217,32 +198,18 @@ def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, np.ndarray]
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise TypeError(f"{path}: metadata must map strings to strings, got {metadata!r}")
 
-    prepared = []
+    prepared = {}
     for name, value in tensors.items():
         if not isinstance(name, str) or name == "__metadata__":
             raise ValueError(f"{path}: {name!r} cannot be a tensor name")
-        array = np.asarray(value)
-        code = _code_for(array.dtype)
-        if code is None:
+        # order="C": the library serializes raw memory, so a transpose must be made contiguous first;
+        # asarray also turns numpy scalars (np.int8(7), which have no .ctypes) into 0-d arrays.
+        array = np.asarray(value, order="C")
+        if array.dtype.name not in _WRITABLE_DTYPES:
             raise TypeError(f"{path}: tensor {name!r} has dtype {array.dtype}, which safetensors cannot store")
-        array = np.asarray(array, dtype=_DTYPES[code], order="C")  # contiguous, little-endian, keeps 0-d
-        prepared.append((name, code, array))
-    prepared.sort(key=lambda item: (-_WRITE_RANK[item[1]], item[0]))
-
-    header: dict = {"__metadata__": metadata}
-    offset = 0
-    for name, code, array in prepared:
-        header[name] = {"dtype": code, "shape": list(array.shape),
-                        "data_offsets": [offset, offset + array.nbytes]}
-        offset += array.nbytes
-    header_bytes = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    header_bytes += b" " * (-len(header_bytes) % 8)
-
-    def write(f):
-        f.write(len(header_bytes).to_bytes(8, "little"))
-        f.write(header_bytes)
-        for _, _, array in prepared:
-            if array.nbytes:
-                f.write(array.reshape(-1).view(np.uint8).data)
-
-    write_with(path, write)
+        prepared[name] = array
+    try:
+        data = safetensors.numpy.save(prepared, metadata=metadata)
+    except safetensors.SafetensorError as err:  # not expected after the checks above
+        raise ValueError(f"{path}: safetensors cannot serialize these tensors ({err})") from None
+    write_bytes(path, data)
