@@ -1,7 +1,7 @@
 """NER fine-tuning quality and speed: kbert vs Hugging Face Trainer (PyTorch) on WNUT-17, same checkpoint and data.
 
 all-MiniLM-L6-v2 with a new 13-label BIO head, trained on wnut17train.conll (3,394 sentences), scored on
-emerging.dev.conll (1,009 sentences) with seqeval's entity F1 (kbert.training.entity_metrics, tested against
+emerging.dev.conll (1,009 sentences) with seqeval's entity F1 (kbert.tasks.token_classification.entity_metrics, tested against
 seqeval): both sides' word-level predictions go through the same scorer. Both sides train without evaluating
 and score the model of the last epoch (Trainer's protocol; kbert.train would otherwise keep the best epoch).
 The steady rate leaves out the first 5 steps and kbert's epoch-end work (its resume backup; Trainer saves
@@ -31,7 +31,7 @@ TRAIN, EVAL = "wnut17train.conll", "emerging.dev.conll"
 
 
 def gold():
-    from kbert.data.tagged import read_tagged
+    from kbert.tasks.token_classification.tagged_files import read_tagged
 
     return [list(s.tags) for s in read_tagged(data_dir() / "wnut17" / EVAL)]
 
@@ -60,8 +60,8 @@ def run_kbert(seed, epochs, save_to=None, bucket=True):
 def _training_windows(run_folder) -> int:
     """Training sequences per epoch (sentences, plus one per extra window of a long sentence)."""
     from kbert.checkpoint import load_checkpoint
-    from kbert.data.tagged import read_tagged
-    from kbert.training.token_data import make_windows, tokenize_words
+    from kbert.tasks.token_classification.tagged_files import read_tagged
+    from kbert.tasks.token_classification.features import make_windows, tokenize_words
 
     tokenizer = load_checkpoint(run_folder).tokenizer
     sentences = read_tagged(data_dir() / "wnut17" / TRAIN)
@@ -71,7 +71,7 @@ def _training_windows(run_folder) -> int:
 
 
 def run_hf(seed, epochs, save_to=None):
-    from kbert.training.entity_metrics import entity_scores
+    from kbert.tasks.token_classification.entity_metrics import entity_scores
 
     request = {"seed": seed, "epochs": epochs, "batch_size": HYPER["batch_size"],
                "learning_rate": HYPER["learning_rate"], "warmup_ratio": HYPER["warmup"],

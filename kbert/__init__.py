@@ -1,5 +1,8 @@
 """kbert: fine-tune and serve BERT-family encoders with Keras 3 on TensorFlow, with Hugging Face parity.
 
+Importing ``kbert`` is cheap: TensorFlow is imported the first time one of the names below is used
+(so ``kbert --help`` answers at once).
+
 Example:
     >>> import kbert
     >>> embed = kbert.pipeline("feature-extraction")  # the embedded all-MiniLM-L6-v2
@@ -7,14 +10,26 @@ Example:
     5
 """
 
+import importlib
+
 __version__ = "0.1.0"
 
-from kbert import errors  # noqa: E402
-from kbert.checkpoint import BertConfig, Checkpoint, load_checkpoint  # noqa: E402
-from kbert.pipeline import Pipeline, pipeline  # noqa: E402
-from kbert.tokenizer import BertTokenizer  # noqa: E402
-from kbert.training.config import TrainConfig  # noqa: E402
-from kbert.training.trainer import train  # noqa: E402
+_LAZY = {  # public name -> module that defines it
+    "BertConfig": "kbert.checkpoint", "Checkpoint": "kbert.checkpoint", "load_checkpoint": "kbert.checkpoint",
+    "BertTokenizer": "kbert.tokenizer",
+    "TrainConfig": "kbert.training.config", "train": "kbert.training.trainer", "evaluate": "kbert.training.evaluation",
+}
 
-__all__ = ["BertConfig", "BertTokenizer", "Checkpoint", "Pipeline", "TrainConfig", "errors", "load_checkpoint",
-           "pipeline", "train", "__version__"]
+__all__ = sorted([*_LAZY, "Pipeline", "pipeline", "errors", "tasks", "__version__"])
+
+from kbert.pipeline import Pipeline, pipeline  # noqa: E402  (TODO: lazy)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in ("errors", "tasks", "checkpoint", "export", "tokenizer", "training", "data"):
+        return importlib.import_module(f"kbert.{name}")
+    raise AttributeError(f"module 'kbert' has no attribute {name!r}")

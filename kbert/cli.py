@@ -1,7 +1,10 @@
 """The ``kbert`` command line: ``train``, ``evaluate``, ``run``, ``predict``, ``info``, ``export``.
 
 Every command reports bad input as one line ``kbert: error: ...`` on stderr with exit code 2
-(never a traceback); results go to stdout as JSON (one object per line for ``predict``).
+(never a traceback); results go to stdout as JSON (one object per line for ``predict``). The parser
+is built from the task registry's specs without importing TensorFlow, so ``--help`` and usage errors
+answer at once; a task's own flags (``--tag-column``, ``--aggregation-strategy``...) come from its
+``SPEC`` and are accepted only with that task.
 
 Example:
     $ kbert predict --model minilm --pooling mean "I love Paris"
@@ -15,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+import warnings
+
+from kbert.errors import InputError
+from kbert.tasks.registry import DEFAULT_TRAIN_TASK, specs
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -26,20 +32,12 @@ def _build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="run a pipeline on texts; JSON lines out")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to run (or use --input)")
     predict.add_argument("--model", default="minilm", help="checkpoint folder, 'minilm' (default) or hf://org/name")
-    predict.add_argument("--task", help="task name (default: the task of the model's head, text- or "
-                                        "token-classification, else feature-extraction)")
+    predict.add_argument("--task", help="task name (default: the task of the model's trained head, else "
+                                        "feature extraction)")
     predict.add_argument("--input", help="file with one text per line, or .jsonl with {'text', 'text_pair'} objects")
-    predict.add_argument("--top-k", default=None, help="labels per input: a number, or 'all' (default: the best)")
-    predict.add_argument("--pooling", default="mean", choices=["mean", "cls", "pooled", "none"],
-                         help="feature-extraction: one vector per text (default mean) or 'none' for all tokens")
-    predict.add_argument("--normalize", action="store_true", help="feature-extraction: L2-normalise vectors")
-    predict.add_argument("--aggregation-strategy", default="simple",
-                         choices=["none", "simple", "first", "average", "max"],
-                         help="token-classification: how tokens are grouped into entities (default simple)")
-    predict.add_argument("--stride", type=int, default=None,
-                         help="token-classification: split long texts into windows sharing this many tokens")
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--max-length", type=int, default=None, help="truncate to this many tokens")
+    _task_flags(predict, "predict")
 
     info = sub.add_parser("info", help="describe a checkpoint as JSON")
     info.add_argument("--model", default="minilm")
@@ -52,23 +50,18 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--max-length", type=int, default=None)
 
     train = sub.add_parser("train", help="fine-tune a checkpoint; writes a Hugging Face checkpoint folder")
-    train.add_argument("--task", default="text-classification",
-                       help="text-classification (default), multi-label-classification, text-regression or "
-                            "token-classification")
+    train.add_argument("--task", default=DEFAULT_TRAIN_TASK,
+                       help=f"what to train (default {DEFAULT_TRAIN_TASK}): {', '.join(_trainable())}")
     train.add_argument("--model", default="minilm", help="starting checkpoint (default: the embedded MiniLM)")
-    train.add_argument("--train", required=True, help="csv/tsv/jsonl file (FILE[start:stop] for a row range), "
-                                                      "tfds:NAME[split], or for token-classification a "
-                                                      "conll/conllu/jsonl file (FILE[start:stop] for sentences)")
+    train.add_argument("--train", required=True, help="training data (FILE[start:stop] for a range of rows or "
+                                                      "sentences): " + "; ".join(_data_help()))
     train.add_argument("--eval", help="evaluation data, same forms; scored after every epoch")
     train.add_argument("--output", required=True, help="run folder (re-run the same command to resume)")
     _data_flags(train)
     train.add_argument("--labels", help="comma-separated label names in id order (default: sorted data labels)")
     train.add_argument("--label-names", help="rename the data's labels: '0=entailment,1=not_entailment'")
-    train.add_argument("--label-all-pieces", action="store_true",
-                       help="token-classification: label every word piece (default: the first of each word)")
-    train.add_argument("--stride", type=int, default=32,
-                       help="token-classification: pieces shared by the windows of a sentence longer than "
-                            "--max-length (default 32)")
+    train.add_argument("--strict-labels", action="store_true",
+                       help="fail (instead of warning) when an inferred label occurs only once, likely a typo")
     train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--learning-rate", type=float, default=5e-5)
@@ -85,6 +78,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-limit", type=int, default=None)
     train.add_argument("--download", action="store_true", help="allow TFDS to download the dataset")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _task_flags(train, "train")
 
     evaluate = sub.add_parser("evaluate", help="score a fine-tuned checkpoint on labelled data; one JSON object")
     evaluate.add_argument("--model", required=True)
@@ -95,6 +89,9 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-length", type=int, default=None,
                           help="default: the length the model was fine-tuned with, else the tokenizer's maximum")
     evaluate.add_argument("--download", action="store_true")
+    evaluate.add_argument("--plots", metavar="DIR", help="also draw the task's figures (confusion matrix, per-type F1) "
+                                                         "into DIR")
+    _task_flags(evaluate, "evaluate")
 
     run = sub.add_parser("run", help="run a TOML recipe: train, evaluate, export, predict through the export")
     run.add_argument("recipe")
@@ -104,11 +101,44 @@ def _build_parser() -> argparse.ArgumentParser:
 def _data_flags(parser) -> None:
     parser.add_argument("--format", choices=["csv", "tsv", "jsonl", "conll", "conllu"],
                         help="default: from the file extension")
-    parser.add_argument("--tag-column", help="token-classification: CoNLL tag column index (default: the last), "
-                                             "CoNLL-U 'upos' (default) or 'xpos'")
     parser.add_argument("--text-column", help="column name or 0-based index (default: text/sentence/...)")
     parser.add_argument("--text-pair-column")
     parser.add_argument("--label-column")
+
+
+def _data_help() -> list[str]:
+    """What each trainable task reads, from its spec (``text-classification: csv/tsv/jsonl...``)."""
+    return [f"{spec.name}: {spec.data_help}" for spec in specs() if spec.trainable and spec.data_help]
+
+
+def _trainable() -> list[str]:
+    return [spec.name for spec in specs() if spec.trainable]
+
+
+def _task_flags(parser, command: str) -> None:
+    """Every task's own flags for ``command``; each is accepted only with its task (see :func:`_task_options`)."""
+    owners: dict[str, tuple] = {}
+    for spec in specs():
+        for option in spec.options_for(command):
+            known = owners.get(option.name)
+            if known is not None and known[0].flag != option.flag:
+                raise ValueError(f"option {option.name!r} of {spec.name} clashes with {known[1]}'s")
+            owners[option.name] = (option, (known[1] + ", " if known else "") + spec.name)
+    for name, (option, tasks) in owners.items():
+        kwargs = {"action": "store_true"} if option.flag else {"type": option.parse or str, "choices": option.choices}
+        parser.add_argument(option.cli_flag, dest=f"task_{name}", default=argparse.SUPPRESS,
+                            help=f"{tasks}: {option.help}", **kwargs)
+
+
+def _task_options(args, spec, command: str) -> dict:
+    """The task options given on the command line, checked to belong to ``spec``'s task; with defaults."""
+    given = {k[len("task_"):]: v for k, v in vars(args).items() if k.startswith("task_")}
+    known = {o.name for o in spec.options_for(command)}
+    for name in given:
+        if name not in known:
+            owners = [s.name for s in specs() if any(o.name == name for o in s.options_for(command))]
+            raise InputError(f"--{name.replace('_', '-')} is an option of {', '.join(owners)}, not of {spec.name}")
+    return spec.resolve(command, given)
 
 
 def _column(value):
@@ -116,8 +146,6 @@ def _column(value):
 
 
 def _label_names(value):
-    from kbert.errors import InputError
-
     if value is None:
         return None
     pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
@@ -126,18 +154,16 @@ def _label_names(value):
     return {k.strip(): v.strip() for k, v in pairs}
 
 
-def _tag_column(value):
-    return int(value) if value is not None and value.lstrip("-").isdigit() else value
-
-
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
-    args = _build_parser().parse_args(argv)
+    args = _build_parser().parse_args(argv)  # --help and usage errors exit here, before TensorFlow loads
     from kbert.errors import KbertError
-    from kbert.training.strategy import split_cpu_from_env
+    from kbert.quiet_tensorflow import start_quietly
 
+    warnings.showwarning = _show_warning
     try:
-        split_cpu_from_env()  # KBERT_CPU_DEVICES: logical CPU devices for --strategy mirrored without GPUs
+        # TensorFlow without its C++ start-up lines (unless TF_CPP_MIN_LOG_LEVEL is set); KBERT_CPU_DEVICES:
+        # logical CPU devices for --strategy mirrored without GPUs, set up before the devices start.
+        start_quietly(configure=_split_cpu_from_env)
         commands = {"predict": _predict, "info": _info, "export": _export, "train": _train, "evaluate": _evaluate,
                     "run": _run}
         return commands[args.command](args)
@@ -149,28 +175,35 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _split_cpu_from_env() -> None:
+    from kbert.training.strategy import split_cpu_from_env
+
+    split_cpu_from_env()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """kbert's own warnings as one line (``kbert: warning: train.tsv:17: label 'postive' occurs only once...``)."""
+    from kbert.errors import DataWarning
+
+    if issubclass(category, DataWarning):
+        print(f"kbert: warning: {message}", file=file or sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def _predict(args) -> int:
     import kbert
     from kbert.checkpoint import load_checkpoint
-    from kbert.errors import InputError
-    from kbert.export import default_task
     from kbert.inputs import read_examples
+    from kbert.tasks import default_task, get_spec
 
     if bool(args.texts) == bool(args.input):
         raise InputError("give texts as arguments or --input FILE (exactly one of them)")
     examples = [{"text": t} for t in args.texts] if args.texts else read_examples(args.input)
     checkpoint = load_checkpoint(args.model)
-    task = args.task or default_task(checkpoint)
-    pipe = kbert.Pipeline(kbert.tasks.get_task(task)(checkpoint), batch_size=args.batch_size,
-                          max_length=args.max_length)
-    params = {}
-    if pipe.task.name == "text-classification":
-        if args.top_k is not None:
-            params["top_k"] = None if args.top_k == "all" else _positive_int(args.top_k, "--top-k")
-    elif pipe.task.name == "feature-extraction":
-        params = {"pooling": None if args.pooling == "none" else args.pooling, "normalize": args.normalize}
-    elif pipe.task.name == "token-classification":
-        params = {"aggregation_strategy": args.aggregation_strategy, "stride": args.stride}
+    spec = get_spec(args.task or default_task(checkpoint))
+    params = _task_options(args, spec, "predict")
+    pipe = kbert.Pipeline(spec.load()(checkpoint), batch_size=args.batch_size, max_length=args.max_length)
     inputs = [e if e.get("text_pair") is not None else e["text"] for e in examples]
     results = pipe(inputs, **params)
     for example, result in zip(examples, results):
@@ -180,7 +213,7 @@ def _predict(args) -> int:
 
 def _info(args) -> int:
     from kbert.checkpoint import load_checkpoint
-    from kbert.export import default_task
+    from kbert.tasks import default_task
 
     ckpt = load_checkpoint(args.model)
     c, tok = ckpt.config, ckpt.tokenizer
@@ -206,15 +239,16 @@ def _export(args) -> int:
 
 
 def _train(args) -> int:
+    from kbert.tasks import get_spec
     from kbert.training.config import TrainConfig
     from kbert.training.trainer import train
 
     config = TrainConfig(
         train=args.train, eval=args.eval, output=args.output, task=args.task, model=args.model, format=args.format,
         text_column=_column(args.text_column), text_pair_column=_column(args.text_pair_column),
-        label_column=_column(args.label_column), tag_column=_tag_column(args.tag_column),
-        label_all_pieces=args.label_all_pieces, stride=args.stride, label_names=_label_names(args.label_names),
+        label_column=_column(args.label_column), label_names=_label_names(args.label_names),
         labels=tuple(n.strip() for n in args.labels.split(",")) if args.labels else None,
+        strict_labels=args.strict_labels, task_options=_task_options(args, get_spec(args.task), "train"),
         train_limit=args.train_limit, eval_limit=args.eval_limit, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, warmup=args.warmup, weight_decay=args.weight_decay, dropout=args.dropout,
         max_length=args.max_length, seed=args.seed, freeze_backbone=args.freeze_backbone,
@@ -226,13 +260,19 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
+    from kbert.checkpoint import load_checkpoint
+    from kbert.tasks import default_task, get_spec
     from kbert.training.evaluation import evaluate
 
-    metrics = evaluate(args.model, args.data, task=args.task, format=args.format,
+    task = args.task
+    if task is None and any(k.startswith("task_") for k in vars(args)):  # task flags: check them against its task
+        checkpoint = load_checkpoint(args.model)
+        task = checkpoint.config.extra.get("kbert", {}).get("task") or default_task(checkpoint)
+    options = _task_options(args, get_spec(task), "evaluate") if task else {}
+    metrics = evaluate(args.model, args.data, task=task, format=args.format,
                        text_column=_column(args.text_column), text_pair_column=_column(args.text_pair_column),
-                       label_column=_column(args.label_column), tag_column=_tag_column(args.tag_column),
-                       batch_size=args.batch_size,
-                       max_length=args.max_length, download=args.download)
+                       label_column=_column(args.label_column), batch_size=args.batch_size,
+                       max_length=args.max_length, download=args.download, plots=args.plots, **options)
     print(json.dumps(metrics))
     return 0
 
@@ -242,18 +282,6 @@ def _run(args) -> int:
 
     print(json.dumps(run_recipe(args.recipe), indent=2, ensure_ascii=False))
     return 0
-
-
-def _positive_int(value: str, flag: str) -> int:
-    from kbert.errors import InputError
-
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise InputError(f"{flag} must be a positive integer or 'all', got {value!r}")
-    return number
 
 
 if __name__ == "__main__":  # pragma: no cover

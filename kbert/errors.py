@@ -69,3 +69,8 @@ class TrainingError(KbertError):
 # --- export --------------------------------------------------------------------------------------
 class ExportError(KbertError):
     """A SavedModel could not be written."""
+
+
+# --- warnings ------------------------------------------------------------------------------------
+class DataWarning(UserWarning):
+    """Suspicious but usable data (a label that occurs once, likely a typo); names file and line."""

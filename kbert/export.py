@@ -26,22 +26,12 @@ import uuid
 import keras
 import tensorflow as tf
 
-from kbert.checkpoint import Checkpoint, load_checkpoint
+from kbert.checkpoint import load_checkpoint
 from kbert.errors import ExportError
-from kbert.tasks import get_task
+from kbert.tasks import default_task, get_task
 
 logger = logging.getLogger(__name__)
 METADATA = pathlib.Path("assets.extra") / "kbert.json"  # TF Serving ignores assets.extra/* but warmup data
-
-
-def default_task(checkpoint: Checkpoint) -> str:
-    """The task of the checkpoint's trained head (sequence or token classification), else embeddings."""
-    if checkpoint.head_tensors("classifier") is not None:
-        for suffix, task in (("ForSequenceClassification", "text-classification"),
-                             ("ForTokenClassification", "token-classification")):
-            if any(a.endswith(suffix) for a in checkpoint.config.architectures):
-                return task
-    return "feature-extraction"
 
 
 def next_version(base: pathlib.Path) -> int:
@@ -57,7 +47,7 @@ def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLik
     Args:
         model: checkpoint folder, ``"minilm"`` / ``None``, or ``hf://org/name``.
         output: the model's base folder in the TF Serving model root (e.g. ``saved_models/sentiment``).
-        task: default: text-classification when the checkpoint has a classifier, else feature-extraction.
+        task: default: the task of the checkpoint's trained head, else feature-extraction.
         text_pair: add a ``text_pair`` input (default: ``kbert.text_pair`` of ``config.json``, else no).
         max_length: truncate inputs to this many tokens (default: the tokenizer's maximum).
     """
@@ -96,8 +86,7 @@ def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLik
     try:
         archive.write_out(str(staging), verbose=False)
         metadata = {"task": task_obj.name, "model": str(checkpoint.path), "text_pair": text_pair,
-                    "max_length": max_length, "labels": getattr(task_obj, "id2label", None),
-                    "scheme": getattr(task_obj, "scheme", None)}
+                    "max_length": max_length, "labels": None, "scheme": None, **task_obj.export_metadata()}
         (staging / METADATA).parent.mkdir(exist_ok=True)
         (staging / METADATA).write_text(json.dumps(metadata, indent=2))
         return _publish(staging, base)

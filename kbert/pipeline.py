@@ -3,8 +3,11 @@
     inputs ─► task.parse_inputs ─► tokenizer (in-graph) ─► sort by length, batch, pad to a bucket
            ─► compiled forward pass (one trace for all shapes) ─► task.postprocess ─► task.package
 
-Sorting by length and padding each batch only to its bucket (a multiple of 8) is where the speed
-comes from: short sentences never pay for 128 or 512 positions. Results come back in input order.
+Sorting by length and padding each batch only to its longest row is where the speed comes from:
+short sentences never pay for 128 or 512 positions. Results come back in input order. A new batch
+shape costs nothing on TensorFlow's CPU kernels (measured: benchmarks/bench_cold_inference.py), so
+lengths are not rounded up; with ``xla=True`` every shape is a compile, so they are rounded up to a
+multiple of 8 there.
 
 Example:
     >>> import kbert
@@ -17,7 +20,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -28,16 +33,20 @@ from kbert.errors import InputError
 from kbert.tasks import ExampleOutput, get_task
 from kbert.tokenizer import Encoding
 
-BUCKET_MULTIPLE = 8
+BUCKET_MULTIPLE = 8  # with XLA: padded lengths are multiples of this (one compile per batch shape)
+RAGGED_FIELDS = ("token_ids", "segment_ids", "starts", "ends", "sequence_ids")
+OUTPUT_FIELDS = ("token_ids", "starts", "ends", "sequence_ids")  # the token fields of an ExampleOutput
+EAGER_TOKENIZER_SECONDS = 1.0  # eager tokenization per (pair?, stride) kind before it is traced (Pipeline._tokenize)
+EAGER_TOKENIZER_TEXTS = 1024  # calls with more texts always use the traced tokenizer
 
 
-def bucket_length(longest: int, max_length: int) -> int:
+def bucket_length(longest: int, max_length: int, multiple: int = BUCKET_MULTIPLE) -> int:
     """Padded length for a batch whose longest row has ``longest`` tokens."""
-    return min(max_length, -(-longest // BUCKET_MULTIPLE) * BUCKET_MULTIPLE)
+    return min(max_length, -(-longest // multiple) * multiple)
 
 
 def pipeline(task: str, model: str | os.PathLike | None = None, *, batch_size: int = 32,
-             max_length: int | None = None, xla: bool = False, **task_options) -> "Pipeline":
+             max_length: int | None = None, xla: bool = False, **options) -> "Pipeline":
     """Build a pipeline for ``task`` (``"text-classification"``, ``"feature-extraction"``, ...).
 
     Args:
@@ -46,35 +55,81 @@ def pipeline(task: str, model: str | os.PathLike | None = None, *, batch_size: i
         batch_size: examples per forward pass (can be overridden per call).
         max_length: truncate inputs to this many tokens (default: the tokenizer's ``model_max_length``).
         xla: compile the forward pass with XLA (faster per batch, one compile per batch shape).
-        task_options: passed to the task (e.g. ``id2label`` for text classification).
+        options: call parameters of the task (``top_k``, ``aggregation_strategy``, ``stride``, ...), as
+            transformers accepts them at construction: they become the defaults of every call, and a
+            call's own arguments override them. Anything else goes to the task (e.g. ``id2label``).
+
+    Example:
+        >>> ner = pipeline("ner", model="tests/fixtures/checkpoints/tiny-cased-token-cls", aggregation_strategy="first")
+        >>> sorted(ner("Sinan lives in Paris")[0])
+        ['end', 'entity_group', 'score', 'start', 'word']
+        >>> sorted(ner("Sinan lives in Paris", aggregation_strategy="none")[0])
+        ['end', 'entity', 'index', 'score', 'start', 'word']
     """
     task_cls = get_task(task)
-    return Pipeline(task_cls(load_checkpoint(model), **task_options), batch_size=batch_size,
-                    max_length=max_length, xla=xla)
+    call_defaults = {k: options.pop(k) for k in list(options) if k in task_cls.call_parameters}
+    constructor = [p for p in inspect.signature(task_cls.__init__).parameters if p not in ("self", "checkpoint")]
+    unknown = sorted(set(options) - set(constructor))
+    if unknown:
+        raise InputError(f"{task_cls.name}: unknown argument(s) {unknown}; accepted: "
+                         f"{[*task_cls.call_parameters, *constructor]}")
+    return Pipeline(task_cls(load_checkpoint(model), **options), batch_size=batch_size,
+                    max_length=max_length, xla=xla, **call_defaults)
 
 
 class Pipeline:
-    """Batched, length-bucketed inference for one task; call it like a Hugging Face pipeline."""
+    """Batched, length-bucketed inference for one task; call it like a Hugging Face pipeline.
 
-    def __init__(self, task, *, batch_size: int = 32, max_length: int | None = None, xla: bool = False):
+    Keyword arguments beyond the listed ones are the task's call parameters, used as defaults of every call.
+    """
+
+    def __init__(self, task, *, batch_size: int = 32, max_length: int | None = None, xla: bool = False,
+                 **call_defaults):
         self.task = task
+        task.check_parameters(dict(call_defaults))  # unknown or invalid defaults fail here, not at the first call
+        self.call_defaults = call_defaults
         self.tokenizer = task.checkpoint.tokenizer
         self.batch_size = _check_batch_size(batch_size)
         self.max_length = min(max_length or self.tokenizer.model_max_length, self.tokenizer.model_max_length)
         self.model = task.build_model()
         spec = tf.TensorSpec([None, None], tf.int32)
-        self._forward = tf.function(self._call_model, input_signature=[spec, spec, spec], jit_compile=xla)
+        # autograph=False here and for the tokenizer: nothing in them branches on tensors, and converting
+        # their code was most of the first call's tracing time (tokenizer 5.3 s -> 1.6 s of CPU measured).
+        self._forward = tf.function(self._call_model, input_signature=[spec, spec, spec], jit_compile=xla,
+                                    autograph=False)
+        self._bucket_multiple = BUCKET_MULTIPLE if xla else 1
         self._encoders: dict[tuple[bool, int | None], Any] = {}
+        self._eager_seconds: dict[tuple[bool, int | None], float] = {}
+
+    def _tokenize(self, texts: list[tf.Tensor], is_pair: bool, stride: int | None) -> Encoding:
+        """The encoding of one call's texts (and pairs), eagerly or by the traced tokenizer.
+
+        Tracing the tokenizer costs ~2 s (building ~1,650 ops, then instantiating them) and makes a call
+        cost ~10-40 ms; eagerly a call of up to 1,024 texts costs ~0.1-0.2 s (measured, 2-core CPU). So,
+        as in ski rental: the calls of one kind run eagerly until they have spent EAGER_TOKENIZER_SECONDS,
+        then the traced function takes over. A pipeline called once or twice never traces; a long job
+        traces once, after at most about a second of eager calls. Both give the same encodings.
+        """
+        key = (is_pair, stride)
+        spent = self._eager_seconds.get(key, 0.0)
+        if key in self._encoders or spent >= EAGER_TOKENIZER_SECONDS or int(texts[0].shape[0]) > EAGER_TOKENIZER_TEXTS:
+            return Encoding(**self._encoder(is_pair, stride)(*texts))
+        start = time.perf_counter()
+        encoding = Encoding(**self._encode(texts[0], texts[1] if is_pair else None, stride))
+        self._eager_seconds[key] = spent + time.perf_counter() - start
+        return encoding
 
     def _encoder(self, is_pair: bool, stride: int | None):
-        """Tokenization traced once per (pair?, stride): eagerly its ~100 small ops cost ~0.1 s per call."""
+        """Tokenization traced once per (pair?, stride)."""
         key = (is_pair, stride)
         if key not in self._encoders:
             texts = tf.TensorSpec([None], tf.string)
             if is_pair:
-                self._encoders[key] = tf.function(lambda t, p: self._encode(t, p, stride), input_signature=[texts, texts])
+                self._encoders[key] = tf.function(lambda t, p: self._encode(t, p, stride), input_signature=[texts, texts],
+                                                  autograph=False)
             else:
-                self._encoders[key] = tf.function(lambda t: self._encode(t, None, stride), input_signature=[texts])
+                self._encoders[key] = tf.function(lambda t: self._encode(t, None, stride), input_signature=[texts],
+                                                  autograph=False)
         return self._encoders[key]
 
     def _encode(self, texts, text_pairs, stride):
@@ -87,7 +142,7 @@ class Pipeline:
                           training=False)
 
     def __call__(self, inputs: Any, batch_size: int | None = None, **params) -> Any:
-        params = self.task.check_parameters(params)
+        params = self.task.check_parameters({**self.call_defaults, **params})
         examples = self.task.parse_inputs(inputs, params)
         windows = self.run_windows(examples, batch_size=batch_size, stride=self.task.window_stride(params))
         return self.task.package([self.task.postprocess_windows(w, **params) for w in windows], inputs, params)
@@ -113,14 +168,14 @@ class Pipeline:
             texts = [tf.constant([examples[i].text for i in group])]
             if is_pair:
                 texts.append(tf.constant([examples[i].text_pair for i in group]))
-            encoding = Encoding(**self._encoder(is_pair, self._usable_stride(stride, texts, is_pair))(*texts))
+            encoding = self._tokenize(texts, is_pair, self._usable_stride(stride, texts, is_pair))
             sample = encoding.sample_index.numpy()
-            lengths = encoding.token_ids.row_lengths().numpy()
-            order = np.argsort(-lengths, kind="stable")
-            window_outputs: list[dict | None] = [None] * len(lengths)
+            host = _HostEncoding.of(encoding)
+            order = np.argsort(-host.lengths, kind="stable")
+            window_outputs: list[dict | None] = [None] * len(host.lengths)
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
-                for row, output in zip(rows, self._run_batch(encoding, rows, lengths)):
+                for row, output in zip(rows, self._run_batch(host, rows)):
                     window_outputs[row] = output
             for row, output in enumerate(window_outputs):  # windows of one input are consecutive rows
                 example = group[sample[row]]
@@ -139,27 +194,42 @@ class Pipeline:
                              f"needs several windows")
         return None
 
-    def _run_batch(self, encoding, rows: np.ndarray, lengths: np.ndarray):
-        length = bucket_length(int(lengths[rows].max()), self.max_length)
-        take = tf.constant(rows, tf.int32)
-        ragged = {name: tf.gather(getattr(encoding, name), take)
-                  for name in ("token_ids", "segment_ids", "starts", "ends", "sequence_ids")}
-        ids = ragged["token_ids"].to_tensor(default_value=self.tokenizer.pad_id, shape=[None, length])
-        segments = ragged["segment_ids"].to_tensor(shape=[None, length])
-        mask = tf.ones_like(ragged["token_ids"]).to_tensor(shape=[None, length])
-        outputs = {k: v.numpy() for k, v in self._forward(ids, segments, mask).items()}
+    def _run_batch(self, host: "_HostEncoding", rows: np.ndarray):
+        """Outputs of the windows ``rows``, padded together to the longest (dense inputs built in numpy)."""
+        lengths = host.lengths[rows]
+        length = bucket_length(int(lengths.max()), self.max_length, self._bucket_multiple)
+        real = np.arange(length) < lengths[:, None]  # (B, L)
+        flat = np.where(real, host.splits[rows, None] + np.arange(length), 0)  # positions in the flat values
+        ids = np.where(real, host.values["token_ids"][flat], self.tokenizer.pad_id).astype(np.int32)
+        segments = np.where(real, host.values["segment_ids"][flat], 0).astype(np.int32)
+        outputs = {k: v.numpy() for k, v in self._forward(ids, segments, real.astype(np.int32)).items()}
         token_level = set(self.task.token_level_outputs)
-        as_lists = {k: v.to_list() for k, v in ragged.items() if k != "token_ids"}
-        ids_list = ragged["token_ids"].to_list()
         for b, row in enumerate(rows):
-            n = int(lengths[row])
+            n = int(lengths[b])
+            begin = host.splits[row]
             yield {
                 "outputs": {k: (v[b, :n] if k in token_level else v[b]) for k, v in outputs.items()},
-                "token_ids": np.asarray(ids_list[b]),
-                "starts": np.asarray(as_lists["starts"][b]),
-                "ends": np.asarray(as_lists["ends"][b]),
-                "sequence_ids": np.asarray(as_lists["sequence_ids"][b]),
+                **{name: host.values[name][begin:begin + n].copy() for name in OUTPUT_FIELDS},
             }
+
+
+@dataclasses.dataclass(frozen=True)
+class _HostEncoding:
+    """An :class:`Encoding`'s ragged fields as numpy: flat int64 values, row starts and lengths.
+
+    Fetched once per call, so that batching is numpy indexing (no TF ops or ``to_list()`` per batch).
+    All fields share the rows of ``token_ids`` (the tokenizer cuts them from one ragged tensor).
+    """
+
+    values: dict[str, np.ndarray]
+    splits: np.ndarray  # (N + 1,) row starts in the flat values
+    lengths: np.ndarray  # (N,)
+
+    @classmethod
+    def of(cls, encoding: Encoding) -> "_HostEncoding":
+        splits = encoding.token_ids.row_splits.numpy()
+        values = {name: getattr(encoding, name).flat_values.numpy().astype(np.int64) for name in RAGGED_FIELDS}
+        return cls(values, splits, np.diff(splits))
 
 
 def _check_batch_size(batch_size) -> int:

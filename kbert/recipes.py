@@ -1,6 +1,7 @@
 """TOML training recipes (``pipelines/*.toml``): train → evaluate → export → a prediction through the export.
 
-A recipe has a ``[train]`` table with :class:`~kbert.training.config.TrainConfig` fields, an optional
+A recipe has a ``[train]`` table with :class:`~kbert.training.config.TrainConfig` fields (and the
+task's own options, e.g. ``stride`` for token classification), an optional
 ``[export]`` table (``output``: the TF Serving model folder) and an optional ``[predict]`` table
 (``texts``, or ``pairs`` as ``[[text, text_pair], ...]``). In strings, ``{data}`` is the real-data
 folder (``$KBERT_DATA``, else ``../shared/data`` beside the repository) and ``{repo}`` the repository.
@@ -23,6 +24,7 @@ import sys
 import tomllib
 
 from kbert.errors import InputError, KbertError
+from kbert.tasks.registry import DEFAULT_TRAIN_TASK, get_spec
 from kbert.training.config import TrainConfig
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -54,7 +56,11 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     if unknown or "train" not in raw:
         raise InputError(f"{path}: a recipe has a [train] table and optionally [export] and [predict]; "
                          f"got tables {sorted(raw)}")
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"task_options"}
+    try:  # the task's own keys (its SPEC's train options) are known too
+        fields |= {o.name for o in get_spec(raw["train"].get("task", DEFAULT_TRAIN_TASK)).options_for("train")}
+    except KbertError as err:
+        raise InputError(f"{path}: [train]: {err}") from None
     bad = sorted(set(raw["train"]) - fields)
     if bad:
         raise InputError(f"{path}: [train] has unknown keys {bad}; known keys: {sorted(fields)}")
@@ -62,7 +68,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     if isinstance(values.get("labels"), list):
         values["labels"] = tuple(values["labels"])
     try:
-        train = TrainConfig(**values)
+        train = TrainConfig.from_options(**values)
     except KbertError as err:
         raise InputError(f"{path}: [train]: {err}") from None
     except TypeError as err:
@@ -109,10 +115,11 @@ print(json.dumps({k: plain(v.numpy().tolist()) for k, v in out.items()}))
 def query_saved_model(version_dir, texts) -> list[dict]:
     """Each text's answer from the SavedModel, asked in a bare TF process (as TF Serving would).
 
-    Classifiers: ``{'text', 'label', 'score'}``. Token classifiers: ``{'text', 'entities': [...]}``
-    (the in-graph ``simple`` groups) for entity tags, ``{'text', 'tags': [...]}`` (one per token) for
-    other tags such as part of speech.
+    The answers are shaped by the exported task (``Task.answers_from_serving``): classifiers give
+    ``{'text', 'label', 'score'}``, token classifiers ``{'text', 'entities': [...]}`` or ``{'text', 'tags': [...]}``.
     """
+    from kbert.tasks import get_task
+
     pairs = [t for t in texts if isinstance(t, tuple)]
     request = ({"text": [a for a, _ in pairs], "text_pair": [b for _, b in pairs]} if pairs
                else {"text": list(texts)})
@@ -121,21 +128,8 @@ def query_saved_model(version_dir, texts) -> list[dict]:
     if done.returncode != 0:
         raise KbertError(f"{version_dir}: the exported model failed to answer: {done.stderr.strip()[-500:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    if "entity_count" not in out:
-        return [{"text": t, "label": label, "score": s} for t, label, s in zip(texts, out["label"], out["score"])]
     metadata = json.loads((pathlib.Path(version_dir) / "assets.extra" / "kbert.json").read_text())
-    answers = []
-    for b, text in enumerate(texts):
-        if metadata.get("scheme") == "tags":
-            tags = [{"word": text[out["start"][b][i]:out["end"][b][i]], "tag": out["entity_label"][b][i],
-                     "score": round(out["score"][b][i], 4)} for i, real in enumerate(out["mask"][b]) if real]
-            answers.append({"text": text, "tags": tags})
-        else:
-            entities = [{"entity_group": out["entity_group"][b][k], "word": out["entity_word"][b][k],
-                         "start": out["entity_start"][b][k], "end": out["entity_end"][b][k],
-                         "score": round(out["entity_score"][b][k], 4)} for k in range(out["entity_count"][b])]
-            answers.append({"text": text, "entities": entities})
-    return answers
+    return get_task(metadata["task"]).answers_from_serving(list(texts), out, metadata)
 
 
 def _expand(value):

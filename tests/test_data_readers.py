@@ -253,7 +253,7 @@ def test_jsonl_remapped_fields(tmp_path):
     ('{"text": "a", "label": true}\n', {}, "d.jsonl:1: a class label must be a string or an integer, got True"),
     ('{"text": "a", "label": ["x"]}\n', {}, "(use label_type='multi_label' for lists)"),
     ('{"text": "a", "label": {"x": 1}}\n', {"label_type": "multi_label"},
-     "d.jsonl:1: a multi-label label must be a list"),
+     "d.jsonl:1: a multi_label label must be a list"),
     ('{"text": "a", "label": [""]}\n', {"label_type": "multi_label"}, "d.jsonl:1: empty label"),
     ('{"text": "a", "label": "x"}\n', {"label_type": "regression"}, "d.jsonl:1: label 'x' is not a number"),
     ('{"text": "a", "label": NaN}\n', {"label_type": "regression"}, "d.jsonl:1: label nan is not a finite number"),

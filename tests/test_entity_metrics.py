@@ -1,20 +1,25 @@
 """Entity-level sequence-labelling metrics against seqeval 1.2.2 (default mode) and scikit-learn.
 
+seqeval computes kbert's entity numbers; these tests call seqeval directly on the same tags and
+require kbert's chunks and scores to equal its own to 1e-12, so they guard kbert's glue: input
+checks, joining sentences, the counts, the layout of the result and its plain float/int values.
 The property tests draw many random tag sequences (valid IOB1/IOB2/IOE/IOBES, malformed ones,
-types with hyphens, tags without a prefix) and require kbert's chunks and scores to equal
-seqeval's to 1e-12; the real-data tests do the same on WNUT-17 (entities) and UD EWT (POS tags).
+types with hyphens, tags without a prefix); the real-data tests use WNUT-17 (entities) and UD EWT
+(POS tags).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 
 import numpy as np
 import pytest
+import sklearn.metrics
 
 from kbert.errors import InputError
-from kbert.training.entity_metrics import entity_scores, get_entities, tagging_metrics, token_accuracy
+from kbert.tasks.token_classification.entity_metrics import entity_scores, get_entities, tagging_metrics, token_accuracy
 
 TOL = 1e-12
 TYPES = ["PER", "LOC", "creative-work", "a-b-c"]
@@ -106,7 +111,6 @@ def _assert_matches_seqeval(y_true, y_pred, suffix=False):
 # --- property tests against seqeval ---------------------------------------------------------------
 @pytest.mark.parametrize("odd", [0.0, 0.15])
 def test_random_sequences_match_seqeval(odd):
-    pytest.importorskip("seqeval")
     rng = np.random.default_rng(1234 + int(odd * 100))
     nonzero = 0
     for _ in range(400):
@@ -120,7 +124,6 @@ def test_random_sequences_match_seqeval(odd):
 
 
 def test_random_suffix_tags_match_seqeval():
-    pytest.importorskip("seqeval")
     rng = np.random.default_rng(77)
     for _ in range(200):
         y_true = _random_corpus(rng, odd=0.0, suffix=True)
@@ -130,7 +133,6 @@ def test_random_suffix_tags_match_seqeval():
 
 def test_malformed_chunks_match_seqeval():
     """Stale chunk starts (after ".", bare tags) and a chunk running across the sentence separator."""
-    pytest.importorskip("seqeval")
     cases = [
         (["PER", "PER", "B", "O-X", ".", "E-_", "Bcreative-work"], ["O"] * 7),
         (["B-PER", ".", "I-PER", "E-PER", "S-LOC", "I-LOC", "E-LOC", "E-LOC"], ["I-PER"] * 8),
@@ -143,7 +145,6 @@ def test_malformed_chunks_match_seqeval():
 
 
 def test_no_entities_and_empty_sentences_match_seqeval():
-    pytest.importorskip("seqeval")
     _assert_matches_seqeval([["O", "O"], []], [["O", "O"], []])         # macro is nan, like seqeval
     _assert_matches_seqeval([["O", "O"]], [["B-PER", "O"]])             # no true entity: weighted 0
     _assert_matches_seqeval([["B-PER", "O"]], [["O", "O"]])             # no prediction: precision 0
@@ -186,6 +187,41 @@ def test_all_o_scores_zero():
     assert scores["weighted_f1"] == 0.0
 
 
+def test_no_sentences():
+    scores = entity_scores([], [])
+    assert (scores["f1"], scores["true_entities"], scores["predicted_entities"], scores["per_type"]) == (0.0, 0, 0, {})
+    assert math.isnan(scores["macro_f1"])
+    assert get_entities([]) == [] and get_entities([[], []]) == []
+
+
+def test_tuples_and_other_sequences_are_accepted():
+    # seqeval itself needs lists of lists; kbert accepts any sequence of sequences
+    y_true = [["B-PER", "I-PER", "O"], ["B-LOC"]]
+    y_pred = [["B-PER", "O", "O"], ["B-LOC"]]
+    as_tuples = entity_scores(tuple(map(tuple, y_true)), (tuple(s) for s in y_pred))
+    assert as_tuples == entity_scores(y_true, y_pred)
+    assert get_entities(tuple(map(tuple, y_true))) == get_entities(y_true) == [("PER", 0, 1), ("LOC", 4, 4)]
+    assert get_entities(("B-PER", "I-PER")) == [("PER", 0, 1)]
+    assert token_accuracy(tuple(map(tuple, y_true)), y_pred) == 0.75
+
+
+def test_silent_and_json_safe():
+    y_true = [["PER", "B-LOC", "X"], ["O"]]            # tags seqeval warns about ("seems not to be NE tag")
+    y_pred = [["O", "O", "O"], ["O"]]                  # no prediction: undefined precision
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = entity_scores(y_true, y_pred)
+        out = tagging_metrics(y_true, y_pred)
+        entity_scores([["O"]], [["O"]])                 # no type at all: macro is a mean of nothing
+        get_entities(y_true)
+    for key, value in scores.items():
+        assert type(value) is (dict if key == "per_type" else int if key.endswith("_entities") else float), key
+    assert all(type(row[k]) is float for row in scores["per_type"].values() for k in ("precision", "recall", "f1"))
+    assert all(type(row["support"]) is int for row in scores["per_type"].values())
+    assert type(out["token_accuracy"]) is float
+    json.dumps(out)
+
+
 # --- tagging_metrics -------------------------------------------------------------------------------
 def test_tagging_metrics_entities():
     y_true = [["B-PER", "I-PER", "O"], ["B-LOC"]]
@@ -198,7 +234,7 @@ def test_tagging_metrics_entities():
 
 
 def test_tagging_metrics_tags_match_sklearn():
-    metrics = pytest.importorskip("sklearn.metrics")
+    metrics = sklearn.metrics
     rng = np.random.default_rng(5)
     tags = ["NOUN", "VERB", "ADJ", "DET", "PUNCT", "X"]
     for _ in range(50):
@@ -245,7 +281,6 @@ def _read_wnut(path) -> list[list[str]]:
 
 
 def test_wnut17_dev_matches_seqeval(shared_data):
-    pytest.importorskip("seqeval")
     path = shared_data / "wnut17" / "emerging.dev.conll"
     if not path.is_file():
         pytest.skip(f"{path} is absent")
@@ -295,7 +330,7 @@ def _read_upos(path) -> list[list[str]]:
 
 
 def test_ud_ewt_pos_tags_match_sklearn(shared_data):
-    metrics = pytest.importorskip("sklearn.metrics")
+    metrics = sklearn.metrics
     path = shared_data / "ud_en_ewt" / "en_ewt-ud-dev.conllu"
     if not path.is_file():
         pytest.skip(f"{path} is absent")

@@ -96,7 +96,7 @@ def test_unknown_label_long_list_is_cut():
     ("class", [ex("a"), ex("a")], "only one class label 'a' occurs in the 2 examples; a classifier needs at least two"),
     ("class", [], "no examples to infer the labels from"),
     ("multi_label", [ex(()), ex(())], "no label occurs in the 2 examples"),
-    ("multi_label", [ex("a", "f:4")], "f:4: a multi-label label must be a tuple of names, got str 'a'"),
+    ("multi_label", [ex("a", "f:4")], "f:4: a multi_label label must be a tuple of names, got str 'a'"),
     ("regression", [ex(1.0), ex("2.5", "f:2")], "f:2: a regression label must be a finite number, got '2.5'"),
     ("regression", [ex(float("nan"), "f:9")], "f:9: a regression label must be a finite number, got nan"),
     ("regression", [ex(True, "f:1")], "f:1: a regression label must be a finite number, got True"),

@@ -1,4 +1,4 @@
-"""kbert.data.tagged: CoNLL / CoNLL-U / JSON-lines / list readers for token classification, errors with file:line."""
+"""kbert.tasks.token_classification.tagged_files: CoNLL / CoNLL-U / JSON-lines / list readers for token classification, errors with file:line."""
 
 import json
 import re
@@ -6,7 +6,7 @@ import re
 import pytest
 
 from kbert.data.labels import LabelSet, sort_names
-from kbert.data.tagged import TAGGED_EXTENSIONS, TaggedSentence, read_tagged, tagged_from_lists
+from kbert.tasks.token_classification.tagged_files import TAGGED_EXTENSIONS, TaggedSentence, read_tagged, tagged_from_lists
 from kbert.errors import DataError
 
 UD_UPOS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",

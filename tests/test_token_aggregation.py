@@ -1,4 +1,4 @@
-"""kbert.tasks.token_aggregation reproduces transformers' token-classification postprocessing (no model needed).
+"""kbert.tasks.token_classification.aggregation reproduces transformers' token-classification postprocessing (no model needed).
 
 Every call recorded by tests/fixtures/make_token_fixtures.py is replayed from the per-window data HF's
 postprocess received (ids, tokens, offsets, special mask, float32 logits) and compared to HF's output.
@@ -13,7 +13,7 @@ import pytest
 
 from conftest import EXPECTED
 from kbert.errors import InputError
-from kbert.tasks.token_aggregation import (
+from kbert.tasks.token_classification.aggregation import (
     AGGREGATION_STRATEGIES, TokenWindow, aggregate_overlapping_entities, check_aggregation_strategy, check_stride,
     convert_tokens_to_string, shift_word_offsets, softmax, token_entities, words_to_text)
 

@@ -6,10 +6,10 @@ import pytest
 
 from conftest import CHECKPOINTS, run_on_two_cpu_replicas
 from kbert.checkpoint import load_checkpoint
-from kbert.data.tagged import tagged_from_lists
-from kbert.training.tagging import tag_label_set, tagged_dataset
-from kbert.training.token_data import IGNORE_INDEX
-from kbert.training.token_loss import TokenCrossEntropy
+from kbert.tasks.token_classification.tagged_files import tagged_from_lists
+from kbert.tasks.token_classification.training_data import tag_label_set, tagged_dataset
+from kbert.tasks.token_classification.features import IGNORE_INDEX
+from kbert.tasks.token_classification.loss import TokenCrossEntropy
 
 
 def _batch(rng, sizes, length=7, labels=5):
@@ -75,7 +75,7 @@ def test_training_with_buckets_uses_the_epoch_count(monkeypatch, tmp_path):
 
 
 MIRRORED_STEP = r"""
-from kbert.training.token_loss import TokenCrossEntropy
+from kbert.tasks.token_classification.loss import TokenCrossEntropy
 y = np.full((4, 6), -100, "int64"); y[0, 1:6] = [0, 1, 2, 0, 1]; y[1, 1:5] = [2, 2, 1, 0]; y[2, 1] = 1; y[3, 1:3] = [0, 2]
 x = np.random.default_rng(0).normal(size=(4, 6, 3)).astype("float32")
 def step(strategy, loss):

@@ -11,11 +11,11 @@ import kbert
 from conftest import CHECKPOINTS, ROOT
 from kbert.checkpoint import load_checkpoint
 from kbert.checkpoint.safetensors_io import read_safetensors
-from kbert.data.tagged import tagged_from_lists
+from kbert.tasks.token_classification.tagged_files import tagged_from_lists
 from kbert.errors import DataError, TrainingError
 from kbert.training.evaluation import evaluate
-from kbert.training.tagging import tag_label_set, tagged_dataset
-from kbert.training.token_data import (
+from kbert.tasks.token_classification.training_data import tag_label_set, tagged_dataset
+from kbert.tasks.token_classification.features import (
     IGNORE_INDEX, SentencePieces, align_labels, continuation_labels, make_windows, owning_window, tokenize_words,
     window_spans, word_predictions)
 
@@ -117,6 +117,25 @@ def test_token_run_is_a_hugging_face_token_checkpoint(ner_run):
     assert config["kbert"]["task"] == "token-classification" and config["kbert"]["stride"] == 2
     tensors = read_safetensors(ner_run.output / "model.safetensors")
     assert tensors["classifier.weight"].shape == (5, 32) and not any(k.startswith("bert.pooler") for k in tensors)
+    assert ner_run.plots == (str(ner_run.output / "entity_f1.png"),)  # per-type F1 of the final evaluation
+
+
+def test_cli_evaluate_plots_per_type_f1(ner_run, conll_files, tmp_path, capsys):
+    from kbert.cli import main
+    from kbert.training.plots import per_type_f1_figure
+
+    assert main(["evaluate", "--model", str(ner_run.output), "--data", conll_files[1], "--plots", str(tmp_path)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["entity_f1.png"]
+    bars = [patch.get_width() for patch in per_type_f1_figure(metrics["per_type"]).axes[0].patches]
+    assert sorted(bars) == pytest.approx(sorted(v["f1"] for v in metrics["per_type"].values()))
+
+
+def test_task_flags_are_refused_for_another_task(conll_files, capsys):
+    from kbert.cli import main
+
+    assert main(["train", "--train", conll_files[0], "--output", "unused", "--tag-column", "1"]) == 2
+    assert "--tag-column is an option of token-classification, not of text-classification" in capsys.readouterr().err
 
 
 def test_evaluate_reproduces_the_final_metrics(ner_run, conll_files):
@@ -173,7 +192,7 @@ def test_alignment_matches_transformers_word_ids_on_real_data(name, path, fmt, s
     import hashlib
 
     from conftest import EXPECTED
-    from kbert.data.tagged import read_tagged
+    from kbert.tasks.token_classification.tagged_files import read_tagged
 
     reference = np.load(EXPECTED / "word_ids_real_data.npz")
     sentences = [s.words for s in read_tagged(shared_data / path, format=fmt)]

@@ -51,7 +51,8 @@ def test_run_folder_is_a_hugging_face_checkpoint_with_reports(sentiment_run):
     out = sentiment_run.output
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "metrics.json",
-            "training_config.json", "history.json", "training_curves.png", "logs"} <= names
+            "training_config.json", "history.json", "training_curves.png", "confusion_matrix.png", "logs"} <= names
+    assert sentiment_run.plots == (str(out / "confusion_matrix.png"),)
     assert ".kbert-state" not in names  # backup and best weights are cleaned up after a finished run
     config = json.loads((out / "config.json").read_text())
     assert config["architectures"] == ["BertForSequenceClassification"]
@@ -218,6 +219,22 @@ def test_cli_evaluate_prints_one_json_object(sentiment_run, sentiment_files, cap
                  "--max-length", "32"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["examples"] == 60 and metrics["accuracy"] == pytest.approx(sentiment_run.metrics["accuracy"])
+
+
+def test_evaluate_plots_a_confusion_matrix_of_its_predictions(sentiment_run, sentiment_files, tmp_path):
+    from kbert.training.evaluation import evaluate_report
+    from kbert.training.plots import confusion_matrix_figure
+
+    report = evaluate_report(str(sentiment_run.output), sentiment_files[1], max_length=32, plots=tmp_path / "plots")
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["confusion_matrix.png"]
+    details = report.details
+    predicted = np.argmax(details["logits"], axis=-1)
+    counts = np.zeros((2, 2), int)
+    np.add.at(counts, (details["labels"].astype(int), predicted), 1)
+    assert counts.trace() == round(report.metrics["accuracy"] * 60)  # the plotted matrix holds the scored predictions
+    figure = confusion_matrix_figure(details["labels"].astype(int), predicted, details["names"])
+    cells = sorted(int(t.get_text()) for t in figure.axes[0].texts)
+    assert cells == sorted(counts.ravel().tolist())
 
 
 def test_recipe_runs_train_export_and_predict_through_the_saved_model(tmp_path, monkeypatch):

@@ -1,10 +1,15 @@
-"""Tests for kbert.training.metrics: hand-computed values, edge cases, and (when installed)
-agreement with scikit-learn and SciPy."""
+"""Tests for kbert.training.metrics: hand-computed values, edge cases, and agreement with scikit-learn
+and SciPy, which compute the numbers; the comparisons guard kbert's glue (labels, zero_division,
+one-column multi-hot arrays, silent NaN for undefined correlations)."""
 
+import json
 import math
+import warnings
 
 import numpy as np
 import pytest
+import sklearn.metrics as sk
+from scipy import stats
 
 from kbert.errors import InputError
 from kbert.training.metrics import (accuracy, compute_metrics, macro_f1, macro_f1_multilabel, micro_f1,
@@ -69,6 +74,55 @@ def test_multilabel_nothing_positive():
     assert macro_f1_multilabel(zeros, zeros) == 0.0
     assert math.isnan(macro_f1_multilabel(zeros, zeros, zero_division=NAN))
     assert subset_accuracy(zeros, zeros) == 1.0
+
+
+def test_one_label_column_stays_multi_label():
+    # scikit-learn alone reads an (n, 1) indicator as binary classes 0/1 and would also score the 0s
+    # (micro F1 0.75 = accuracy here); kbert scores only the label column.
+    y_true, y_pred = [[1], [0], [0], [0]], [[0], [0], [0], [0]]
+    assert micro_f1(y_true, y_pred) == 0.0
+    assert macro_f1_multilabel(y_true, y_pred) == 0.0
+    assert per_label_f1(y_true, y_pred, names=["x"])["x"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0,
+                                                              "support": 1}
+    assert micro_f1([[1], [0]], [[1], [1]]) == pytest.approx(2 / 3)
+    assert math.isnan(macro_f1_multilabel([[0], [0]], [[0], [0]], zero_division=NAN))
+    assert compute_metrics("multi_label", [[1], [0]], [[2.0], [-1.0]]) == \
+        {"micro_f1": 1.0, "macro_f1": 1.0, "subset_accuracy": 1.0}
+
+
+@pytest.mark.parametrize("zero_division", [0.5, -1.0, "warn", None])
+def test_zero_division_values_checked(zero_division):
+    with pytest.raises(InputError, match="zero_division must be 0.0, 1.0 or nan"):
+        micro_f1(Y_TRUE, Y_PRED, zero_division=zero_division)
+    with pytest.raises(InputError, match="zero_division must be 0.0, 1.0 or nan"):
+        per_label_f1([0, 1], [0, 1], names=["a", "b"], zero_division=zero_division)
+
+
+def test_no_warnings_from_the_libraries():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        zeros = np.zeros((2, 3), dtype=bool)
+        micro_f1(zeros, zeros)
+        macro_f1_multilabel(zeros, zeros, zero_division=NAN)
+        per_label_f1([0, 0], [0, 0], names=["a", "b", "c"])
+        macro_f1([0, 0], [1, 1], num_labels=3)
+        for x, y in [([1, 2, 3], [5, 5, 5]), ([1.0], [2.0]), ([1, NAN, 3], [1, 2, 3]),
+                     ([1, 1 + 1e-15, 1, 1], [1, 2, 3, 4])]:            # the last: SciPy's near-constant warning
+            pearson(x, y)
+            spearman(x, y)
+
+
+def test_results_are_plain_json_values():
+    report = per_label_f1([0, 1, 1], [0, 1, 0], names=["a", "b"])
+    assert all(type(row[k]) is float for row in report.values() for k in ("precision", "recall", "f1"))
+    assert all(type(row["support"]) is int for row in report.values())
+    for kind, y_true, logits in [("class", [0, 1], [[1.0, 0.0], [0.0, 1.0]]),
+                                 ("multi_label", [[1, 0], [0, 1]], [[1.0, -1.0], [1.0, 1.0]]),
+                                 ("regression", [1.0, 2.0, 3.0], [1.0, 3.0, 2.0])]:
+        got = compute_metrics(kind, y_true, logits)
+        assert all(type(v) is float for v in got.values()), (kind, got)
+        json.dumps(got)
+    assert type(pearson([1, 2, 3], [1, 3, 2])) is float and type(spearman([1, 2, 3], [1, 3, 2])) is float
 
 
 @pytest.mark.parametrize("y_true, y_pred", [([1, 0], [1, 0]), ([[1, 2]], [[1, 0]]), ([[1, 0]], [[1, 0, 0]]),
@@ -199,7 +253,6 @@ def _random_class_case(seed):
 
 @pytest.mark.parametrize("seed", range(25))
 def test_classification_matches_sklearn(seed):
-    sk = pytest.importorskip("sklearn.metrics")
     y_true, y_pred, num_labels = _random_class_case(seed)
     assert accuracy(y_true, y_pred) == pytest.approx(sk.accuracy_score(y_true, y_pred))
     assert macro_f1(y_true, y_pred, num_labels) == pytest.approx(
@@ -215,7 +268,6 @@ def test_classification_matches_sklearn(seed):
 
 @pytest.mark.parametrize("seed", range(25))
 def test_multilabel_matches_sklearn(seed):
-    sk = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(seed)
     n, k = int(rng.integers(1, 30)), int(rng.integers(2, 6))
     density = rng.random(k) * 0.6                       # some columns end up empty
@@ -236,7 +288,6 @@ def test_multilabel_matches_sklearn(seed):
 
 @pytest.mark.parametrize("seed", range(25))
 def test_regression_matches_scipy(seed):
-    stats = pytest.importorskip("scipy.stats")
     rng = np.random.default_rng(seed)
     n = int(rng.integers(3, 50))
     if seed % 2:   # few distinct values: many ties
@@ -249,10 +300,16 @@ def test_regression_matches_scipy(seed):
     assert pearson(x, y) == pytest.approx(stats.pearsonr(x, y)[0], abs=1e-12)
     assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
     np.testing.assert_array_equal(rankdata(x), stats.rankdata(x))
+    assert mse(x, y) == pytest.approx(sk.mean_squared_error(x, y), abs=1e-12)
+
+
+def test_correlations_with_infinity():
+    # pearson is nan (the mean is infinite); spearman ranks an infinity like any largest value
+    assert math.isnan(pearson([1.0, 2.0, math.inf], [1.0, 2.0, 3.0]))
+    assert spearman([1.0, 2.0, math.inf], [1.0, 2.0, 3.0]) == pytest.approx(1.0)
 
 
 def test_constant_nan_like_scipy():
-    stats = pytest.importorskip("scipy.stats")
     with pytest.warns(Warning):
         ref = stats.pearsonr([1.0, 2.0, 3.0], [5.0, 5.0, 5.0])[0]
     assert math.isnan(ref) and math.isnan(pearson([1.0, 2.0, 3.0], [5.0, 5.0, 5.0]))

@@ -122,7 +122,7 @@ def main():
         config_changes = {} if samples else dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
         batch_size, batch_count = (32, args.steps) if args.steps else (16, 1)
         if token_task:
-            from kbert.data.tagged import read_tagged
+            from kbert.tasks.token_classification.tagged_files import read_tagged
 
             folder = minilm_classifier(pathlib.Path(tmp) / "m", "minilm-ner-head")
             label2id = json.loads((folder / "config.json").read_text())["label2id"]
@@ -203,7 +203,7 @@ class _KbertSide:
         if not self.token_task:
             enc = tokenizer.encode(tf.constant(batch["texts"]), max_length=MAX_LENGTH).padded()
             return {k: enc[k] for k in ("token_ids", "segment_ids", "padding_mask")}, tf.constant(batch["labels"])
-        from kbert.training.token_data import make_windows, tokenize_words
+        from kbert.tasks.token_classification.features import make_windows, tokenize_words
 
         windows = make_windows(tokenize_words(tokenizer, batch["texts"]), [np.array(t) for t in batch["labels"]],
                                max_length=MAX_LENGTH, stride=32, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)

@@ -114,7 +114,7 @@ def _read_index(path: str, folder: str) -> dict[str, str]:
 def load_state_dict(folder: str | os.PathLike) -> dict[str, np.ndarray]:
     """Load all tensors of a model folder as ``{name: numpy array}`` (see the module docstring).
 
-    safetensors tensors are read-only memory-mapped views; ``pytorch_model.bin`` tensors are
+    safetensors tensors are read-only arrays (copied out by the safetensors library); ``pytorch_model.bin`` tensors are
     copies. For a sharded checkpoint exactly the names in ``weight_map`` are returned, in its order,
     and each must be found in the shard it names (``CorruptCheckpointError`` otherwise).
 

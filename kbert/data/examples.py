@@ -12,7 +12,7 @@ import dataclasses
 from typing import Union
 
 # A label as read: a class name (str), a regression target (float), a list of class names
-# (multi-label), or None for unlabelled data.
+# (several labels per text), or None for unlabelled data.
 RawLabel = Union[str, float, tuple[str, ...], None]
 
 

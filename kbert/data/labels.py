@@ -21,12 +21,14 @@ import dataclasses
 import math
 import numbers
 import re
+import warnings
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from kbert.data.examples import RawExample
-from kbert.errors import DataError
+from kbert.errors import DataError, DataWarning
 
 KINDS = ("class", "multi_label", "regression")
 PROBLEM_TYPES = {"class": "single_label_classification", "multi_label": "multi_label_classification",
@@ -192,6 +194,51 @@ class LabelSet:
                             f"train a new head to use other labels")
 
 
+# --- label counts --------------------------------------------------------------------------------
+def check_label_counts(occurrences: Iterable[tuple[str, str]], *, report: bool = True,
+                       strict: bool = False) -> dict[str, int]:
+    """How often each label occurs in ``(label, where)`` pairs, in :func:`sort_names` order.
+
+    Meant for label sets inferred from the data: a label that occurs exactly once is most likely a typo
+    (``postive``), so with ``report`` it is named with where it occurs, as a
+    :class:`~kbert.errors.DataWarning`, or a :class:`DataError` when ``strict``.
+
+    >>> check_label_counts([("0", "t.tsv:2"), ("1", "t.tsv:3"), ("0", "t.tsv:4"), ("1", "t.tsv:5")])
+    {'0': 2, '1': 2}
+    >>> check_label_counts([("0", "t.tsv:2"), ("0", "t.tsv:3"), ("postive", "t.tsv:4")], strict=True)
+    Traceback (most recent call last):
+    ...
+    kbert.errors.DataError: t.tsv:4: label 'postive' occurs only once in the training data (labels: {'0': 2, 'postive': 1}); fix the row or give the label set with --labels
+    """
+    counts: Counter = Counter()
+    first: dict[str, str] = {}
+    for name, where in occurrences:
+        counts[name] += 1
+        first.setdefault(name, where)
+    ordered = {name: counts[name] for name in sort_names(counts)}
+    for name, count in ordered.items():
+        if report and count == 1 and len(ordered) > 1:
+            message = (f"{first[name]}: label {name!r} occurs only once in the training data (labels: {ordered}); "
+                       f"fix the row or give the label set with --labels")
+            if strict:
+                raise DataError(message)
+            warnings.warn(message, DataWarning, stacklevel=2)
+    return ordered
+
+
+def label_occurrences(examples: Sequence[RawExample], kind: str) -> list[tuple[str, str]]:
+    """``(label, where)`` for every class label of ``examples`` (each name of a multi_label row); none for regression."""
+    if kind == "regression":
+        return []
+    pairs = []
+    for i, example in enumerate(examples):
+        where = _where(example, i)
+        label = _present(example, i)
+        names = _names_of(label, where) if kind == "multi_label" else (_class_name(label, where),)
+        pairs.extend((name, where) for name in names)
+    return pairs
+
+
 # --- helpers -------------------------------------------------------------------------------------
 def rename_labels(examples: Sequence[RawExample], names: Mapping[str, str]) -> list[RawExample]:
     """Examples with their class labels replaced by ``names[label]`` (e.g. RTE's ``0`` → ``entailment``).
@@ -240,7 +287,7 @@ def _class_name(label, where: str) -> str:
 
 def _names_of(label, where: str) -> tuple[str, ...]:
     if not isinstance(label, (tuple, list)):
-        raise DataError(f"{where}: a multi-label label must be a tuple of names, got {type(label).__name__} "
+        raise DataError(f"{where}: a multi_label label must be a tuple of names, got {type(label).__name__} "
                         f"{label!r:.40}")
     return tuple(_class_name(name, where) for name in label)
 

@@ -54,7 +54,7 @@ TEXT_NAMES = ("text", "sentence", "sentence1", "question")
 PAIR_NAMES = ("text_pair", "sentence2")
 LABEL_NAMES = ("label", "score", "labels")
 KNOWN_COLUMNS = frozenset(TEXT_NAMES + PAIR_NAMES + LABEL_NAMES)
-# A multi-label field in a CSV/TSV file is split on any of these: "sports;politics", "a|b", "a,b".
+# A field of several labels in a CSV/TSV file is split on any of these: "sports;politics", "a|b", "a,b".
 MULTI_LABEL_SEPARATORS = re.compile(r"[,;|]")
 
 
@@ -323,6 +323,24 @@ def _read_jsonl(text: str, source: str, options: ReadOptions) -> list[RawExample
             raise DataError(f"{source}: JSON lines fields are named; {role}_column must be a name, got {spec!r}")
         keys[role] = spec or default
     examples = []
+    for where, line, item in json_lines(text, source):
+        if not isinstance(item, dict):
+            hint = " (a JSON array of objects is not JSON lines: write one object per line)" if (
+                not examples and isinstance(item, list) and item and isinstance(item[0], dict)) else ""
+            raise DataError(f"{where}: expected a JSON object, got {type(item).__name__}{hint}: {line.strip():.60}")
+        examples.append(_json_example(item, keys, options, where))
+    if not examples:
+        raise DataError(f"{source}: no examples (the file is empty)")
+    return examples
+
+
+def json_lines(text: str, source: str):
+    """``(where, line, value)`` for every non-blank line of a JSON lines text (``where`` is ``source:line``).
+
+    A line that is not JSON is a :class:`DataError` naming it; a first line opening a JSON array gets a
+    hint that JSON lines means one object per line.
+    """
+    first = True
     for number, line in enumerate(text.split("\n"), start=1):
         line = line.rstrip("\r")
         if not line.strip():
@@ -332,16 +350,10 @@ def _read_jsonl(text: str, source: str, options: ReadOptions) -> list[RawExample
             item = json.loads(line)
         except json.JSONDecodeError as err:
             hint = "; expected one JSON object per line (a JSON array is not JSON lines)" if (
-                not examples and line.lstrip().startswith("[")) else ""
+                first and line.lstrip().startswith("[")) else "; expected one JSON object per line"
             raise DataError(f"{where}: not valid JSON ({err.msg} at column {err.colno}){hint}") from None
-        if not isinstance(item, dict):
-            hint = " (a JSON array of objects is not JSON lines: write one object per line)" if (
-                not examples and isinstance(item, list) and item and isinstance(item[0], dict)) else ""
-            raise DataError(f"{where}: expected a JSON object, got {type(item).__name__}{hint}: {line.strip():.60}")
-        examples.append(_json_example(item, keys, options, where))
-    if not examples:
-        raise DataError(f"{source}: no examples (the file is empty)")
-    return examples
+        first = False
+        yield where, line, item
 
 
 def _json_example(item: dict, keys: dict, options: ReadOptions, where: str) -> RawExample:
@@ -394,7 +406,7 @@ def _parse_label(value, label_type: str, where: str) -> RawLabel:
         if isinstance(value, str):  # "a;b" "a|b" "a,b"; "" is an example with no labels
             value = [part for part in MULTI_LABEL_SEPARATORS.split(value) if part.strip()]
         if not isinstance(value, (list, tuple)):
-            raise DataError(f"{where}: a multi-label label must be a list or a string of names separated by "
+            raise DataError(f"{where}: a multi_label label must be a list or a string of names separated by "
                             f"',', ';' or '|', got {value!r:.40}")
         return tuple(dict.fromkeys(_parse_label(part, "class", where) for part in value))
     try:  # regression

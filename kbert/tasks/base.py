@@ -1,23 +1,47 @@
-"""What every task provides: its Keras model, its input parsing and its Hugging Face-shaped outputs.
+"""What every task provides: its Keras model, training data and scores, pipeline outputs and serving outputs.
 
-A task sees a loaded :class:`~kbert.checkpoint.Checkpoint`. The generic machinery (batching,
-the compiled forward pass, export, CLI) lives elsewhere and calls these hooks:
+A task is one package under ``kbert/tasks/`` (see :mod:`kbert.tasks.registry`). The generic layers
+call only the hooks below and never name a task:
 
-    check_parameters ─► parse_inputs ─► [tokenizer + model, batched by kbert.pipeline]
+    kbert.pipeline:  check_parameters ─► parse_inputs ─► [tokenizer + model, batched]
                      ─► postprocess (postprocess_windows for tasks that split long texts) ─► package
-    build_model  ─► serving_outputs (kbert.export)
+    kbert.train:     prepare_training (read + validate everything; nothing written) ─► PreparedTraining.build()
+                     ─► build_model ─► loss / keras_metrics / monitor ─► fit ─► head_slots (saved as HF names)
+    kbert evaluate:  evaluate_data ─► EvaluationReport (metrics) ─► write_plots
+    kbert.export:    build_model ─► serving_outputs (TF ops only) ─► export_metadata;
+                     recipes read the SavedModel's answers back with answers_from_serving
 
 ``postprocess`` works on plain numpy arrays of ONE example so that it is testable without a model.
+Task-specific options (CLI flags, recipe keys) are declared in the package's ``SPEC``
+(:class:`~kbert.tasks.spec.TaskSpec`), which imports no TensorFlow.
+
+Example (the smallest task: the backbone's hidden states, nothing to train):
+    >>> import keras
+    >>> from kbert.tasks.base import Task
+    >>> class HiddenStates(Task):
+    ...     name = "hidden-states"
+    ...     token_level_outputs = ("hidden",)
+    ...     def build_model(self):
+    ...         backbone = self.checkpoint.build_backbone()
+    ...         hidden = backbone(backbone.input)["sequence_output"]  # (B, T, H)
+    ...         return keras.Model(backbone.input, {"hidden": hidden})
+    ...     def postprocess(self, output, **params):
+    ...         return output.outputs["hidden"].shape
+    >>> import kbert
+    >>> task = HiddenStates(kbert.load_checkpoint("tests/fixtures/checkpoints/tiny-uncased-cls"))
+    >>> kbert.Pipeline(task)("I love Paris")
+    (5, 32)
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
-from kbert.errors import InputError
+from kbert.errors import InputError, TrainingError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,18 +74,100 @@ class ExampleOutput:
     sequence_ids: np.ndarray
 
 
-class Task:
-    """Base class of kbert tasks; subclasses register themselves with ``@register``."""
+@dataclasses.dataclass(frozen=True)
+class EvaluationReport:
+    """Scores of a model on labelled data: ``metrics`` (JSON-safe) and what the task's plots need."""
 
-    name: ClassVar[str]
-    aliases: ClassVar[tuple[str, ...]] = ()
+    metrics: dict[str, Any]
+    details: Any = None  # task-specific (e.g. true and predicted label ids for a confusion matrix)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingPlan:
+    """The batches a run trains on and how its evaluation data is scored (built once the run folder exists)."""
+
+    train: Any  # kbert.training.dataset.TrainingData
+    scorer: Callable[[Any], EvaluationReport] | None  # keras model -> report on the evaluation data
+    eval_examples: int | None = None
+    loss_options: dict = dataclasses.field(default_factory=dict)  # keyword arguments of the task's loss()
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedTraining:
+    """Validated training data: its labels, a summary for the user, and ``build()`` for the batches."""
+
+    labels: Any  # kbert.data.labels.LabelSet: id order of the head
+    problem_type: str | None  # Hugging Face config.problem_type of the trained model
+    build: Callable[[], TrainingPlan]
+    label_counts: dict[str, int] = dataclasses.field(default_factory=dict)  # training rows per label
+    units: tuple[str, str] = ("examples", "examples")  # what train batches / evaluation hold
+    checkpoint_info: dict = dataclasses.field(default_factory=dict)  # saved in config.json's "kbert" section
+
+
+class Task:
+    """Base class of kbert tasks (registered through their package's ``SPEC``, see :mod:`kbert.tasks.registry`)."""
+
+    name: ClassVar[str]  # equal to the SPEC's name
     token_level_outputs: ClassVar[tuple[str, ...]] = ()  # outputs shaped (B, T, ...)
     accepts_pairs: ClassVar[bool] = True
     call_parameters: ClassVar[tuple[str, ...]] = ()  # keyword arguments of pipeline calls
+    hf_architecture: ClassVar[str | None] = None  # e.g. "BertForSequenceClassification"; None: no head
+    head_prefix: ClassVar[str] = "classifier"  # Hugging Face name of the head's weights
 
     def __init__(self, checkpoint):
         self.checkpoint = checkpoint
         self.config = checkpoint.config
+
+    def require_labels(self, id2label: dict[int, str] | None) -> dict[int, str]:
+        """``id2label`` if given, else the checkpoint's; a task with a classifier head cannot do without."""
+        from kbert.errors import CorruptCheckpointError
+
+        labels = id2label or self.config.id2label
+        if not labels:
+            raise CorruptCheckpointError(
+                f"{self.checkpoint.path}: {self.name} needs labels (id2label in config.json or given)")
+        return labels
+
+    @classmethod
+    def has_head_for(cls, checkpoint) -> bool:
+        """Whether ``checkpoint`` carries a trained head of this task (its architecture and weights)."""
+        return cls.hf_architecture is not None and checkpoint.task_head(cls.head_prefix, cls.hf_architecture) is not None
+
+    # --- training ------------------------------------------------------------------------------
+    @classmethod
+    def prepare_training(cls, config, checkpoint, max_length: int) -> PreparedTraining:
+        """Read and validate all of ``config``'s training and evaluation data; write nothing.
+
+        ``config`` is a :class:`~kbert.training.config.TrainConfig` (task options in
+        ``config.task_options``). Errors are :class:`~kbert.errors.KbertError` naming file and line.
+        """
+        raise TrainingError(f"kbert train does not train task {cls.name!r}")
+
+    def loss(self, **options):
+        """The loss ``compile()`` uses (``options``: the plan's ``loss_options``)."""
+        raise NotImplementedError
+
+    def keras_metrics(self) -> list:
+        """Cheap streaming metrics for the progress bar (task metrics come from the evaluation callback)."""
+        return []
+
+    monitor: ClassVar[str] = "val_loss"  # metric that early stopping and keep-best watch
+
+    def head_slots(self, model) -> list:
+        """The head's variables with their Hugging Face names, for saving a checkpoint."""
+        from kbert.checkpoint.hf_names import dense_slots
+
+        return dense_slots(self.head_prefix, model.get_layer(self.head_prefix))
+
+    # --- evaluation ----------------------------------------------------------------------------
+    def evaluate_data(self, data, *, read_options: dict, task_options: dict, batch_size: int, max_length: int,
+                      limit: int | None) -> EvaluationReport:
+        """Score the checkpoint's trained head on labelled ``data`` (``kbert evaluate``)."""
+        raise TrainingError(f"kbert evaluate does not score task {self.name!r}")
+
+    def write_plots(self, report: EvaluationReport, folder) -> list[str]:
+        """PNG figures of an evaluation (confusion matrix, per-type F1...) in ``folder``; their paths."""
+        return []
 
     # --- model ---------------------------------------------------------------------------------
     def build_model(self):
@@ -172,6 +278,15 @@ class Task:
     # --- export --------------------------------------------------------------------------------
     def serving_outputs(self, outputs: dict, inputs: dict) -> dict:
         """Graph-only (TF ops) outputs of the serving signature, from the model outputs."""
+        raise NotImplementedError
+
+    def export_metadata(self) -> dict:
+        """What ``assets.extra/kbert.json`` records about the task besides its name (labels, ...)."""
+        return {}
+
+    @classmethod
+    def answers_from_serving(cls, texts: list, outputs: dict[str, list], metadata: dict) -> list[dict]:
+        """Readable answers from a SavedModel's outputs (as lists) for ``texts`` (recipes' [predict])."""
         raise NotImplementedError
 
 

@@ -14,24 +14,25 @@ import pathlib
 import keras
 
 from kbert.atomic_files import write_json
-from kbert.training.curves import plot_history
+from kbert.training.plots import plot_history
 
 
 class Evaluation(keras.callbacks.Callback):
     """After each epoch: score the evaluation set, log ``val_loss``, ``val_accuracy``, ``val_macro_f1``...
 
-    ``scorer(model)`` returns the task's metrics dict; numbers (not counts or per-type tables) go to the logs.
+    ``scorer(model)`` returns the task's :class:`~kbert.tasks.base.EvaluationReport`; its numbers (not
+    counts or per-type tables) go to the logs. ``last`` is the latest report.
     """
 
     def __init__(self, scorer):
         super().__init__()
         self.scorer = scorer
-        self.last: dict = {}
+        self.last = None
 
     def on_epoch_end(self, epoch, logs=None):
         self.last = self.scorer(self.model)
         if logs is not None:
-            logs.update({f"val_{k}": v for k, v in self.last.items()
+            logs.update({f"val_{k}": v for k, v in self.last.metrics.items()
                          if k not in ("examples", "words") and isinstance(v, float)})
 
 

@@ -1,10 +1,16 @@
 """Every fine-tuning option in one frozen dataclass (the CLI flags and TOML recipes map onto it).
 
+Options every task shares are fields; a task's own options (declared in its package's ``SPEC``) live
+in ``task_options``, checked and completed with their defaults by the task's spec.
+:meth:`TrainConfig.from_options` sorts keyword arguments into the two.
+
 Example:
     >>> from kbert.training.config import TrainConfig
     >>> config = TrainConfig(train="train.tsv", output="runs/sst2", epochs=1)
     >>> config.learning_rate, config.warmup, config.batch_size
     (5e-05, 0.1, 32)
+    >>> TrainConfig.from_options(train="wnut.conll", output="runs/ner", task="ner", stride=16).task_options
+    {'tag_column': None, 'label_all_pieces': False, 'stride': 16}
     >>> TrainConfig(train="t.tsv", output="o", batch_size=0)
     Traceback (most recent call last):
     ...
@@ -14,9 +20,11 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
-from kbert.errors import TrainingError
+from kbert.errors import KbertError, TrainingError
+from kbert.tasks.registry import DEFAULT_TRAIN_TASK, get_spec
 
 STRATEGIES = ("default", "mirrored")
 
@@ -25,7 +33,7 @@ STRATEGIES = ("default", "mirrored")
 class TrainConfig:
     train: Any  # a file path, "tfds:NAME[split]", or a list of RawExample
     output: str  # the run folder: HF checkpoint + metrics + logs + curves
-    task: str = "text-classification"  # or multi-label-classification, text-regression, token-classification
+    task: str = DEFAULT_TRAIN_TASK  # a registered task name (kbert.tasks.task_names())
     model: str | None = "minilm"  # checkpoint folder, "minilm" or "hf://org/name"
     eval: Any = None  # evaluation data, same forms as train; None: no per-epoch evaluation
     format: str | None = None  # csv, tsv, jsonl, conll, conllu (default: from the file extension)
@@ -34,9 +42,8 @@ class TrainConfig:
     label_column: str | int | None = None
     labels: tuple[str, ...] | None = None  # label order; default: the checkpoint's id2label, else sorted data labels
     label_names: dict[str, str] | None = None  # rename the labels found in the data: {"0": "entailment", ...}
-    tag_column: str | int | None = None  # token classification: CoNLL tag column (default last), CoNLL-U upos/xpos
-    label_all_pieces: bool = False  # token classification: label every word piece, not only the first
-    stride: int = 32  # token classification: pieces shared by the windows of a sentence longer than max_length
+    strict_labels: bool = False  # inferred labels: a label seen once fails the run (default: a warning)
+    task_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the task's own (its SPEC)
     train_limit: int | None = None  # use only the first N training examples
     eval_limit: int | None = None
     epochs: int = 3
@@ -69,8 +76,6 @@ class TrainConfig:
         for name in ("train_limit", "eval_limit", "early_stopping"):
             if getattr(self, name) is not None:
                 positive(name, getattr(self, name))
-        if not isinstance(self.stride, int) or isinstance(self.stride, bool) or self.stride < 0:
-            raise TrainingError(f"stride must be a non-negative integer, got {self.stride!r}")
         if self.label_names is not None and not (isinstance(self.label_names, dict) and all(
                 isinstance(k, str) and isinstance(v, str) for k, v in self.label_names.items())):
             raise TrainingError(f"label_names must map label strings to names, got {self.label_names!r}")
@@ -88,14 +93,31 @@ class TrainConfig:
             raise TrainingError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
         if not self.output:
             raise TrainingError("an output folder is required")
+        spec = get_spec(self.task)
+        if not spec.trainable:
+            raise TrainingError(f"task {self.task!r} has nothing to train")
+        try:
+            object.__setattr__(self, "task_options", spec.resolve("train", dict(self.task_options)))
+        except KbertError as err:
+            raise TrainingError(str(err)) from None
+
+    @classmethod
+    def from_options(cls, **options) -> "TrainConfig":
+        """A config from keyword arguments: fields by name, anything else a task option of ``task``."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        task_options = {**options.pop("task_options", {}), **{k: options.pop(k) for k in list(options) if k not in fields}}
+        return cls(**options, task_options=task_options)
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict:
-        """JSON-safe view for ``training_config.json`` (in-memory data is summarised)."""
+        """JSON-safe view for ``training_config.json`` (in-memory data is summarised; task options inline)."""
         out = {}
         for field in dataclasses.fields(self):
+            if field.name == "task_options":
+                out.update(self.task_options)
+                continue
             value = getattr(self, field.name)
             out[field.name] = value if isinstance(value, (str, int, float, bool, type(None))) else (
                 list(value) if isinstance(value, tuple) else dict(value) if isinstance(value, dict)

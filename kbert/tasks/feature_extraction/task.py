@@ -1,4 +1,4 @@
-"""Feature extraction: the encoder's last hidden states, or one pooled embedding per text.
+"""The feature-extraction task class: the encoder's last hidden states, or one pooled embedding per text.
 
 Default output is Hugging Face's ``feature-extraction`` pipeline shape, ``[1][tokens][hidden]`` per
 input (special tokens included). ``pooling="mean" | "cls" | "pooled"`` returns one vector per input
@@ -6,7 +6,7 @@ instead (``"mean"`` + ``normalize=True`` is how all-MiniLM-L6-v2 / sentence-tran
 
 Example:
     >>> import numpy as np
-    >>> from kbert.tasks.feature_extraction import pool
+    >>> from kbert.tasks.feature_extraction.task import pool
     >>> pool(np.array([[1.0, 1.0], [3.0, 5.0]]), None, "mean", normalize=False).tolist()
     [2.0, 3.0]
 """
@@ -19,7 +19,6 @@ import tensorflow as tf
 
 from kbert.errors import InputError
 from kbert.tasks.base import ExampleOutput, Task
-from kbert.tasks.registry import register
 
 POOLINGS = ("mean", "cls", "pooled")
 
@@ -37,12 +36,10 @@ def pool(hidden: np.ndarray, pooled: np.ndarray | None, pooling: str, normalize:
     return vector
 
 
-@register
 class FeatureExtraction(Task):
     """Last hidden states (``[1][T][H]`` per input) or pooled sentence embeddings."""
 
     name = "feature-extraction"
-    aliases = ("embeddings",)
     token_level_outputs = ("last_hidden_state",)
     call_parameters = ("pooling", "normalize", "return_tensors")
 

@@ -1,4 +1,5 @@
-"""Text classification (single texts or pairs): multi-class, multi-label and regression.
+"""The text-classification task class (single texts or pairs): multi-class, and through ``problem_type``
+multi-hot labels and regression.
 
 The head is Hugging Face's ``BertForSequenceClassification``: dropout → Dense on the pooled
 output, stored as ``classifier.weight``/``classifier.bias``, so weights round-trip. Outputs follow
@@ -6,7 +7,7 @@ the ``text-classification`` pipeline of transformers v4 exactly (see :meth:`pack
 
 Example:
     >>> import numpy as np
-    >>> from kbert.tasks.text_classification import scores_to_dicts
+    >>> from kbert.tasks.text_classification.task import scores_to_dicts
     >>> scores_to_dicts(np.array([0.1, 0.7, 0.2]), {0: "neg", 1: "pos", 2: "neu"}, top_k=2)
     [{'label': 'pos', 'score': 0.7}, {'label': 'neu', 'score': 0.2}]
 """
@@ -17,10 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kbert.checkpoint.hf_names import dense_slots
-from kbert.errors import CorruptCheckpointError, InputError
-from kbert.tasks.base import ExampleOutput, Task, sigmoid, softmax
-from kbert.tasks.registry import register
+from kbert.errors import InputError
+from kbert.tasks.base import EvaluationReport, ExampleOutput, Task, sigmoid, softmax
 
 FUNCTIONS = ("softmax", "sigmoid", "none")
 _LEGACY = object()  # top_k not given: Hugging Face's legacy output shape
@@ -53,22 +52,21 @@ def scores_to_dicts(scores: np.ndarray, id2label: dict[int, str], top_k=_LEGACY)
     return dicts if top_k is None else dicts[:top_k]
 
 
-@register
 class TextClassification(Task):
     """Sequence classification / regression on the pooled ``[CLS]`` output."""
 
     name = "text-classification"
-    aliases = ("sentiment-analysis",)
     call_parameters = ("top_k", "function_to_apply")
     hf_architecture = "BertForSequenceClassification"
 
+    fixed_problem_type: str | None = None  # set by the variants that always train one kind of label
+
     def __init__(self, checkpoint, id2label: dict[int, str] | None = None, problem_type: str | None = None):
         super().__init__(checkpoint)
-        self.id2label = id2label or self.config.id2label
-        if not self.id2label:
-            raise CorruptCheckpointError(
-                f"{checkpoint.path}: text-classification needs labels (id2label in config.json or given)")
-        self.problem_type = problem_type or self.config.problem_type
+        self.problem_type = self.fixed_problem_type or problem_type or self.config.problem_type
+        if self.problem_type == "regression" and not (id2label or self.config.id2label):
+            id2label = {0: "LABEL_0"}  # one output; Hugging Face's default name
+        self.id2label = self.require_labels(id2label)
 
     @property
     def num_labels(self) -> int:
@@ -79,7 +77,19 @@ class TextClassification(Task):
         """How labels are encoded for training: ``class`` ids, ``multi_label`` multi-hot, or ``regression``."""
         return {"regression": "regression", "multi_label_classification": "multi_label"}.get(self.problem_type, "class")
 
+    @classmethod
+    def label_kind_for(cls, checkpoint) -> str:
+        """The label kind this task trains from ``checkpoint``: the fixed or the checkpoint's ``problem_type``."""
+        return {"regression": "regression", "multi_label_classification": "multi_label"}.get(
+            cls.fixed_problem_type or checkpoint.config.problem_type, "class")
+
     # --- training ------------------------------------------------------------------------------
+    @classmethod
+    def prepare_training(cls, config, checkpoint, max_length):
+        from kbert.tasks.text_classification.training_data import prepare
+
+        return prepare(cls, config, checkpoint, max_length)
+
     def loss(self):
         """The loss ``compile()`` uses by default, as Hugging Face picks it from ``problem_type``."""
         if self.label_kind == "regression":
@@ -96,10 +106,6 @@ class TextClassification(Task):
             return [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]  # logits: 0 is p = 0.5
         return []
 
-    def head_slots(self, model) -> list:
-        """The head's variables with their Hugging Face names, for saving a checkpoint."""
-        return dense_slots("classifier", model.get_layer("classifier"))
-
     @property
     def monitor(self) -> str:
         """The validation metric that early stopping and "keep the best model" watch (higher is better)."""
@@ -110,6 +116,32 @@ class TextClassification(Task):
         pooled = backbone(backbone.input)["pooled_output"]  # (B, H); nested, so the backbone is one layer
         logits = self.classifier_head(pooled, dropout)  # (B, num_labels)
         return keras.Model(backbone.input, {"logits": logits}, name="text_classifier")
+
+    # --- evaluation ----------------------------------------------------------------------------
+    def evaluate_data(self, data, *, read_options, task_options, batch_size, max_length, limit) -> EvaluationReport:
+        from kbert.data.labels import LabelSet, rename_labels
+        from kbert.data.sources import load_examples, pair_columns
+        from kbert.tasks.text_classification.scoring import score
+        from kbert.training.dataset import make_dataset
+
+        kind = self.label_kind
+        examples, _ = load_examples(data, label_type=kind, limit=limit, **read_options)
+        trained = self.config.extra.get("kbert", {})
+        if trained.get("label_names") and kind != "regression":  # the data's labels as renamed in training
+            examples = rename_labels(examples, trained["label_names"])
+        labels = LabelSet(tuple(self.id2label[i] for i in range(self.num_labels)), kind)
+        targets = labels.encode(examples)
+        texts, pairs = pair_columns(examples, "the evaluation data")
+        if kind == "regression":
+            targets = targets.reshape(-1, 1)
+        dataset = make_dataset(self.checkpoint.tokenizer, texts, pairs, targets, batch_size=batch_size,
+                               max_length=max_length).dataset
+        return score(kind, self.build_model(), dataset, list(labels.names))
+
+    def write_plots(self, report, folder):
+        from kbert.tasks.text_classification.scoring import write_plots
+
+        return write_plots(report, folder)
 
     # --- pipeline ------------------------------------------------------------------------------
     def check_parameters(self, params):
@@ -144,3 +176,10 @@ class TextClassification(Task):
         labels = tf.constant([self.id2label[i] for i in range(self.num_labels)])
         return {"label": tf.gather(labels, best), "score": tf.reduce_max(scores, axis=-1),
                 "scores": scores, "logits": logits}
+
+    def export_metadata(self):
+        return {"labels": self.id2label}
+
+    @classmethod
+    def answers_from_serving(cls, texts, outputs, metadata):
+        return [{"text": t, "label": label, "score": s} for t, label, s in zip(texts, outputs["label"], outputs["score"])]

@@ -1,6 +1,6 @@
 """Hugging Face's ``aggregation_strategy="simple"`` as TensorFlow ops, for the exported SavedModel.
 
-Same rules as :mod:`kbert.tasks.token_aggregation` (and transformers' ``group_entities``), on padded
+Same rules as :mod:`kbert.tasks.token_classification.aggregation` (and transformers' ``group_entities``), on padded
 batches: special tokens are skipped; a token starts a new group when it is the first real token,
 when its label is ``B-…``, or when its tag differs from the previous token's (``get_tag``: ``B-X``
 and ``I-X`` have tag ``X``, any other label is its own tag). A group is named after its first
@@ -30,7 +30,7 @@ import re
 
 import tensorflow as tf
 
-from kbert.tasks.token_aggregation import DECODER_CLEANUP, get_tag
+from kbert.tasks.token_classification.aggregation import DECODER_CLEANUP, get_tag
 
 
 def group_name(label: str) -> str:

@@ -14,7 +14,7 @@ the count is the *global* batch's and the loss needs no rescaling under ``tf.dis
 
 Example:
     >>> import numpy as np
-    >>> from kbert.training.token_loss import TokenCrossEntropy
+    >>> from kbert.tasks.token_classification.loss import TokenCrossEntropy
     >>> labels = np.array([[1, -100, 0]])                      # -100: not labelled
     >>> logits = np.zeros((1, 3, 2), "float32")                # p = 0.5 for both labels
     >>> round(float(TokenCrossEntropy(labelled_tokens_per_batch=4.0)(labels, logits)), 4)   # 2 * ln 2 / 4
@@ -26,7 +26,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kbert.training.token_data import IGNORE_INDEX
+from kbert.tasks.token_classification.features import IGNORE_INDEX
 
 
 @keras.saving.register_keras_serializable(package="kbert")

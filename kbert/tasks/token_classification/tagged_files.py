@@ -37,13 +37,12 @@ To build the label set: ``LabelSet(sort_names(t for s in sentences for t in s.ta
 from __future__ import annotations
 
 import dataclasses
-import json
 import numbers
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 
-from kbert.data.readers import _decode, _read_bytes, format_of
+from kbert.data.readers import _decode, _read_bytes, format_of, json_lines
 from kbert.errors import DataError
 
 TAGGED_FORMATS = ("conll", "conllu", "jsonl")
@@ -260,15 +259,7 @@ def _conllu_column(tag_column: str | int | None) -> int:
 def _read_jsonl(text: str, source: str, words_key: str | None, tags_key: str | None,
                 labelled: bool) -> list[TaggedSentence]:
     sentences = []
-    for number, line in _lines(text):
-        if not line.strip():
-            continue
-        where = f"{source}:{number}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{where}: not valid JSON ({err.msg} at column {err.colno}); "
-                            f"expected one JSON object per line") from None
+    for where, line, item in json_lines(text, source):
         if not isinstance(item, dict):
             raise DataError(f"{where}: expected a JSON object like {{\"tokens\": [...], \"tags\": [...]}}, "
                             f"got {type(item).__name__}: {line.strip():.60}")

@@ -1,10 +1,10 @@
-"""Token classification (NER, part-of-speech): a label for every token, grouped into entities as Hugging Face does.
+"""The token-classification task class (NER, part of speech): a label for every token, grouped as Hugging Face does.
 
 The head is Hugging Face's ``BertForTokenClassification``: dropout → Dense on the sequence output,
 stored as ``classifier.weight``/``classifier.bias`` (checkpoints usually have no pooler). Pipeline
 outputs are transformers' ``token-classification`` pipeline's, for every ``aggregation_strategy``
-(see :mod:`kbert.tasks.token_aggregation`); the export adds grouped entities computed in the graph
-(:mod:`kbert.tasks.entity_groups_graph`).
+(see :mod:`kbert.tasks.token_classification.aggregation`); the export adds grouped entities computed in
+the graph (:mod:`kbert.tasks.token_classification.entity_groups_graph`).
 
 Example:
     >>> is_entity_scheme(["O", "B-PER", "I-PER"]), is_entity_scheme(["NOUN", "VERB", "ADJ"])
@@ -17,14 +17,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kbert.checkpoint.hf_names import dense_slots
-from kbert.errors import CorruptCheckpointError, InputError
-from kbert.tasks import token_aggregation as aggregation
-from kbert.tasks.base import Example, Task
-from kbert.tasks.entity_groups_graph import simple_entity_groups
-from kbert.tasks.registry import register
-from kbert.training.token_data import IGNORE_INDEX
-from kbert.training.token_loss import TokenCrossEntropy
+from kbert.errors import InputError
+from kbert.tasks.base import EvaluationReport, Example, Task
+from kbert.tasks.token_classification import aggregation
+from kbert.tasks.token_classification.entity_groups_graph import simple_entity_groups
+from kbert.tasks.token_classification.features import IGNORE_INDEX
+from kbert.tasks.token_classification.loss import TokenCrossEntropy
 
 ENTITY_PREFIXES = ("B-", "I-", "E-", "S-", "L-", "U-")
 
@@ -54,24 +52,18 @@ class LabelledTokenAccuracy(keras.metrics.Metric):
         return keras.ops.divide_no_nan(self.correct, self.count)
 
 
-@register
 class TokenClassification(Task):
     """A label per token (Dense on the sequence output), entities grouped as Hugging Face's pipeline does."""
 
     name = "token-classification"
-    aliases = ("ner",)
     token_level_outputs = ("logits",)
     accepts_pairs = False
     call_parameters = ("aggregation_strategy", "ignore_labels", "stride", "is_split_into_words", "delimiter")
     hf_architecture = "BertForTokenClassification"
-    label_kind = "tags"
 
     def __init__(self, checkpoint, id2label: dict[int, str] | None = None, problem_type: str | None = None):
         super().__init__(checkpoint)
-        self.id2label = id2label or self.config.id2label
-        if not self.id2label:
-            raise CorruptCheckpointError(
-                f"{checkpoint.path}: token-classification needs labels (id2label in config.json or given)")
+        self.id2label = self.require_labels(id2label)
         self.problem_type = None  # Hugging Face ignores problem_type for token classification
 
     @property
@@ -88,13 +80,19 @@ class TokenClassification(Task):
         return "entities" if is_entity_scheme(self.label_names) else "tags"
 
     # --- training ------------------------------------------------------------------------------
+    @classmethod
+    def prepare_training(cls, config, checkpoint, max_length):
+        from kbert.tasks.token_classification.training_data import prepare
+
+        return prepare(cls, config, checkpoint, max_length)
+
     def loss(self, labelled_tokens_per_batch: float | None = None):
         """Cross-entropy over labelled tokens.
 
         By default the mean over the batch's labelled tokens, as ``BertForTokenClassification`` computes
         it. ``kbert.train`` passes ``labelled_tokens_per_batch`` when batches are length buckets: then
         the sum divided by that fixed count, so every token weighs the same as in random batches
-        (:class:`~kbert.training.token_loss.TokenCrossEntropy`).
+        (:class:`~kbert.tasks.token_classification.loss.TokenCrossEntropy`).
         """
         if labelled_tokens_per_batch is not None:
             return TokenCrossEntropy(labelled_tokens_per_batch)
@@ -102,9 +100,6 @@ class TokenClassification(Task):
 
     def keras_metrics(self) -> list:
         return [LabelledTokenAccuracy()]
-
-    def head_slots(self, model) -> list:
-        return dense_slots("classifier", model.get_layer("classifier"))
 
     @property
     def monitor(self) -> str:
@@ -115,6 +110,25 @@ class TokenClassification(Task):
         sequence = backbone(backbone.input)["sequence_output"]  # (B, T, H)
         logits = self.classifier_head(sequence, dropout)  # (B, T, num_labels)
         return keras.Model(backbone.input, {"logits": logits}, name="token_classifier")
+
+    # --- evaluation ----------------------------------------------------------------------------
+    def evaluate_data(self, data, *, read_options, task_options, batch_size, max_length, limit) -> EvaluationReport:
+        from kbert.data.labels import LabelSet
+        from kbert.tasks.token_classification.scoring import score_tagged
+        from kbert.tasks.token_classification.training_data import DEFAULT_STRIDE, load_tagged, tagged_dataset
+
+        sentences = load_tagged(data, format=read_options.get("format"), tag_column=task_options.get("tag_column"),
+                                limit=limit)
+        stride = self.config.extra.get("kbert", {}).get("stride")
+        tagged = tagged_dataset(self.checkpoint.tokenizer, sentences, LabelSet(tuple(self.label_names)),
+                                batch_size=batch_size, max_length=max_length,
+                                stride=DEFAULT_STRIDE if stride is None else stride, training=False)
+        return score_tagged(self.build_model(), tagged, self.label_names, self.scheme)
+
+    def write_plots(self, report, folder):
+        from kbert.tasks.token_classification.scoring import write_plots
+
+        return write_plots(report, folder)
 
     # --- pipeline ------------------------------------------------------------------------------
     def parse_inputs(self, inputs, params=None):
@@ -205,3 +219,24 @@ class TokenClassification(Task):
         return {"entity": labels, "entity_label": tf.gather(names, labels), "score": scores,
                 "start": inputs["starts"], "end": inputs["ends"], "mask": tf.cast(real, tf.int32),
                 "logits": logits, **groups}
+
+    def export_metadata(self):
+        return {"labels": self.id2label, "scheme": self.scheme}
+
+    @classmethod
+    def answers_from_serving(cls, texts, outputs, metadata):
+        """Entity tags: ``{'text', 'entities': [...]}`` (the in-graph ``simple`` groups); other tags such as
+        part of speech: ``{'text', 'tags': [...]}``, one per real token."""
+        answers = []
+        for b, text in enumerate(texts):
+            if metadata.get("scheme") == "tags":
+                tags = [{"word": text[outputs["start"][b][i]:outputs["end"][b][i]], "tag": outputs["entity_label"][b][i],
+                         "score": round(outputs["score"][b][i], 4)} for i, real in enumerate(outputs["mask"][b]) if real]
+                answers.append({"text": text, "tags": tags})
+            else:
+                entities = [{"entity_group": outputs["entity_group"][b][k], "word": outputs["entity_word"][b][k],
+                             "start": outputs["entity_start"][b][k], "end": outputs["entity_end"][b][k],
+                             "score": round(outputs["entity_score"][b][k], 4)}
+                            for k in range(outputs["entity_count"][b])]
+                answers.append({"text": text, "entities": entities})
+        return answers

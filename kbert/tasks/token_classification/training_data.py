@@ -1,11 +1,10 @@
-"""Token-classification data for training and evaluation: tagged files → windows → datasets → word-level scores.
+"""Token-classification data for training and evaluation: tagged files → label ids → windows → datasets.
 
     CoNLL / CoNLL-U / JSONL ─► TaggedSentence (words, tags) ─► label ids (unknown tags: an error naming file:line)
-        ─► word pieces, labels on first pieces, windows (kbert.training.token_data) ─► tf.data
-    predictions ─► one label per word ─► seqeval-exact entity F1 (NER) or tag accuracy (POS)
+        ─► word pieces, labels on first pieces, windows (features.py) ─► tf.data
 
 Example:
-    >>> from kbert.data.tagged import tagged_from_lists
+    >>> from kbert.tasks.token_classification.tagged_files import tagged_from_lists
     >>> sentences = tagged_from_lists([["Ann", "sings"]], [["B-PER", "O"]])
     >>> tag_label_set(sentences).names
     ('B-PER', 'O')
@@ -21,14 +20,11 @@ import numpy as np
 
 from kbert.data.labels import LabelSet, sort_names
 from kbert.data.sources import split_row_range
-from kbert.data.tagged import TaggedSentence, read_tagged
 from kbert.errors import DataError
+from kbert.tasks.token_classification.features import (
+    TokenWindows, continuation_labels, make_token_dataset, make_windows, tokenize_words)
+from kbert.tasks.token_classification.tagged_files import TaggedSentence, read_tagged
 from kbert.training.dataset import TrainingData
-from kbert.training.entity_metrics import tagging_metrics
-from kbert.training.evaluation import inference_logits
-from kbert.training.token_data import (
-    IGNORE_INDEX, TokenWindows, continuation_labels, make_token_dataset, make_windows, tokenize_words,
-    word_predictions)
 
 DEFAULT_STRIDE = 32  # pieces shared by consecutive windows of a sentence longer than the model
 
@@ -94,45 +90,58 @@ def tagged_dataset(tokenizer, sentences: Sequence[TaggedSentence], labels: Label
     return TaggedData(list(sentences), windows, data)
 
 
-def predict_windows(model, dataset) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Logits ``(T, L)`` and labels ``(T,)`` of every window, in dataset order."""
-    forward = inference_logits(model)
-    logits, labels = [], []
-    for features, label in dataset:
-        logits.extend(np.asarray(forward(features)))
-        labels.extend(np.asarray(label))
-    return logits, labels
+def tag_occurrences(sentences: Sequence[TaggedSentence]) -> list[tuple[str, str]]:
+    """``(tag, "file:line word k 'word'")`` for every tagged word, for counting and naming rare tags."""
+    return [(tag, f"{s.where}: word {k + 1} {s.words[k]!r}") for s in sentences for k, tag in enumerate(s.tags)]
 
 
-def score_tagged(model, tagged: TaggedData, names: Sequence[str], scheme: str) -> dict[str, Any]:
-    """Word-level metrics of ``model`` on evaluation data made by :func:`tagged_dataset` (``training=False``).
+def prepare(task_cls, config, checkpoint, max_length: int):
+    """Read and validate tagged training / evaluation sentences now (nothing written); windows and batches later."""
+    from kbert.data.labels import check_label_counts
+    from kbert.errors import TrainingError
+    from kbert.tasks.base import PreparedTraining, TrainingPlan
+    from kbert.tasks.token_classification.scoring import score_tagged
+    from kbert.tasks.token_classification.task import is_entity_scheme
 
-    ``scheme="entities"``: ``entity_f1``, ``precision``, ``recall``, ``token_accuracy``, ``per_type``;
-    ``"tags"``: ``accuracy``, ``macro_f1``. Both add ``loss`` (cross-entropy over scored words),
-    ``examples`` (sentences) and ``words``. A word without any word piece (only characters the
-    tokenizer drops) is predicted ``O`` (or the first label when there is no ``O``).
-    """
-    logits, labels = predict_windows(model, tagged.data.dataset)
-    predicted, _ = word_predictions(logits, labels, tagged.windows)
-    fallback = list(names).index("O") if "O" in names else 0
-    y_pred = [[names[i] if i >= 0 else names[fallback] for i in row] for row in predicted]
-    y_true = [list(s.tags) for s in tagged.sentences]
-    metrics = tagging_metrics(y_true, y_pred, kind=scheme)
-    metrics["loss"] = _loss(logits, labels)
-    metrics["examples"] = len(tagged.sentences)
-    metrics["words"] = int(sum(len(s.words) for s in tagged.sentences))
-    return metrics
+    options = config.task_options
+    read = dict(format=config.format, tag_column=options["tag_column"])
+    train_sentences = load_tagged(config.train, limit=config.train_limit, **read)
+    eval_sentences = load_tagged(config.eval, limit=config.eval_limit, **read) if config.eval is not None else None
+    head = checkpoint.task_head(task_cls.head_prefix, task_cls.hf_architecture)
+    inferred = not (config.labels or (head is not None and checkpoint.config.id2label))
+    counts = check_label_counts(tag_occurrences(train_sentences), report=inferred, strict=config.strict_labels)
+    if config.labels:
+        labels = LabelSet(tuple(config.labels))
+    elif head is not None and checkpoint.config.id2label:
+        labels = LabelSet.from_id2label(checkpoint.config.id2label)
+    else:
+        labels = tag_label_set(train_sentences)
+    if head is not None and head["weight"].shape[0] != labels.num_labels:
+        raise TrainingError(
+            f"{checkpoint.path}: its token classifier head has {head['weight'].shape[0]} outputs but the data has "
+            f"{labels.num_labels} labels {list(labels.names)}; start from a checkpoint without a head")
+    for sentences in (train_sentences, eval_sentences or []):
+        encode_tags(sentences, labels)  # every tag checked before anything is written
+    tokenizer = checkpoint.tokenizer
+    batches = dict(batch_size=config.batch_size, max_length=max_length, stride=options["stride"])
 
+    def build() -> TrainingPlan:
+        training = tagged_dataset(tokenizer, train_sentences, labels, training=True, seed=config.seed,
+                                  bucket=config.bucket_by_length, label_all_pieces=options["label_all_pieces"],
+                                  **batches)
+        labelled = training.windows.labelled_tokens()
+        if labelled == 0:
+            raise TrainingError(f"{config.train}: no word of the training data has a word piece to carry its label "
+                                f"(every word is made only of characters the tokenizer drops)")
+        # Length buckets: weigh every labelled token alike, as random batches do (loss.py).
+        loss_options = ({"labelled_tokens_per_batch": labelled / training.data.num_batches}
+                        if config.bucket_by_length else {})
+        if eval_sentences is None:
+            return TrainingPlan(training.data, None, loss_options=loss_options)
+        evaluation = tagged_dataset(tokenizer, eval_sentences, labels, training=False, **batches)
+        scheme = "entities" if is_entity_scheme(labels.names) else "tags"
+        return TrainingPlan(training.data, lambda model: score_tagged(model, evaluation, labels.names, scheme),
+                            len(eval_sentences), loss_options=loss_options)
 
-def _loss(logits: list[np.ndarray], labels: list[np.ndarray]) -> float:
-    total, count = 0.0, 0
-    for row_logits, row_labels in zip(logits, labels):
-        keep = np.asarray(row_labels) != IGNORE_INDEX
-        if not keep.any():
-            continue
-        x = np.asarray(row_logits, np.float64)[keep]
-        x = x - x.max(axis=-1, keepdims=True)
-        log_p = x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
-        total -= float(log_p[np.arange(len(x)), np.asarray(row_labels)[keep]].sum())
-        count += int(keep.sum())
-    return total / max(count, 1)
+    return PreparedTraining(labels, None, build, label_counts=counts, units=("windows", "sentences"),
+                            checkpoint_info={"stride": options["stride"]})
