@@ -16,13 +16,11 @@ __version__ = "0.1.0"
 
 _LAZY = {  # public name -> module that defines it
     "BertConfig": "kbert.checkpoint", "Checkpoint": "kbert.checkpoint", "load_checkpoint": "kbert.checkpoint",
-    "BertTokenizer": "kbert.tokenizer",
+    "Pipeline": "kbert.pipelines", "pipeline": "kbert.pipelines", "BertTokenizer": "kbert.tokenizer",
     "TrainConfig": "kbert.training.config", "train": "kbert.training.trainer", "evaluate": "kbert.training.evaluation",
 }
 
-__all__ = sorted([*_LAZY, "Pipeline", "pipeline", "errors", "tasks", "__version__"])
-
-from kbert.pipeline import Pipeline, pipeline  # noqa: E402  (TODO: lazy)
+__all__ = sorted([*_LAZY, "errors", "tasks", "__version__"])
 
 
 def __getattr__(name):
@@ -30,6 +28,6 @@ def __getattr__(name):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name in ("errors", "tasks", "checkpoint", "export", "tokenizer", "training", "data"):
+    if name in ("errors", "tasks", "checkpoint", "export", "tokenizer", "training", "data", "pipelines"):
         return importlib.import_module(f"kbert.{name}")
     raise AttributeError(f"module 'kbert' has no attribute {name!r}")

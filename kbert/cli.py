@@ -205,7 +205,10 @@ def _predict(args) -> int:
     params = _task_options(args, spec, "predict")
     pipe = kbert.Pipeline(spec.load()(checkpoint), batch_size=args.batch_size, max_length=args.max_length)
     inputs = [e if e.get("text_pair") is not None else e["text"] for e in examples]
-    results = pipe(inputs, **params)
+    from kbert.progress import progress_bars
+
+    with progress_bars("predicting"):  # shown on a terminal only (a file of thousands of lines takes a while)
+        results = pipe(inputs, **params)
     for example, result in zip(examples, results):
         print(json.dumps({**example, "result": result}, ensure_ascii=False))
     return 0

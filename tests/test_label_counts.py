@@ -24,10 +24,13 @@ def _typo_file(tmp_path):
 
 
 def test_counts_are_sorted_and_a_singleton_is_named():
-    with pytest.warns(DataWarning, match=r"^f\.tsv:4: label 'postive' occurs only once in the training data "
-                                         r"\(labels: \{'0': 2, '1': 1, 'postive': 1\}\)"):
-        counts = check_label_counts([("1", "f.tsv:2"), ("0", "f.tsv:3"), ("postive", "f.tsv:4"), ("0", "f.tsv:5")])
-    assert counts == {"0": 2, "1": 1, "postive": 1}
+    rows = [("1", "f.tsv:2"), ("0", "f.tsv:3"), ("postive", "f.tsv:4"), ("0", "f.tsv:5"), ("1", "f.tsv:6")]
+    with pytest.warns(DataWarning) as caught:
+        counts = check_label_counts(rows)
+    assert counts == {"0": 2, "1": 2, "postive": 1}
+    assert [str(w.message) for w in caught] == [
+        "f.tsv:4: label 'postive' occurs only once in the training data (labels: {'0': 2, '1': 2, 'postive': 1}); "
+        "fix the row or give the label set with --labels"]
 
 
 def test_no_report_when_not_asked_or_nothing_is_rare():
@@ -57,9 +60,12 @@ def test_an_explicit_label_set_is_not_second_guessed(tmp_path):
 def test_rare_tags_are_named_with_their_word():
     from kbert.tasks.token_classification.training_data import tag_occurrences
 
-    sentences = tagged_from_lists([["Ann", "sings"], ["Bob", "runs"]], [["B-PER", "O"], ["B-PRE", "O"]])
-    with pytest.warns(DataWarning, match=r"list\[1\]: word 1 'Bob': label 'B-PRE' occurs only once"):
-        assert check_label_counts(tag_occurrences(sentences)) == {"B-PER": 1, "B-PRE": 1, "O": 2}
+    sentences = tagged_from_lists([["Ann", "sings"], ["Bob", "runs"], ["Eve", "reads"]],
+                                  [["B-PER", "O"], ["B-PRE", "O"], ["B-PER", "O"]])
+    with pytest.warns(DataWarning) as caught:
+        assert check_label_counts(tag_occurrences(sentences)) == {"B-PER": 2, "B-PRE": 1, "O": 3}
+    assert len(caught) == 1 and str(caught[0].message).startswith(
+        "list[1]: word 1 'Bob': label 'B-PRE' occurs only once")
 
 
 def test_cli_summary_counts_rows_per_label_and_warns_in_one_line(tmp_path, capsys):

@@ -29,3 +29,16 @@ def test_no_bar_when_piped_or_when_no_command_asked_for_one(monkeypatch):
     monkeypatch.setattr(sys, "stderr", _Terminal())
     assert progress(items) is items
     assert piped.getvalue() == ""
+
+
+def test_a_pipeline_run_inside_a_command_shows_its_batches(monkeypatch):
+    import kbert
+    from conftest import CHECKPOINTS
+
+    pipe = kbert.pipeline("text-classification", model=CHECKPOINTS / "tiny-uncased-cls", batch_size=2)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with progress_bars("predicting"):
+        results = pipe(["a b", "c", "d e f", "g", "h"])
+    assert len(results) == 5
+    assert "predicting" in terminal.getvalue() and "/3 [" in terminal.getvalue()  # 5 texts in batches of 2

@@ -3,7 +3,7 @@
 A task is one package under ``kbert/tasks/`` (see :mod:`kbert.tasks.registry`). The generic layers
 call only the hooks below and never name a task:
 
-    kbert.pipeline:  check_parameters ─► parse_inputs ─► [tokenizer + model, batched]
+    kbert.pipeline (pipelines.py):  check_parameters ─► parse_inputs ─► [tokenizer + model, batched]
                      ─► postprocess (postprocess_windows for tasks that split long texts) ─► package
     kbert.train:     prepare_training (read + validate everything; nothing written) ─► PreparedTraining.build()
                      ─► build_model ─► loss / keras_metrics / monitor ─► fit ─► head_slots (saved as HF names)

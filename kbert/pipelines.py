@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from kbert.checkpoint import load_checkpoint
 from kbert.errors import InputError
+from kbert.progress import progress
 from kbert.tasks import ExampleOutput, get_task
 from kbert.tokenizer import Encoding
 
@@ -173,7 +174,8 @@ class Pipeline:
             host = _HostEncoding.of(encoding)
             order = np.argsort(-host.lengths, kind="stable")
             window_outputs: list[dict | None] = [None] * len(host.lengths)
-            for start in range(0, len(order), batch_size):
+            batches = range(0, len(order), batch_size)
+            for start in progress(batches, total=len(batches)):  # a bar only inside progress_bars(), on a terminal
                 rows = order[start:start + batch_size]
                 for row, output in zip(rows, self._run_batch(host, rows)):
                     window_outputs[row] = output
