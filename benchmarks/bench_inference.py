@@ -38,13 +38,16 @@ def time_kbert(task, model_dir, texts, batch_size, xla):
     return time.perf_counter() - start, out
 
 
-def time_transformers(task, model_dir, texts, batch_size):
+def time_transformers(task, model_dir, texts, batch_size, warmup_texts=None, threads=None):
+    """The reference's timings and outputs (warm-up call: ``warmup_texts``, default the first 64 texts;
+    ``threads``: torch threads, default torch's)."""
     if not REFERENCE_PYTHON.exists():
         sys.exit(f"{REFERENCE_PYTHON} missing: run `make reference-env` first")
     if task == "token-classification":
         return run_reference("hf_inference_token.py", {"model": str(model_dir), "texts": texts,
                                                        "batch_size": batch_size, **NER_OPTIONS})
-    return run_reference("hf_inference.py", {"model": str(model_dir), "texts": texts, "batch_size": batch_size})
+    return run_reference("hf_inference.py", {"model": str(model_dir), "texts": texts, "batch_size": batch_size,
+                                             "warmup_texts": warmup_texts, "threads": threads})
 
 
 def agreement(task, ours, hf) -> tuple[float, float]:

@@ -32,12 +32,13 @@ def wnut17_sentences(n: int | None = None) -> list[str]:
     return sentences[:n]
 
 
-def sst2_sentences(n: int) -> list[str]:
+def sst2_sentences(n: int, start: int = 0) -> list[str]:
+    """``n`` SST-2 training sentences from row ``start`` (0: the first row after the header)."""
     path = data_dir() / "sst2" / "train.tsv"
     if not path.is_file():
         sys.exit(f"{path} not found: the benchmarks need ../shared/data (or $KBERT_DATA)")
     lines = path.read_text(encoding="utf-8").split("\n")[1:]
-    return [line.split("\t")[0] for line in lines[:n]]
+    return [line.split("\t")[0] for line in lines[start:start + n]]
 
 
 def minilm_classifier(dest: pathlib.Path, head_fixture: str = "minilm-sentiment-head") -> pathlib.Path:
@@ -96,9 +97,11 @@ def fit_rates(record: dict, examples: int) -> dict:
             "steady_examples_per_second": steady_examples / (stamps[-1] - stamps[EXCLUDED_STEPS] - pauses)}
 
 
-def run_reference(script: str, request: dict) -> dict:
-    """Run a reference script under .venv-ref with a JSON request on stdin; its last stdout line as JSON."""
-    done = subprocess.run([str(REFERENCE_PYTHON), str(pathlib.Path(__file__).with_name(script))],
+def run_reference(script: str, request: dict, python: pathlib.Path | str = REFERENCE_PYTHON,
+                  args: tuple[str, ...] = ()) -> dict:
+    """Run a benchmark script (default: a reference under .venv-ref) with a JSON request on stdin; its
+    last stdout line as JSON. ``python``/``args``: another interpreter (e.g. ``sys.executable``) and arguments."""
+    done = subprocess.run([str(python), str(pathlib.Path(__file__).with_name(script)), *args],
                           input=json.dumps(request), capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"reference run {script} failed:\n{done.stderr[-3000:]}")

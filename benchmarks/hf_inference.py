@@ -1,7 +1,12 @@
-"""Reference side of bench_inference.py: the transformers PyTorch text-classification pipeline.
+"""Reference side of bench_inference.py and bench_cold_inference.py: the transformers PyTorch pipeline.
 
 Run by the reference interpreter (.venv-ref) in its own process (torch and TensorFlow cannot share
-one here). Reads {"model", "texts", "batch_size"} as JSON on stdin, prints timings and labels as JSON.
+one here). Reads {"model", "texts", "batch_size"} as JSON on stdin, and optionally "warmup_texts"
+(default: the first 64 texts) and "threads" (torch threads; default torch's). Prints timings and
+labels as JSON. Timings: "seconds" (the call on all texts, after the warm-up call), "import_seconds"
+(torch + transformers), "build_seconds" (pipeline()), "warmup_seconds", and the wall-clock times
+(time.time()) "started" (first line of this script), "first_result" (end of the warm-up call) and
+"done" (end of the timed call).
 """
 
 import json
@@ -9,17 +14,30 @@ import os
 import sys
 import time
 
+started = time.time()
 os.environ["HF_HUB_OFFLINE"] = "1"
 import torch  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
+imported = time.time()
 request = json.load(sys.stdin)
-pipe = pipeline("text-classification", model=request["model"], device="cpu")
+if request.get("threads"):
+    torch.set_num_threads(int(request["threads"]))
 texts, batch_size = request["texts"], request["batch_size"]
+build_start = time.perf_counter()
+pipe = pipeline("text-classification", model=request["model"], device="cpu")
+build_seconds = time.perf_counter() - build_start
 with torch.inference_mode():
-    pipe(texts[:64], batch_size=batch_size)  # warm-up
+    start = time.perf_counter()
+    pipe(request.get("warmup_texts") or texts[:64], batch_size=batch_size)  # warm-up
+    warmup_seconds = time.perf_counter() - start
+    first_result = time.time()
     start = time.perf_counter()
     out = pipe(texts, batch_size=batch_size)
     seconds = time.perf_counter() - start
+    done = time.time()
 print(json.dumps({"seconds": seconds, "labels": [o["label"] for o in out], "scores": [o["score"] for o in out],
-                  "threads": torch.get_num_threads(), "torch": torch.__version__}))
+                  "threads": torch.get_num_threads(), "torch": torch.__version__,
+                  "import_seconds": imported - started, "build_seconds": build_seconds,
+                  "warmup_seconds": warmup_seconds, "started": started, "first_result": first_result,
+                  "done": done}))
