@@ -47,3 +47,27 @@ def test_linear_schedule_matches_transformers():
         want = step / 13 if step < 13 else max(0.0, (125 - step) / (125 - 13))
         assert float(schedule(step)) == pytest.approx(want, abs=1e-7), step
     assert warmup_steps(0.1, 125) == 13  # HF: ceil(ratio * steps)
+
+
+def test_traced_update_is_one_fused_kernel_per_variable_and_one_set_of_step_scalars():
+    # The trace (and Grappler, and the first training step) grow with the ops per variable: ResourceApplyAdam
+    # does m, v and the variable in one op, and the step's beta powers / eps' / decay factor are built once.
+    import tensorflow as tf
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(2)])
+    optimizer = TorchAdamW(learning_rate=WarmupLinearDecay(1e-2, 2, 10), weight_decay=0.1, global_clipnorm=1.0)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def step(grads):
+        optimizer.apply(grads, model.trainable_variables)
+
+    grads = [tf.ones_like(v) for v in model.trainable_variables]
+    ops = [op.type for op in step.get_concrete_function(grads).graph.get_operations()]
+    assert ops.count("ResourceApplyAdam") == len(model.trainable_variables) == 4
+    assert ops.count("Pow") == 2  # beta_1 ** t and beta_2 ** t, shared by every variable
+    before = [np.asarray(v) for v in model.trainable_variables]
+    step(grads)
+    step(grads)
+    assert all(np.abs(np.asarray(v) - b).max() > 0 for v, b in zip(model.trainable_variables, before))
+    assert int(optimizer.iterations) == 2
