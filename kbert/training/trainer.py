@@ -38,7 +38,7 @@ from kbert.checkpoint.hf_names import backbone_slots
 from kbert.checkpoint.save import find_backbone, save_hf_checkpoint
 from kbert.tasks import get_task
 from kbert.tasks.base import PreparedTraining
-from kbert.training.callbacks import Evaluation, HistoryFile
+from kbert.training.callbacks import EpochBackup, Evaluation, HistoryFile, KeepBest
 from kbert.training.compile import compile_for_training
 from kbert.training.config import TrainConfig
 from kbert.training.optimizer import build_optimizer, warmup_steps
@@ -131,13 +131,13 @@ def summary(prepared: PreparedTraining, plan, config: TrainConfig, replicas: int
 
 
 def _callbacks(config, task, output, state, scorer) -> list:
-    callbacks = [keras.callbacks.BackupAndRestore(str(state / "backup"))]
+    backup = EpochBackup(str(state / "backup"))
+    callbacks = [backup]
     if scorer is not None:
         monitor = config.monitor or task.monitor
         mode = "min" if monitor.endswith(("loss", "mse")) else "max"
         callbacks.append(Evaluation(scorer))
-        callbacks.append(keras.callbacks.ModelCheckpoint(str(state / "best.weights.h5"), monitor=monitor, mode=mode,
-                                                         save_best_only=True, save_weights_only=True))
+        callbacks.append(KeepBest(str(state / "best.weights.h5"), monitor=monitor, mode=mode, backup=backup))
         if config.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping))
     callbacks.append(HistoryFile(output))
