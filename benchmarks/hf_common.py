@@ -1,9 +1,11 @@
-"""Shared parts of the Trainer references (hf_train.py, hf_train_token.py): one timed Trainer run.
+"""Shared parts of the PyTorch references (hf_train.py, hf_train_token.py, hf_train_job.py): threads,
+the banner, a list dataset, and one timed Trainer run.
 
 Imported only by the reference interpreter (.venv-ref: torch + transformers + accelerate); the scripts
 run as `python benchmarks/hf_*.py`, so this folder is on sys.path. How time is measured is described
 in hf_train.py's docstring and benchmarks/TRAINING_NOTES.md; this module is that code, unchanged, so
-both references measure the same way.
+both references measure the same way. `Trainer` is imported only by `timed_trainer_run` (it pulls in
+accelerate, seconds of start-up): hf_train_job.py, whose whole process is timed, never needs it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the tokenizer runs b
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
 
 def usable_cores() -> int:
@@ -53,21 +54,27 @@ class RecordingCollator:
         return batch
 
 
-class StepClock(TrainerCallback):
-    def __init__(self, collator: RecordingCollator):
-        self.collator = collator
-        self.step_ends: list[float] = []
-        self.train_begin = None
+def step_clock_callback(collator: RecordingCollator):
+    """A TrainerCallback stamping perf_counter at on_train_begin and at every on_step_end."""
+    from transformers import TrainerCallback
 
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.collator.training = True
-        self.train_begin = time.perf_counter()
+    class StepClock(TrainerCallback):
+        def __init__(self):
+            self.collator = collator
+            self.step_ends: list[float] = []
+            self.train_begin = None
 
-    def on_step_end(self, args, state, control, **kwargs):
-        self.step_ends.append(time.perf_counter())
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.collator.training = True
+            self.train_begin = time.perf_counter()
 
-    def on_train_end(self, args, state, control, **kwargs):
-        self.collator.training = False
+        def on_step_end(self, args, state, control, **kwargs):
+            self.step_ends.append(time.perf_counter())
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.collator.training = False
+
+    return StepClock()
 
 
 class ListDataset(torch.utils.data.Dataset):
@@ -89,8 +96,10 @@ def timed_trainer_run(model, collator, train_set, eval_set, *, seed: int, epochs
     Returns (settings, timing, prediction, eval_seconds): settings = {"optim", "max_grad_norm"} as Trainer
     used them; timing = the keys from "steps" to "trainer_metrics" of hf_train.py's output, in that order.
     """
+    from transformers import PrinterCallback, Trainer, TrainingArguments
+
     recording = RecordingCollator(collator)
-    clock = StepClock(recording)
+    clock = step_clock_callback(recording)
     with tempfile.TemporaryDirectory(prefix=prefix) as out_dir:
         extra = {"optim": optim} if optim else {}
         args = TrainingArguments(
