@@ -199,16 +199,20 @@ def _predict(args) -> int:
 
     if bool(args.texts) == bool(args.input):
         raise InputError("give texts as arguments or --input FILE (exactly one of them)")
-    examples = [{"text": t} for t in args.texts] if args.texts else read_examples(args.input)
     checkpoint = load_checkpoint(args.model)
     spec = get_spec(args.task or default_task(checkpoint))
     params = _task_options(args, spec, "predict")
-    pipe = kbert.Pipeline(spec.load()(checkpoint), batch_size=args.batch_size, max_length=args.max_length)
-    inputs = [e if e.get("text_pair") is not None else e["text"] for e in examples]
+    task = spec.load()(checkpoint)
+    if args.texts and task.input_fields != ("text",):
+        raise InputError(f"{spec.name} reads {' and '.join(task.input_fields)}: give them in --input FILE.jsonl")
+    examples = ([{"text": t} for t in args.texts] if args.texts
+                else read_examples(args.input, task.input_fields, task.optional_input_fields))
+    pipe = kbert.Pipeline(task, batch_size=args.batch_size, max_length=args.max_length)
+    inputs = [task.input_of_record(e) for e in examples]
     from kbert.progress import progress_bars
 
     with progress_bars("predicting"):  # shown on a terminal only (a file of thousands of lines takes a while)
-        results = pipe(inputs, **params)
+        results = pipe.each(inputs, **params)
     for example, result in zip(examples, results):
         print(json.dumps({**example, "result": result}, ensure_ascii=False))
     return 0

@@ -99,10 +99,10 @@ class Pipeline:
         self._forward = tf.function(self._call_model, input_signature=[spec, spec, spec], jit_compile=xla,
                                     autograph=False)
         self._bucket_multiple = BUCKET_MULTIPLE if xla else 1
-        self._encoders: dict[tuple[bool, int | None], Any] = {}
-        self._eager_seconds: dict[tuple[bool, int | None], float] = {}
+        self._encoders: dict[tuple[bool, int | None, int], Any] = {}
+        self._eager_seconds: dict[tuple[bool, int | None, int], float] = {}
 
-    def _tokenize(self, texts: list[tf.Tensor], is_pair: bool, stride: int | None) -> Encoding:
+    def _tokenize(self, texts: list[tf.Tensor], is_pair: bool, stride: int | None, max_length: int) -> Encoding:
         """The encoding of one call's texts (and pairs), eagerly or by the traced tokenizer.
 
         Tracing the tokenizer costs ~2 s (building ~1,650 ops, then instantiating them) and makes a call
@@ -111,30 +111,30 @@ class Pipeline:
         then the traced function takes over. A pipeline called once or twice never traces; a long job
         traces once, after at most about a second of eager calls. Both give the same encodings.
         """
-        key = (is_pair, stride)
+        key = (is_pair, stride, max_length)
         spent = self._eager_seconds.get(key, 0.0)
         if key in self._encoders or spent >= EAGER_TOKENIZER_SECONDS or int(texts[0].shape[0]) > EAGER_TOKENIZER_TEXTS:
-            return Encoding(**self._encoder(is_pair, stride)(*texts))
+            return Encoding(**self._encoder(is_pair, stride, max_length)(*texts))
         start = time.perf_counter()
-        encoding = Encoding(**self._encode(texts[0], texts[1] if is_pair else None, stride))
+        encoding = Encoding(**self._encode(texts[0], texts[1] if is_pair else None, stride, max_length))
         self._eager_seconds[key] = spent + time.perf_counter() - start
         return encoding
 
-    def _encoder(self, is_pair: bool, stride: int | None):
-        """Tokenization traced once per (pair?, stride)."""
-        key = (is_pair, stride)
+    def _encoder(self, is_pair: bool, stride: int | None, max_length: int):
+        """Tokenization traced once per (pair?, stride, window length)."""
+        key = (is_pair, stride, max_length)
         if key not in self._encoders:
             texts = tf.TensorSpec([None], tf.string)
             if is_pair:
-                self._encoders[key] = tf.function(lambda t, p: self._encode(t, p, stride), input_signature=[texts, texts],
-                                                  autograph=False)
+                self._encoders[key] = tf.function(lambda t, p: self._encode(t, p, stride, max_length),
+                                                  input_signature=[texts, texts], autograph=False)
             else:
-                self._encoders[key] = tf.function(lambda t: self._encode(t, None, stride), input_signature=[texts],
-                                                  autograph=False)
+                self._encoders[key] = tf.function(lambda t: self._encode(t, None, stride, max_length),
+                                                  input_signature=[texts], autograph=False)
         return self._encoders[key]
 
-    def _encode(self, texts, text_pairs, stride):
-        encoding = self.tokenizer.encode(texts, text_pairs, max_length=self.max_length, stride=stride,
+    def _encode(self, texts, text_pairs, stride, max_length):
+        encoding = self.tokenizer.encode(texts, text_pairs, max_length=max_length, stride=stride,
                                          truncation="longest_first" if stride is None else "only_second")
         return {field.name: getattr(encoding, field.name) for field in dataclasses.fields(encoding)}
 
@@ -142,24 +142,40 @@ class Pipeline:
         return self.model({"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask},
                           training=False)
 
-    def __call__(self, inputs: Any, batch_size: int | None = None, **params) -> Any:
+    def __call__(self, *inputs: Any, batch_size: int | None = None, **params) -> Any:
+        """Results of ``inputs`` (one argument as transformers takes it; several positional arguments reach
+        the task as a tuple, e.g. ``(question, context)``; none: the task reads keyword inputs such as
+        ``question=, context=``)."""
+        given = inputs[0] if len(inputs) == 1 else (inputs or None)
+        results, params = self._results(given, batch_size, params)
+        return self.task.package(results, given, params)
+
+    def each(self, inputs: Any, batch_size: int | None = None, **params) -> list:
+        """One result per input of the list ``inputs``, each shaped as in a call with a list (``kbert predict``)."""
+        results, params = self._results(inputs, batch_size, params)
+        return [self.task.package_one(r, params) for r in results]
+
+    def _results(self, inputs, batch_size, params) -> tuple[list, dict]:
         params = self.task.check_parameters({**self.call_defaults, **params})
         examples = self.task.parse_inputs(inputs, params)
-        windows = self.run_windows(examples, batch_size=batch_size, stride=self.task.window_stride(params))
-        return self.task.package([self.task.postprocess_windows(w, **params) for w in windows], inputs, params)
+        windows = self.run_windows(examples, batch_size=batch_size, stride=self.task.window_stride(params),
+                                   max_length=self.task.window_length(params))
+        return [self.task.postprocess_windows(w, **params) for w in windows], params
 
     def run(self, examples, batch_size: int | None = None) -> list[ExampleOutput]:
         """Model outputs of every example, in input order, padding removed (long inputs truncated)."""
         return [windows[0] for windows in self.run_windows(examples, batch_size=batch_size)]
 
-    def run_windows(self, examples, batch_size: int | None = None, stride: int | None = None) -> list[list[ExampleOutput]]:
+    def run_windows(self, examples, batch_size: int | None = None, stride: int | None = None,
+                    max_length: int | None = None) -> list[list[ExampleOutput]]:
         """Model outputs of every window of every example, in input order, padding removed.
 
-        Without ``stride`` each example has one window (truncated to ``max_length``); with it, long
-        inputs are split into windows overlapping by ``stride`` tokens, as Hugging Face's
-        ``return_overflowing_tokens=True`` does.
+        Without ``stride`` each example has one window (truncated to ``max_length``, default the
+        pipeline's); with it, long inputs are split into windows overlapping by ``stride`` tokens, as
+        Hugging Face's ``return_overflowing_tokens=True`` does.
         """
         batch_size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
+        max_length = self.max_length if max_length is None else max_length
         results: list[list[ExampleOutput]] = [[] for _ in examples]
         singles = [i for i, e in enumerate(examples) if e.text_pair is None]
         pairs = [i for i, e in enumerate(examples) if e.text_pair is not None]
@@ -169,7 +185,8 @@ class Pipeline:
             texts = [tf.constant([examples[i].text for i in group])]
             if is_pair:
                 texts.append(tf.constant([examples[i].text_pair for i in group]))
-            encoding = self._tokenize(texts, is_pair, self._usable_stride(stride, texts, is_pair))
+            encoding = self._tokenize(texts, is_pair, self._usable_stride(stride, texts, is_pair, max_length),
+                                      max_length)
             sample = encoding.sample_index.numpy()
             host = _HostEncoding.of(encoding)
             order = np.argsort(-host.lengths, kind="stable")
@@ -177,29 +194,29 @@ class Pipeline:
             batches = range(0, len(order), batch_size)
             for start in progress(batches, total=len(batches)):  # a bar only inside progress_bars(), on a terminal
                 rows = order[start:start + batch_size]
-                for row, output in zip(rows, self._run_batch(host, rows)):
+                for row, output in zip(rows, self._run_batch(host, rows, max_length)):
                     window_outputs[row] = output
             for row, output in enumerate(window_outputs):  # windows of one input are consecutive rows
                 example = group[sample[row]]
                 results[example].append(ExampleOutput(examples[example], **output))
         return results
 
-    def _usable_stride(self, stride: int | None, texts, is_pair: bool) -> int | None:
+    def _usable_stride(self, stride: int | None, texts, is_pair: bool, max_length: int) -> int | None:
         """``stride`` as the tokenizer can use it. A stride that leaves no room to advance is only an
         error when some text needs a second window (Hugging Face's tokenizer fails only then)."""
-        if stride is None or is_pair or stride < self.max_length - 2:
+        if stride is None or is_pair or stride < max_length - 2:
             return stride
         longest = int(tf.reduce_max(self.tokenizer.tokenize(texts[0]).ids.row_lengths()))
-        if longest > self.max_length - 2:
-            raise InputError(f"stride={stride} must be less than the {self.max_length - 2} tokens a window holds "
-                             f"(max_length {self.max_length} minus [CLS] and [SEP]); a text of {longest} tokens "
+        if longest > max_length - 2:
+            raise InputError(f"stride={stride} must be less than the {max_length - 2} tokens a window holds "
+                             f"(max_length {max_length} minus [CLS] and [SEP]); a text of {longest} tokens "
                              f"needs several windows")
         return None
 
-    def _run_batch(self, host: "_HostEncoding", rows: np.ndarray):
+    def _run_batch(self, host: "_HostEncoding", rows: np.ndarray, max_length: int):
         """Outputs of the windows ``rows``, padded together to the longest (dense inputs built in numpy)."""
         lengths = host.lengths[rows]
-        length = bucket_length(int(lengths.max()), self.max_length, self._bucket_multiple)
+        length = bucket_length(int(lengths.max()), max_length, self._bucket_multiple)
         real = np.arange(length) < lengths[:, None]  # (B, L)
         flat = np.where(real, host.splits[rows, None] + np.arange(length), 0)  # positions in the flat values
         ids = np.where(real, host.values["token_ids"][flat], self.tokenizer.pad_id).astype(np.int32)

@@ -107,7 +107,7 @@ def test_eager_first_calls_and_traced_tokenizer_give_the_same_results(monkeypatc
     assert not pipe._encoders  # a first call is tokenized eagerly: no tracing
     monkeypatch.setattr(pipeline_module, "EAGER_TOKENIZER_SECONDS", 0.0)
     traced = pipe(texts, top_k=None, batch_size=2)
-    assert list(pipe._encoders) == [(False, None)]
+    assert list(pipe._encoders) == [(False, None, pipe.max_length)]
     assert_same_structure(traced, eager)
     assert pipeline_module.bucket_length(13, 512, 1) == 13 and pipeline_module.bucket_length(13, 512) == 16
 

@@ -96,7 +96,7 @@ class TrainingPlan:
 class PreparedTraining:
     """Validated training data: its labels, a summary for the user, and ``build()`` for the batches."""
 
-    labels: Any  # kbert.data.labels.LabelSet: id order of the head
+    labels: Any  # kbert.data.labels.LabelSet: id order of the head; None for a head without labels (QA spans)
     problem_type: str | None  # Hugging Face config.problem_type of the trained model
     build: Callable[[], TrainingPlan]
     label_counts: dict[str, int] = dataclasses.field(default_factory=dict)  # training rows per label
@@ -111,6 +111,8 @@ class Task:
     token_level_outputs: ClassVar[tuple[str, ...]] = ()  # outputs shaped (B, T, ...)
     accepts_pairs: ClassVar[bool] = True
     call_parameters: ClassVar[tuple[str, ...]] = ()  # keyword arguments of pipeline calls
+    input_fields: ClassVar[tuple[str, ...]] = ("text",)  # required fields of a `kbert predict --input` JSON line
+    optional_input_fields: ClassVar[tuple[str, ...]] = ("text_pair",)
     hf_architecture: ClassVar[str | None] = None  # e.g. "BertForSequenceClassification"; None: no head
     head_prefix: ClassVar[str] = "classifier"  # Hugging Face name of the head's weights
 
@@ -180,6 +182,8 @@ class Task:
 
         Accepts a ``str``, a ``{"text": ..., "text_pair": ...}`` dict, or a list of either.
         """
+        if inputs is None:
+            raise InputError(f"{self.name}: no inputs given")
         single = isinstance(inputs, (str, dict))
         items = [inputs] if single else inputs
         if not isinstance(items, (list, tuple)):
@@ -208,6 +212,10 @@ class Task:
         raise InputError(f"{where} is {type(item).__name__} {item!r:.60}; expected a str"
                          + (" or a dict with 'text' and 'text_pair'" if self.accepts_pairs else ""))
 
+    def input_of_record(self, record: dict) -> Any:
+        """The pipeline input of one ``kbert predict --input`` record (its ``input_fields``)."""
+        return record if record.get("text_pair") is not None else record["text"]
+
     def check_parameters(self, params: dict[str, Any]) -> dict[str, Any]:
         """Reject keyword arguments the task does not know (never drop them silently)."""
         unknown = sorted(set(params) - set(self.call_parameters))
@@ -223,12 +231,22 @@ class Task:
         """Overlap of the windows long inputs are split into; ``None``: inputs are truncated (one window each)."""
         return None
 
+    def window_length(self, params: dict[str, Any]) -> int | None:
+        """Tokens per window for this call (special tokens included); ``None``: the pipeline's ``max_length``."""
+        return None
+
     def postprocess_windows(self, windows: list[ExampleOutput], **params) -> Any:
         """The result of one example from all its windows (one unless :meth:`window_stride` gives a stride)."""
         return self.postprocess(windows[0], **params)
 
+    def package_one(self, result: Any, params: dict[str, Any]) -> Any:
+        """One example's result as Hugging Face's pipeline gives it within a list of inputs."""
+        return result
+
     def package(self, results: list[Any], inputs: Any, params: dict[str, Any]) -> Any:
-        """Nest per-example results as Hugging Face's pipeline returns them (``inputs`` as given)."""
+        """Nest per-example results (each through :meth:`package_one`) as Hugging Face's pipeline returns them
+        (``inputs`` as given)."""
+        results = [self.package_one(r, params) for r in results]
         return results[0] if isinstance(inputs, (str, dict)) else results
 
     def classifier_head(self, features, dropout: float | None = None, name: str = "classifier"):

@@ -27,6 +27,7 @@ TASK_PACKAGES = (
     "kbert.tasks.multi_label_classification",
     "kbert.tasks.text_regression",
     "kbert.tasks.token_classification",
+    "kbert.tasks.question_answering",
     "kbert.tasks.feature_extraction",
 )
 

@@ -78,7 +78,8 @@ def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options
     plan = prepared.build()
     total_steps = plan.train.num_batches * config.epochs
     with strategy.scope():
-        task = task_cls(checkpoint, id2label=prepared.labels.id2label(), problem_type=prepared.problem_type)
+        id2label = prepared.labels.id2label() if prepared.labels is not None else None
+        task = task_cls(checkpoint, id2label=id2label, problem_type=prepared.problem_type)
         model = task.build_model(dropout=config.dropout)
         backbone = find_backbone(model)
         if config.freeze_backbone:
@@ -124,8 +125,9 @@ def summary(prepared: PreparedTraining, plan, config: TrainConfig, replicas: int
     train_unit, eval_unit = prepared.units
     evaluation = f"{plan.eval_examples} {eval_unit}" if plan.scorer else "none"
     counts = prepared.label_counts
-    labels = (", ".join(f"{name} ({counts[name]})" if name in counts else name for name in prepared.labels.names)
-              if counts else list(prepared.labels.names))
+    names = prepared.labels.names if prepared.labels is not None else tuple(counts)
+    labels = (", ".join(f"{name} ({counts[name]})" if name in counts else name for name in names)
+              if counts else list(names) or "none (spans)")
     return (f"kbert: {plan.train.num_examples} training {train_unit}, {plan.train.num_batches} batches/epoch, "
             f"{config.epochs} epochs; evaluation: {evaluation}; labels: {labels}; {replicas} replica(s)")
 

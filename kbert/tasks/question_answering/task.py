@@ -1,0 +1,250 @@
+"""The question-answering task class: a span head on the sequence output, answers as transformers gives them.
+
+The head is Hugging Face's ``BertForQuestionAnswering``: one Dense(2) on every token's hidden state,
+stored as ``qa_outputs.weight``/``qa_outputs.bias`` (no pooler), giving start and end logits. The
+pipeline windows the context as transformers 4.57's ``QuestionAnsweringPipeline`` does (question
+first, ``only_second`` truncation, ``max_seq_len`` tokens, ``doc_stride`` shared tokens) and decodes
+answers with :mod:`kbert.tasks.question_answering.postprocess`.
+
+Example:
+    >>> import kbert
+    >>> qa = kbert.pipeline("question-answering", model="tests/fixtures/checkpoints/tiny-uncased-qa")
+    >>> answer = qa(question="Where does Sinan live?", context="Sinan lives in California.")
+    >>> sorted(answer), answer["answer"] == "Sinan lives in California."[answer["start"]:answer["end"]]
+    (['answer', 'end', 'score', 'start'], True)
+"""
+
+from __future__ import annotations
+
+import functools
+
+import keras
+import numpy as np
+
+from kbert.errors import InputError
+from kbert.tasks.base import Example, Task, _check_encodable
+from kbert.tasks.question_answering import postprocess, scoring_options
+from kbert.tokenizer.bert_tokenizer import SECOND
+
+DEFAULT_MAX_SEQ_LEN = 384  # transformers: min(model_max_length, 384)
+DEFAULT_MAX_ANSWER_LEN = 15
+DEFAULT_MAX_QUESTION_LEN = 64  # accepted as transformers does; its fast-tokenizer path never truncates the question
+HF_QA_LABELS = {0: "LABEL_0", 1: "LABEL_1"}  # what transformers writes for a 2-output head without labels
+
+
+class QuestionAnswering(Task):
+    """Extractive QA: start and end logits per token; answers are character spans of the context."""
+
+    name = "question-answering"
+    token_level_outputs = ("logits",)
+    call_parameters = ("question", "context", "top_k", "doc_stride", "max_answer_len", "max_seq_len",
+                       "max_question_len", "handle_impossible_answer", "align_to_words")
+    hf_architecture = "BertForQuestionAnswering"
+    head_prefix = "qa_outputs"
+    input_fields = ("question", "context")
+    optional_input_fields = ()
+
+    def __init__(self, checkpoint, id2label: dict[int, str] | None = None, problem_type: str | None = None):
+        super().__init__(checkpoint)
+        self.id2label = dict(id2label or checkpoint.config.id2label or HF_QA_LABELS)
+        self.problem_type = problem_type
+
+    @property
+    def num_labels(self) -> int:
+        return 2
+
+    # --- model ---------------------------------------------------------------------------------
+    def build_model(self, dropout: float | None = None) -> keras.Model:
+        """Backbone (no pooler) → Dense(2) ``qa_outputs`` → ``logits`` ``(B, T, 2)``: start, end.
+
+        ``BertForQuestionAnswering`` has no dropout before its head, so ``dropout`` is not used.
+        """
+        from kbert.checkpoint.hf_names import dense_slots
+        from kbert.checkpoint.loader import assign
+        from kbert.errors import CorruptCheckpointError
+        from kbert.modeling.backbone import hf_initializer
+
+        backbone = self.checkpoint.build_backbone(use_pooler=False)
+        sequence = backbone(backbone.input)["sequence_output"]  # (B, T, H)
+        head = keras.layers.Dense(2, name=self.head_prefix,
+                                  kernel_initializer=hf_initializer(self.config.extra.get("initializer_range", 0.02)))
+        logits = head(sequence)
+        tensors = self.checkpoint.task_head(self.head_prefix, self.hf_architecture)
+        if tensors is not None:
+            if tensors.get("weight", np.zeros((0,))).shape[0] != 2:
+                raise CorruptCheckpointError(f"{self.checkpoint.path}: qa_outputs must have 2 outputs (start, end), "
+                                             f"has {tensors['weight'].shape[0]}")
+            assign(dense_slots(self.head_prefix, head), {f"{self.head_prefix}.{k}": v for k, v in tensors.items()},
+                   source=str(self.checkpoint.path))
+        return keras.Model(backbone.input, {"logits": logits}, name="question_answering")
+
+    # --- training ------------------------------------------------------------------------------
+    @classmethod
+    def prepare_training(cls, config, checkpoint, max_length):
+        from kbert.tasks.question_answering.training_data import prepare
+
+        return prepare(cls, config, checkpoint, max_length)
+
+    def loss(self, **options):
+        from kbert.tasks.question_answering.loss import SpanLoss
+
+        return SpanLoss(**options)
+
+    monitor = "val_f1"
+
+    def evaluate_data(self, data, *, read_options, task_options, batch_size, max_length, limit):
+        from kbert.tasks.question_answering.training_data import evaluation_windows
+        from kbert.tasks.question_answering.scoring import score_squad
+        from kbert.tasks.question_answering.squad_files import read_qa_examples
+
+        # options not given: the checkpoint's training settings (config.json "kbert"), then the defaults
+        trained = self.config.extra.get("kbert", {})
+        defaults = {o.name: o.default for o in scoring_options(lambda value: value)}
+        options = {name: task_options.get(name, trained.get(name, default)) for name, default in defaults.items()}
+        examples = read_qa_examples(data, format=read_options.get("format"), limit=limit,
+                                    download=read_options.get("download", False))
+        windows = evaluation_windows(self.checkpoint.tokenizer, examples, max_length=max_length,
+                                     doc_stride=options["doc_stride"], batch_size=batch_size)
+        return score_squad(self.build_model(), windows, examples, **_scoring_options(options))
+
+    # --- pipeline ------------------------------------------------------------------------------
+    def parse_inputs(self, inputs, params=None):
+        """transformers' forms: ``question=, context=`` (strings, or lists, or many questions on one
+        context), a ``{"question", "context"}`` dict, a list of them, or ``(question, context)``."""
+        params = params or {}
+        question, context = params.get("question"), params.get("context")
+        if inputs is None:
+            if question is None or context is None:
+                raise InputError(f"{self.name}: give question= and context= (or a dict / list of dicts)")
+            if isinstance(question, str) and isinstance(context, str):
+                items = [{"question": question, "context": context}]
+            elif isinstance(question, list) and isinstance(context, str):
+                items = [{"question": q, "context": context} for q in question]
+            elif isinstance(question, list) and isinstance(context, list):
+                if len(question) != len(context):
+                    raise InputError(f"{self.name}: {len(question)} questions but {len(context)} contexts")
+                items = [{"question": q, "context": c} for q, c in zip(question, context)]
+            else:
+                raise InputError(f"{self.name}: question= and context= must be strings or lists of strings, got "
+                                 f"{type(question).__name__} and {type(context).__name__}")
+        elif question is not None or context is not None:
+            raise InputError(f"{self.name}: give the inputs either positionally or as question=/context=, not both")
+        elif isinstance(inputs, tuple) and len(inputs) == 2 and all(isinstance(x, str) for x in inputs):
+            items = [{"question": inputs[0], "context": inputs[1]}]
+        elif isinstance(inputs, dict):
+            items = [inputs]
+        elif isinstance(inputs, (list, tuple)):
+            items = list(inputs)
+        else:
+            raise InputError(f"{self.name}: inputs must be question=/context=, a dict with 'question' and 'context' "
+                             f"or a list of such dicts; got {type(inputs).__name__}")
+        if not items:
+            raise InputError(f"{self.name}: got an empty list of inputs")
+        return [self._parse_item(item, i) for i, item in enumerate(items)]
+
+    def _parse_item(self, item, index: int) -> Example:
+        where = f"{self.name}: input {index}"
+        if not isinstance(item, dict) or set(item) != {"question", "context"}:
+            got = sorted(item) if isinstance(item, dict) else type(item).__name__
+            raise InputError(f"{where} must be a dict with exactly the keys 'question' and 'context', got {got}")
+        for key in ("question", "context"):
+            value = item[key]
+            if not isinstance(value, str):
+                raise InputError(f"{where}: {key!r} must be a str, got {type(value).__name__} {value!r:.60}")
+            if not value:
+                raise InputError(f"{where}: {key!r} is empty")
+        return Example(_check_encodable(item["question"], where), _check_encodable(item["context"], where))
+
+    def input_of_record(self, record):
+        return record
+
+    def check_parameters(self, params):
+        params = super().check_parameters(params)
+        max_model = self.checkpoint.tokenizer.model_max_length
+        max_seq_len = _integer(params, "max_seq_len", min(max_model, DEFAULT_MAX_SEQ_LEN), self.name, minimum=4)
+        if max_seq_len > max_model:
+            raise InputError(f"{self.name}: max_seq_len={max_seq_len} is more than the model's {max_model} positions")
+        doc_stride = _integer(params, "doc_stride", min(max_seq_len // 2, 128), self.name, minimum=0)
+        if doc_stride > max_seq_len:
+            raise InputError(f"{self.name}: doc_stride ({doc_stride}) is larger than max_seq_len ({max_seq_len})")
+        checked = {
+            "top_k": _integer(params, "top_k", 1, self.name),
+            "max_answer_len": _integer(params, "max_answer_len", DEFAULT_MAX_ANSWER_LEN, self.name),
+            "max_seq_len": max_seq_len, "doc_stride": doc_stride,
+            "max_question_len": _integer(params, "max_question_len", DEFAULT_MAX_QUESTION_LEN, self.name),
+            "handle_impossible_answer": bool(params.get("handle_impossible_answer", False)),
+            "align_to_words": bool(params.get("align_to_words", True)),
+        }
+        for key in ("question", "context"):
+            if key in params:
+                checked[key] = params[key]
+        return checked
+
+    def window_stride(self, params) -> int:
+        return params["doc_stride"]
+
+    def window_length(self, params) -> int:
+        return params["max_seq_len"]
+
+    def postprocess_windows(self, windows, *, top_k=1, max_answer_len=DEFAULT_MAX_ANSWER_LEN,
+                            handle_impossible_answer=False, align_to_words=True, **_):
+        context = windows[0].example.text_pair
+        qa_windows = [self.qa_window(w.outputs["logits"], w.token_ids, w.starts, w.ends, w.sequence_ids)
+                      for w in windows]
+        return postprocess.answer_question(qa_windows, context, top_k=top_k, max_answer_len=max_answer_len,
+                                           handle_impossible_answer=handle_impossible_answer,
+                                           align_to_words=align_to_words)
+
+    def qa_window(self, logits, token_ids, starts, ends, sequence_ids) -> "postprocess.QAWindow":
+        """One window for :func:`~kbert.tasks.question_answering.postprocess.answer_question`."""
+        return postprocess.QAWindow(start_logits=np.asarray(logits[:, 0], np.float32),
+                                    end_logits=np.asarray(logits[:, 1], np.float32), starts=starts, ends=ends,
+                                    sequence_ids=sequence_ids,
+                                    word_ids=context_word_ids(token_ids, sequence_ids, self._continuation()))
+
+    @functools.cache
+    def _continuation(self) -> np.ndarray:
+        """``(V,)`` bool: the vocabulary's ``##`` pieces, which continue the word before them."""
+        return np.array([t.startswith("##") for t in self.checkpoint.tokenizer.vocabulary])
+
+    def package_one(self, result, params):
+        return result[0] if len(result) == 1 else result  # transformers: one answer comes as a dict, not a list
+
+    def package(self, results, inputs, params):
+        # transformers: one question (however given, a list of one included) comes back alone
+        results = [self.package_one(r, params) for r in results]
+        return results[0] if len(results) == 1 else results
+
+    # --- export --------------------------------------------------------------------------------
+    def serving_outputs(self, outputs, inputs):
+        raise InputError(f"{self.name}: exporting a raw-text SavedModel is not available yet for this task")
+
+
+def context_word_ids(token_ids: np.ndarray, sequence_ids: np.ndarray, continuation: np.ndarray) -> np.ndarray:
+    """The word of every context token (-1 elsewhere), as the BERT pre-tokenizer splits words.
+
+    WordPiece marks every piece after a word's first with ``##``, so a new word starts at every
+    context token without it; a window that starts inside a word gives its leading pieces a word of
+    their own. Only equality of the ids matters (``align_to_words`` spans a token's whole word).
+
+    >>> context_word_ids(np.array([1, 5, 6, 7]), np.array([-1, 1, 1, 1]), np.array([0, 0, 0, 0, 0, 0, 1, 0], bool))
+    array([-1,  1,  1,  2])
+    """
+    context = sequence_ids == SECOND
+    words = np.cumsum(context & ~continuation[token_ids])  # leading pieces of a word cut by the window: 0
+    return np.where(context, words, -1)
+
+
+def _integer(params, key, default, task_name, minimum: int = 1) -> int:
+    value = params.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise InputError(f"{task_name}: {key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _scoring_options(task_options) -> dict:
+    return {"version_2": bool(task_options.get("version_2_with_negative", False)),
+            "max_answer_len": task_options.get("max_answer_len", 30),
+            "null_score_diff_threshold": task_options.get("null_score_diff_threshold", 0.0)}
