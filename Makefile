@@ -39,6 +39,10 @@ fixtures: $(STAMP) $(REF)/.installed
 	$(REF)/bin/python tests/fixtures/make_word_ids_fixture.py
 	$(PY) tests/fixtures/make_trained_fixture.py train
 	$(REF)/bin/python tests/fixtures/make_trained_fixture.py reference
+	$(PY) tests/fixtures/make_trained_fixture.py train-qa
+	$(REF)/bin/python tests/fixtures/make_trained_fixture.py reference-qa
+	$(REF)/bin/python tests/fixtures/make_qa_fixtures.py
+	$(REF)/bin/python tests/fixtures/make_qa_feature_fixtures.py
 
 bench: $(STAMP) $(REF)/.installed
 	$(PY) benchmarks/bench_inference.py

@@ -93,3 +93,27 @@ def test_a_kbert_trained_token_classifier_loads_in_transformers_with_the_same_lo
     mask = np.asarray(NER_REFERENCE["attention_mask"], bool)
     assert mask.tolist() == np.asarray(inputs["padding_mask"], bool).tolist()
     np.testing.assert_allclose(logits[mask], np.asarray(NER_REFERENCE["logits"])[mask], atol=1e-4)
+
+
+QA_FOLDER = CHECKPOINTS / "kbert-trained-tiny-qa"
+QA_REFERENCE = json.loads((EXPECTED / "kbert_trained_qa.json").read_text())
+
+
+def test_a_kbert_trained_qa_folder_is_a_bert_for_question_answering():
+    info = QA_REFERENCE["loading_info"]
+    assert info["missing_keys"] == [] and info["unexpected_keys"] == [] and info["mismatched_keys"] == []
+    assert QA_REFERENCE["model_class"] == "BertForQuestionAnswering"
+    pairs = QA_REFERENCE["pairs"]
+    task = kbert.tasks.get_task("question-answering")(kbert.load_checkpoint(QA_FOLDER))
+    encoding = task.checkpoint.tokenizer.encode(tf.constant([q for q, _ in pairs]), tf.constant([c for _, c in pairs]))
+    inputs = encoding.padded()
+    logits = np.asarray(task.build_model()({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")},
+                                           training=False)["logits"])
+    real = np.array(QA_REFERENCE["attention_mask"], bool)
+    np.testing.assert_allclose(logits[..., 0][real], np.array(QA_REFERENCE["start_logits"])[real], atol=1e-4)
+    np.testing.assert_allclose(logits[..., 1][real], np.array(QA_REFERENCE["end_logits"])[real], atol=1e-4)
+    qa = kbert.pipeline("question-answering", model=QA_FOLDER)
+    ours = qa(question=[q for q, _ in pairs], context=[c for _, c in pairs], handle_impossible_answer=True)
+    for a, b in zip(ours, QA_REFERENCE["pipeline"]):
+        assert (a["answer"], a["start"], a["end"]) == (b["answer"], b["start"], b["end"])
+        assert a["score"] == pytest.approx(b["score"], rel=1e-4)
