@@ -74,7 +74,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from bench_inference import agreement, time_transformers  # noqa: E402
-from common import minilm_classifier, run_reference, sst2_sentences  # noqa: E402
+from common import kbert_child_request, minilm_classifier, run_reference, sst2_sentences  # noqa: E402
 
 TASK = "text-classification"
 
@@ -114,16 +114,9 @@ def kbert_child() -> None:
     started = time.time()
     import kbert
 
-    make_pipeline = kbert.pipeline  # kbert imports lazily: this imports the pipeline code (TF, Keras)
-    imported = time.time()
-    request = json.load(sys.stdin)
-    if request.get("threads"):
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(request["threads"])
-        tf.config.threading.set_inter_op_parallelism_threads(request["threads"])
+    request, imported = kbert_child_request()
     build_start = time.perf_counter()
-    pipe = make_pipeline(TASK, model=request["model"], batch_size=request["batch_size"])
+    pipe = kbert.pipeline(TASK, model=request["model"], batch_size=request["batch_size"])
     build_seconds = time.perf_counter() - build_start
     forward = pipe._forward
     current = instrument(pipe) if request.get("profile") else {"record": {}}

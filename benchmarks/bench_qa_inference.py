@@ -24,7 +24,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import data_dir, minilm_classifier, run_reference  # noqa: E402
+from common import data_dir, kbert_child_request, minilm_classifier, run_reference  # noqa: E402
 
 SQUAD = "squad_v1.1/dev-v1.1-articles-00-37.json"
 WARMUP = 32
@@ -39,20 +39,13 @@ def squad_questions() -> list[tuple[str, str]]:
 
 
 def kbert_child() -> None:
-    """The kbert side of one run (request on stdin, one JSON line on stdout, as hf_inference_qa.py)."""
+    """The kbert side of one run (request on stdin, one JSON line on stdout, as hf_inference.py)."""
     started = time.time()
     import kbert
 
-    make_pipeline = kbert.pipeline
-    imported = time.time()
-    request = json.load(sys.stdin)
-    if request.get("threads"):
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(request["threads"])
-        tf.config.threading.set_inter_op_parallelism_threads(request["threads"])
+    request, imported = kbert_child_request()
     build_start = time.perf_counter()
-    pipe = make_pipeline("question-answering", model=request["model"], batch_size=request["batch_size"])
+    pipe = kbert.pipeline("question-answering", model=request["model"], batch_size=request["batch_size"])
     build_seconds = time.perf_counter() - build_start
     start = time.perf_counter()
     pipe(question=request["warmup_questions"], context=request["warmup_contexts"])
@@ -71,7 +64,7 @@ def one_run(side: str, request: dict) -> dict:
     if side == "kbert":
         out = run_reference(pathlib.Path(__file__).name, request, python=sys.executable, args=("--child",))
     else:
-        out = run_reference("hf_inference_qa.py", request)
+        out = run_reference("hf_inference.py", {**request, "task": "question-answering"})
     return {**out, "to_done": out["done"] - launched, "to_first": out["first_result"] - launched}
 
 

@@ -116,3 +116,20 @@ def run_reference(script: str, request: dict, python: pathlib.Path | str = REFER
     if done.returncode != 0:
         sys.exit(f"reference run {script} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def kbert_child_request() -> tuple[dict, float]:
+    """The start of a kbert benchmark child process: imports kbert's pipeline code (TF, Keras), reads the JSON
+    request on stdin and applies its ``threads``; returns the request and when the imports were done."""
+    import kbert
+
+    kbert.pipeline  # noqa: B018  (kbert imports lazily: this imports the pipeline code)
+    imported = time.time()
+    request = json.load(sys.stdin)
+    if request.get("threads"):
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(request["threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(request["threads"])
+    return request, imported
+

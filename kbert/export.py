@@ -1,7 +1,8 @@
 """Export a model as a TF Serving SavedModel that takes raw strings.
 
 ``saved_models/NAME/<version>/`` holds one SavedModel whose ``serving_default`` signature takes
-``text`` (``tf.string``, ``[None]``) and, for pair models, ``text_pair``; tokenization runs inside
+``text`` (``tf.string``, ``[None]``) and, for pair models, ``text_pair`` (the task decides:
+question answering takes ``question`` and ``context``); tokenization runs inside
 the graph (TensorFlow + tensorflow-text ops only, which TF Serving links). Versions are integers
 picked as one more than the highest present; the SavedModel is written to a hidden temporary
 folder beside them and renamed into place, so TF Serving never sees half a version.
@@ -24,7 +25,6 @@ import shutil
 import uuid
 
 import keras
-import tensorflow as tf
 
 from kbert.checkpoint import load_checkpoint
 from kbert.errors import ExportError
@@ -60,22 +60,11 @@ def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLik
     tokenizer = checkpoint.tokenizer
     max_length = tokenizer.model_max_length if max_length is None else min(max_length, tokenizer.model_max_length)
     keras_model = task_obj.build_model()
-
-    def serve(text, pair=None):
-        encoding = tokenizer.encode(text, pair, max_length=max_length)
-        inputs = {**encoding.padded(pad_id=tokenizer.pad_id), "text": text}
-        outputs = keras_model({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")}, training=False)
-        return task_obj.serving_outputs(outputs, inputs)
-
-    text_spec = tf.TensorSpec([None], tf.string, name="text")
+    function, input_signature = task_obj.serving_signature(keras_model, max_length=max_length, text_pair=text_pair)
     archive = keras.export.ExportArchive()
     archive.track(keras_model)
     archive.track(tokenizer)
-    if text_pair:
-        archive.add_endpoint("serving_default", lambda text, text_pair: serve(text, text_pair),
-                             input_signature=[text_spec, tf.TensorSpec([None], tf.string, name="text_pair")])
-    else:
-        archive.add_endpoint("serving_default", lambda text: serve(text), input_signature=[text_spec])
+    archive.add_endpoint("serving_default", function, input_signature=input_signature)
 
     base = pathlib.Path(output)
     try:

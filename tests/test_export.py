@@ -128,3 +128,29 @@ def test_token_classifier_export_groups_entities_in_the_graph(tmp_path, name, mi
             assert got["mask"][b][i] == 1 and got["entity_label"][b][i] == entity["entity"]
             assert (got["start"][b][i], got["end"][b][i]) == (entity["start"], entity["end"])
             assert got["score"][b][i] == pytest.approx(entity["score"], abs=1e-5)
+
+
+QA_INPUTS = {"question": ["Where does Sinan live?", "Who lives in Boston?", "What is it?", "Où vit Zoë ?"],
+             "context": ["Sinan lives in California but Matt lives in Boston.",
+                         "Sinan lives in California but Matt lives in Boston. " * 12,  # several windows
+                         "Café 😀 中国人 naïve résumé", "Zoë vit à Montréal, au Québec."]}
+
+
+@pytest.mark.parametrize("name", ["tiny-uncased-qa", "kbert-trained-tiny-qa"])
+def test_question_answering_export_answers_raw_strings_as_the_pipeline(tmp_path, name):
+    """Windows, the model, span decoding and the no-answer rule in the graph: the pipeline's answers."""
+    version = export_saved_model(CHECKPOINTS / name, tmp_path / "qa")
+    got = serve(version, QA_INPUTS)
+    pipe = kbert.pipeline("question-answering", model=CHECKPOINTS / name, max_length=64)
+    impossible = name == "kbert-trained-tiny-qa"  # trained with version_2_with_negative
+    best = pipe(**QA_INPUTS, handle_impossible_answer=impossible)
+    ranked = pipe(**QA_INPUTS, top_k=5, handle_impossible_answer=impossible)
+    for b, want in enumerate(best):
+        assert (got["answer"][b], got["start"][b], got["end"][b]) == (want["answer"], want["start"], want["end"])
+        assert got["score"][b] == pytest.approx(want["score"], rel=1e-4)
+        want_ranked = [a for a in (ranked[b] if isinstance(ranked[b], list) else [ranked[b]])
+                       if a["score"] > 0 or a["answer"] == ""]
+        assert got["count"][b] == len(want_ranked)
+        assert got["top_k_answer"][b][:len(want_ranked)] == [a["answer"] for a in want_ranked]
+    metadata = json.loads((version / "assets.extra" / "kbert.json").read_text())
+    assert metadata["task"] == "question-answering" and metadata["inputs"] == ["question", "context"]

@@ -170,19 +170,7 @@ def read_tfds(
                             f"(the dataset has {', '.join(sorted(feature_dict.keys()))})")
     label_kind, label_names = _label_kind_and_names(tfds, spec, feature_dict, source)
 
-    if download:
-        _download_and_prepare(builder, source)
-    _check_split(builder, split, source)
-    try:
-        ds = builder.as_dataset(split=split, shuffle_files=False)
-    except AssertionError as err:  # TFDS's way of saying "no prepared data in data_dir"
-        raise DataError(
-            f"{source}: dataset not prepared in {builder.data_dir}; run again with downloading enabled "
-            f"(kbert train ... --download, or read_tfds(..., download=True))"
-            + ("" if data_dir else " or point data_dir / $TFDS_DATA_DIR at a folder that has it")
-        ) from err
-    except (ValueError, KeyError) as err:
-        raise DataError(f"{source}: {err}") from err
+    ds = prepared_split(builder, split, source, download=download, data_dir=data_dir)
 
     keep = [f for f in (spec.text, spec.text_pair, spec.label) if f is not None]
     ds = ds.map(lambda ex: {k: ex[k] for k in keep})
@@ -252,6 +240,24 @@ def _download_and_prepare(builder, source: str) -> None:
 def _split_names(split: str) -> list[str]:
     """``"train[:10%]+validation"`` → ``["train", "validation"]``."""
     return [p for p in re.findall(r"[A-Za-z_][\w.-]*", re.sub(r"\[[^\]]*\]", "", split))]
+
+
+def prepared_split(builder, split: str, source: str, *, download: bool, data_dir: str | None):
+    """``builder``'s ``split`` as a ``tf.data`` dataset; downloads only with ``download`` (else a prepared
+    copy in ``data_dir`` / ``$TFDS_DATA_DIR`` is needed), every failure a :class:`DataError` naming ``source``."""
+    if download:
+        _download_and_prepare(builder, source)
+    _check_split(builder, split, source)
+    try:
+        return builder.as_dataset(split=split, shuffle_files=False)
+    except AssertionError as err:  # TFDS's way of saying "no prepared data in data_dir"
+        raise DataError(
+            f"{source}: dataset not prepared in {builder.data_dir}; run again with downloading enabled "
+            f"(kbert train ... --download, or download=True)"
+            + ("" if data_dir else " or point data_dir / $TFDS_DATA_DIR at a folder that has it")
+        ) from err
+    except (ValueError, KeyError) as err:
+        raise DataError(f"{source}: {err}") from err
 
 
 def _check_split(builder, split: str, source: str) -> None:

@@ -294,6 +294,26 @@ class Task:
                source=str(self.checkpoint.path))
 
     # --- export --------------------------------------------------------------------------------
+    def serving_signature(self, keras_model, *, max_length: int, text_pair: bool = False):
+        """``(function, input_signature)`` of the SavedModel's ``serving_default``: raw ``text`` (and
+        ``text_pair``) strings in, :meth:`serving_outputs` out, tokenized in the graph."""
+        import tensorflow as tf
+
+        tokenizer = self.checkpoint.tokenizer
+
+        def serve(text, pair=None):
+            encoding = tokenizer.encode(text, pair, max_length=max_length)
+            inputs = {**encoding.padded(pad_id=tokenizer.pad_id), "text": text}
+            outputs = keras_model({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")},
+                                  training=False)
+            return self.serving_outputs(outputs, inputs)
+
+        text_spec = tf.TensorSpec([None], tf.string, name="text")
+        if text_pair:
+            return (lambda text, text_pair: serve(text, text_pair),
+                    [text_spec, tf.TensorSpec([None], tf.string, name="text_pair")])
+        return (lambda text: serve(text)), [text_spec]
+
     def serving_outputs(self, outputs: dict, inputs: dict) -> dict:
         """Graph-only (TF ops) outputs of the serving signature, from the model outputs."""
         raise NotImplementedError

@@ -158,18 +158,13 @@ def _example(qid, question, context, texts, starts, is_impossible, title, where:
         raise DataError(f"{where}: question id must be a non-empty string, got {qid!r:.60}")
     qid = str(qid)
     at = f"{where}: question {qid!r}"
-    if context is None:
-        raise DataError(f"{at}: no context")
-    if not isinstance(context, str):
-        raise DataError(f"{at}: context must be a string, got {type(context).__name__} {context!r:.60}")
-    if not context.strip():
-        raise DataError(f"{at}: the context is empty")
-    if question is None:
-        raise DataError(f"{at}: no question")
-    if not isinstance(question, str):
-        raise DataError(f"{at}: question must be a string, got {type(question).__name__} {question!r:.60}")
-    if not question.strip():
-        raise DataError(f"{at}: the question is empty")
+    for name, value in (("context", context), ("question", question)):
+        if value is None:
+            raise DataError(f"{at}: no {name}")
+        if not isinstance(value, str):
+            raise DataError(f"{at}: {name} must be a string, got {type(value).__name__} {value!r:.60}")
+        if not value.strip():
+            raise DataError(f"{at}: the {name} is empty")
     if not isinstance(title, str):
         raise DataError(f"{at}: title must be a string, got {type(title).__name__} {title!r:.60}")
     if len(texts) != len(starts):
@@ -257,7 +252,7 @@ def _jsonl_examples(text: str, source: str) -> Iterator[QAExample]:
 
 # --- TFDS ------------------------------------------------------------------------------------------
 def _tfds_examples(source: str, download: bool, data_dir: str | None) -> Iterator[QAExample]:
-    from kbert.data.tfds_sources import _builder, _check_split, _download_and_prepare, _import_tfds, _text
+    from kbert.data.tfds_sources import _builder, _import_tfds, _text, prepared_split
 
     name, split = parse_tfds_name(source)
     split = split or DEFAULT_SPLIT
@@ -266,17 +261,7 @@ def _tfds_examples(source: str, download: bool, data_dir: str | None) -> Iterato
     where = f"{PREFIX}{name}[{split}]"
     tfds = _import_tfds()
     builder = _builder(tfds, name, data_dir, where)
-    if download:
-        _download_and_prepare(builder, where)
-    _check_split(builder, split, where)
-    try:
-        dataset = builder.as_dataset(split=split, shuffle_files=False)
-    except AssertionError as err:  # TFDS's way of saying "no prepared data in data_dir"
-        raise DataError(f"{where}: dataset not prepared in {builder.data_dir}; run again with downloading enabled "
-                        f"(kbert train ... --download, or download=True)"
-                        + ("" if data_dir else " or point $TFDS_DATA_DIR at a folder that has it")) from err
-    except (ValueError, KeyError) as err:
-        raise DataError(f"{where}: {err}") from err
+    dataset = prepared_split(builder, split, where, download=download, data_dir=data_dir)
     index = 0
     for row in tfds.as_numpy(dataset.prefetch(_TFDS_BATCH)):
         at = f"{where}#{index}"

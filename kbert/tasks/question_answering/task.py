@@ -29,6 +29,7 @@ from kbert.tokenizer.bert_tokenizer import SECOND
 DEFAULT_MAX_SEQ_LEN = 384  # transformers: min(model_max_length, 384)
 DEFAULT_MAX_ANSWER_LEN = 15
 DEFAULT_MAX_QUESTION_LEN = 64  # accepted as transformers does; its fast-tokenizer path never truncates the question
+EXPORT_TOP_K = 5  # answers per question in the SavedModel's top_k_* outputs
 HF_QA_LABELS = {0: "LABEL_0", 1: "LABEL_1"}  # what transformers writes for a 2-output head without labels
 
 
@@ -216,8 +217,58 @@ class QuestionAnswering(Task):
         return results[0] if len(results) == 1 else results
 
     # --- export --------------------------------------------------------------------------------
-    def serving_outputs(self, outputs, inputs):
-        raise InputError(f"{self.name}: exporting a raw-text SavedModel is not available yet for this task")
+    def serving_signature(self, keras_model, *, max_length: int, text_pair: bool = False,
+                          top_k: int = EXPORT_TOP_K):
+        """Raw ``question`` and ``context`` strings in; windows, the model and span decoding in the graph.
+
+        Windows as the pipeline's defaults make them (``max_seq_len`` min(384, ``max_length``),
+        ``doc_stride`` min(max_seq_len // 2, 128)); answers by
+        :func:`~kbert.tasks.question_answering.answers_graph.answer_spans_graph`: ``answer``/``start``/
+        ``end``/``score`` ``(B,)`` are the pipeline's default call (``top_k=1``; ``""``, -1, -1, 0 when no span
+        scores above 0), ``top_k_*`` ``(B, top_k)`` and ``count`` are ``pipe(..., top_k=top_k)``'s answers,
+        padded. A checkpoint trained with ``version_2_with_negative`` offers the empty answer
+        (``handle_impossible_answer``).
+        """
+        import tensorflow as tf
+
+        from kbert.tasks.question_answering.answers_graph import answer_spans_graph
+
+        tokenizer = self.checkpoint.tokenizer
+        max_seq_len = min(max_length, DEFAULT_MAX_SEQ_LEN)
+        doc_stride = min(max_seq_len // 2, 128)
+        continuation = tf.constant(self._continuation())
+        impossible = bool(self.config.extra.get("kbert", {}).get("version_2_with_negative", False))
+
+        def serve(question, context):
+            encoding = tokenizer.encode(question, context, max_length=max_seq_len, stride=doc_stride,
+                                        truncation="only_second")
+            dense = encoding.padded(pad_id=tokenizer.pad_id)
+            logits = keras_model({k: dense[k] for k in ("token_ids", "segment_ids", "padding_mask")},
+                                 training=False)["logits"]
+            in_context = tf.equal(dense["sequence_ids"], SECOND)
+            starts_word = in_context & ~tf.gather(continuation, dense["token_ids"])
+            word_ids = tf.where(in_context, tf.cumsum(tf.cast(starts_word, tf.int32), axis=1), -1)
+            windows = dict(start_logits=logits[..., 0], end_logits=logits[..., 1],
+                           sequence_ids=dense["sequence_ids"], starts=dense["starts"], ends=dense["ends"],
+                           word_ids=word_ids, sample_index=encoding.sample_index,
+                           num_examples=tf.shape(question)[0], contexts=context,
+                           handle_impossible_answer=impossible)
+            best = answer_spans_graph(**windows, top_k=1)
+            ranked = answer_spans_graph(**windows, top_k=top_k)
+            return {"answer": best["answer"][:, 0], "start": best["start"][:, 0], "end": best["end"][:, 0],
+                    "score": best["score"][:, 0], "count": ranked["count"],
+                    **{f"top_k_{k}": ranked[k] for k in ("answer", "start", "end", "score")}}
+
+        strings = [tf.TensorSpec([None], tf.string, name="question"), tf.TensorSpec([None], tf.string, name="context")]
+        return serve, strings
+
+    def export_metadata(self):
+        return {"inputs": ["question", "context"], "top_k": EXPORT_TOP_K}
+
+    @classmethod
+    def answers_from_serving(cls, texts, outputs, metadata):
+        return [{"answer": outputs["answer"][b], "start": outputs["start"][b], "end": outputs["end"][b],
+                 "score": round(outputs["score"][b], 4)} for b in range(len(texts))]
 
 
 def context_word_ids(token_ids: np.ndarray, sequence_ids: np.ndarray, continuation: np.ndarray) -> np.ndarray:
