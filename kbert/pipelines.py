@@ -189,6 +189,11 @@ class Pipeline:
                                       max_length)
             sample = encoding.sample_index.numpy()
             host = _HostEncoding.of(encoding)
+            too_long = np.flatnonzero(host.lengths > max_length)
+            if too_long.size:  # the traced tokenizer skips the eager check of a first text too long for windows
+                raise InputError(f"input {group[sample[too_long[0]]]}: its first text leaves no room for the second "
+                                 f"in windows of {max_length} tokens with stride={stride} (a window came out "
+                                 f"{host.lengths[too_long[0]]} tokens long); shorten it or raise the window length")
             order = np.argsort(-host.lengths, kind="stable")
             window_outputs: list[dict | None] = [None] * len(host.lengths)
             batches = range(0, len(order), batch_size)

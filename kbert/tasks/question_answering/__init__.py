@@ -7,7 +7,9 @@
     postprocess.py        transformers 4.57's QuestionAnsweringPipeline answers, as pure numpy
     squad_metrics.py      the official SQuAD v1.1 / v2.0 exact match and F1 (HasAns/NoAns, best threshold)
     scoring.py            window logits of an evaluation set -> answers -> SQuAD metrics
-    task.py               the span head (qa_outputs, Dense(2) on the sequence output), pipeline hooks
+    answers_graph.py      the same answers as TF ops, for the raw-string SavedModel
+    training_data.py      files -> validated questions -> training batches and the scored evaluation set
+    task.py               the span head (qa_outputs, Dense(2) on the sequence output), pipeline and export hooks
 
 Example:
     >>> from kbert.tasks.registry import get_spec
