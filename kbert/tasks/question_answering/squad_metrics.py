@@ -14,7 +14,9 @@ Every number is the one the official evaluation scripts print (``evaluate-v1.1.p
   probabilities a question whose probability is above ``na_prob_thresh`` counts as answered
   ``""``, and ``best_*`` is the best score over thresholds as ``find_best_thresh`` walks them.
 
-Where transformers' ``data/metrics/squad_metrics.py`` (``squad_evaluate``) differs, kbert follows
+Why kbert's own code: no library among kbert's dependencies ships these definitions; Hugging Face's
+``evaluate`` fetches the scripts over the network at run time, and transformers' copy differs:
+where transformers' ``data/metrics/squad_metrics.py`` (``squad_evaluate``) differs, kbert follows
 the official scripts: transformers scores v1.1 data with the v2.0 rules (gold answers normalising
 to ``""`` dropped, a missing prediction left out of the total instead of scoring 0) and always
 adds ``best_*`` keys (threshold 0.0 from all-zero probabilities) when no probabilities are given.
