@@ -3,7 +3,8 @@
 A recipe has a ``[train]`` table with :class:`~kbert.training.config.TrainConfig` fields (and the
 task's own options, e.g. ``stride`` for token classification), an optional
 ``[export]`` table (``output``: the TF Serving model folder) and an optional ``[predict]`` table
-(``texts``, or ``pairs`` as ``[[text, text_pair], ...]``). In strings, ``{data}`` is the real-data
+(``texts``, ``pairs`` as ``[[text, text_pair], ...]``, or ``inputs`` as tables of the export's input
+names, e.g. ``{question = "...", context = "..."}`` for question answering). In strings, ``{data}`` is the real-data
 folder (``$KBERT_DATA``, else ``../shared/data`` beside the repository) and ``{repo}`` the repository.
 
 Example:
@@ -36,7 +37,7 @@ class Recipe:
     path: pathlib.Path
     train: TrainConfig
     export_to: str | None = None  # TF Serving model base folder
-    predict_texts: tuple = ()  # strings, or (text, text_pair) tuples
+    predict_texts: tuple = ()  # strings, (text, text_pair) tuples, or dicts of the export's inputs
 
 
 def data_folder() -> pathlib.Path:
@@ -77,9 +78,13 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     if set(export) - {"output"}:
         raise InputError(f"{path}: [export] takes only 'output', got {sorted(export)}")
     predict = raw.get("predict", {})
-    if set(predict) - {"texts", "pairs"}:
-        raise InputError(f"{path}: [predict] takes 'texts' or 'pairs', got {sorted(predict)}")
-    texts = tuple(predict.get("texts", ())) + tuple(tuple(p) for p in predict.get("pairs", ()))
+    if set(predict) - {"texts", "pairs", "inputs"} or len(predict) > 1:
+        raise InputError(f"{path}: [predict] takes one of 'texts', 'pairs' or 'inputs', got {sorted(predict)}")
+    records = predict.get("inputs", ())
+    if any(not isinstance(r, dict) or sorted(r) != sorted(records[0]) or not all(isinstance(v, str) for v in r.values())
+           for r in records):
+        raise InputError(f"{path}: [predict] inputs must be tables with the same string keys, got {records!r:.200}")
+    texts = tuple(predict.get("texts", ())) + tuple(tuple(p) for p in predict.get("pairs", ())) + tuple(records)
     return Recipe(path, train, _expand(export.get("output")), texts)
 
 
@@ -116,13 +121,20 @@ def query_saved_model(version_dir, texts) -> list[dict]:
     """Each text's answer from the SavedModel, asked in a bare TF process (as TF Serving would).
 
     The answers are shaped by the exported task (``Task.answers_from_serving``): classifiers give
-    ``{'text', 'label', 'score'}``, token classifiers ``{'text', 'entities': [...]}`` or ``{'text', 'tags': [...]}``.
+    ``{'text', 'label', 'score'}``, token classifiers ``{'text', 'entities': [...]}`` or ``{'text', 'tags': [...]}``,
+    question answering ``{'question', 'answer', 'start', 'end', 'score'}``. ``texts`` are strings,
+    ``(text, text_pair)`` tuples or dicts keyed by the export's input names.
     """
     from kbert.tasks import get_task
 
     pairs = [t for t in texts if isinstance(t, tuple)]
-    request = ({"text": [a for a, _ in pairs], "text_pair": [b for _, b in pairs]} if pairs
-               else {"text": list(texts)})
+    records = [t for t in texts if isinstance(t, dict)]
+    if records:
+        request = {key: [r[key] for r in records] for key in records[0]}
+    elif pairs:
+        request = {"text": [a for a, _ in pairs], "text_pair": [b for _, b in pairs]}
+    else:
+        request = {"text": list(texts)}
     done = subprocess.run([sys.executable, "-c", _QUERY, str(version_dir), json.dumps(request)],
                           capture_output=True, text=True)
     if done.returncode != 0:

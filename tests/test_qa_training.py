@@ -101,3 +101,52 @@ def test_best_answer_pools_windows_and_applies_the_null_threshold():
     assert best_answer([w1, w2], context, version_2=True, null_score_diff_threshold=-7.0)[0] == ""
     # question tokens and spans longer than max_answer_len are never answers
     assert best_answer([w2], context, version_2=False, max_answer_len=1) != ("de", 0.0)
+
+
+def test_a_qa_recipe_trains_exports_and_answers_question_context_records(tmp_path):
+    """[predict] inputs are records of the export's input names; answers come from the SavedModel."""
+    from kbert.recipes import load_recipe, run_recipe
+
+    data = squad_file(tmp_path / "train.json", version_2=True)
+    recipe = tmp_path / "qa.toml"
+    recipe.write_text(f"""
+[train]
+task = "question-answering"
+model = "{TINY}"
+train = "{data}[:12]"
+eval = "{data}[12:]"
+output = "{tmp_path / 'run'}"
+version_2_with_negative = true
+epochs = 1
+batch_size = 8
+max_length = 48
+doc_stride = 16
+verbose = 0
+[export]
+output = "{tmp_path / 'served'}"
+[predict]
+inputs = [{{ question = "Where does Sinan live?", context = "Sinan lives in California but Matt lives in Boston." }}]
+""")
+    assert load_recipe(recipe).predict_texts[0]["question"] == "Where does Sinan live?"
+    summary = run_recipe(recipe)
+    assert summary["metrics"]["examples"] == 8 and "NoAns_exact" in summary["metrics"]
+    [answer] = summary["predictions"]
+    context = "Sinan lives in California but Matt lives in Boston."
+    assert answer["question"] == "Where does Sinan live?"
+    assert answer["answer"] == (context[answer["start"]:answer["end"]] if answer["start"] >= 0 else "")
+    qa = kbert.pipeline("question-answering", model=summary["checkpoint"])
+    ours = qa(question="Where does Sinan live?", context=context, handle_impossible_answer=True)
+    assert (ours["answer"], ours["start"], ours["end"]) == (answer["answer"], answer["start"], answer["end"])
+
+
+def test_every_squad_recipe_splits_its_file_by_article(shared_data):
+    from kbert.recipes import load_recipe
+    from kbert.tasks.question_answering.squad_files import read_qa_examples
+    from conftest import ROOT
+
+    for name, sizes in (("squad_v1", (7331, 1251)), ("squad_v2", (3708, 486))):
+        recipe = load_recipe(ROOT / "pipelines" / f"{name}.toml")
+        train, held_out = read_qa_examples(recipe.train.train), read_qa_examples(recipe.train.eval)
+        assert (len(train), len(held_out)) == sizes
+        assert not {e.title for e in train} & {e.title for e in held_out}
+        assert recipe.train.task_options["version_2_with_negative"] == (name == "squad_v2")

@@ -40,7 +40,7 @@ class QuestionAnswering(Task):
     token_level_outputs = ("logits",)
     call_parameters = ("question", "context", "top_k", "doc_stride", "max_answer_len", "max_seq_len",
                        "max_question_len", "handle_impossible_answer", "align_to_words")
-    hf_architecture = "BertForQuestionAnswering"
+    hf_head = "ForQuestionAnswering"
     head_prefix = "qa_outputs"
     input_fields = ("question", "context")
     optional_input_fields = ()
@@ -70,7 +70,7 @@ class QuestionAnswering(Task):
         head = keras.layers.Dense(2, name=self.head_prefix,
                                   kernel_initializer=hf_initializer(self.config.extra.get("initializer_range", 0.02)))
         logits = head(sequence)
-        tensors = self.checkpoint.task_head(self.head_prefix, self.hf_architecture)
+        tensors = self.checkpoint.task_head(self.head_prefix, self.hf_head)
         if tensors is not None:
             if tensors.get("weight", np.zeros((0,))).shape[0] != 2:
                 raise CorruptCheckpointError(f"{self.checkpoint.path}: qa_outputs must have 2 outputs (start, end), "
@@ -267,8 +267,10 @@ class QuestionAnswering(Task):
 
     @classmethod
     def answers_from_serving(cls, texts, outputs, metadata):
-        return [{"answer": outputs["answer"][b], "start": outputs["start"][b], "end": outputs["end"][b],
-                 "score": round(outputs["score"][b], 4)} for b in range(len(texts))]
+        """``{'question', 'answer', 'start', 'end', 'score'}`` per ``{question, context}`` record."""
+        return [{"question": record["question"] if isinstance(record, dict) else record,
+                 "answer": outputs["answer"][b], "start": outputs["start"][b], "end": outputs["end"][b],
+                 "score": round(outputs["score"][b], 4)} for b, record in enumerate(texts)]
 
 
 def context_word_ids(token_ids: np.ndarray, sequence_ids: np.ndarray, continuation: np.ndarray) -> np.ndarray:
