@@ -14,8 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import pathlib
 
@@ -23,97 +21,15 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from kbert.errors import CheckpointNotFoundError, TokenizerError
-from kbert.tokenizer import truncation as trunc
 from kbert.tokenizer.normalizer import BertNormalizer
+from kbert.tokenizer.subword import (FIRST, SECOND, SPECIAL, Encoding, Pieces, SpecialLayout,  # noqa: F401
+                                     SubwordTokenizer, _check_stride, _Pieces)  # re-exported
+from kbert.tokenizer.subword import read_json as _read_json
 
 logger = logging.getLogger(__name__)
 
-# Sequence ids, as Hugging Face's ``Encoding.sequence_ids`` (None for special tokens → -1 here).
-SPECIAL, FIRST, SECOND = -1, 0, 1
 
-
-@dataclasses.dataclass(frozen=True)
-class Encoding:
-    """Token-level view of a batch: ragged ``(N, (T))`` tensors plus ``sample_index`` ``(N,)``.
-
-    ``N`` is the number of texts, or of windows when overflow windows were asked for;
-    ``sample_index[i]`` is the input text row ``i`` comes from (HF's ``overflow_to_sample_mapping``).
-    ``starts``/``ends`` are character offsets into the text (first or pair) the token comes from;
-    special tokens have ``(0, 0)`` and ``sequence_ids == -1``.
-    """
-
-    token_ids: tf.RaggedTensor
-    segment_ids: tf.RaggedTensor
-    starts: tf.RaggedTensor
-    ends: tf.RaggedTensor
-    sequence_ids: tf.RaggedTensor
-    sample_index: tf.Tensor
-
-    def padded(self, length: int | tf.Tensor | None = None, pad_id: int = 0) -> dict[str, tf.Tensor]:
-        """Dense ``(N, L)`` model inputs and offsets; ``L`` is ``length`` or the longest row."""
-        if length is None:  # the longest row; at least 2 so that an empty batch still has a [CLS] column
-            length = tf.maximum(self.token_ids.bounding_shape(axis=1, out_type=tf.int32), 2)
-        shape = tf.stack([self.token_ids.nrows(out_type=tf.int32), tf.cast(length, tf.int32)])
-
-        def dense(rt, value):
-            return rt.to_tensor(default_value=value, shape=shape)
-
-        return {
-            "token_ids": dense(self.token_ids, pad_id),
-            "segment_ids": dense(self.segment_ids, 0),
-            "padding_mask": dense(tf.ones_like(self.token_ids), 0),
-            "starts": dense(self.starts, 0),
-            "ends": dense(self.ends, 0),
-            "sequence_ids": dense(self.sequence_ids, SPECIAL),
-        }
-
-
-@dataclasses.dataclass(frozen=True)
-class _Pieces:
-    """Word pieces of a batch of texts, without special tokens: ragged ``(B, (n))``."""
-
-    ids: tf.RaggedTensor
-    starts: tf.RaggedTensor
-    ends: tf.RaggedTensor
-
-    def take(self, keep: tf.Tensor) -> "_Pieces":
-        """First ``keep[b]`` pieces of every row."""
-        starts = tf.cast(self.ids.row_starts(), tf.int32)
-        return self._pick(tf.ragged.range(starts, starts + keep))
-
-    def _pick(self, index: tf.RaggedTensor) -> "_Pieces":
-        """Rows made of the flat pieces at ``index`` (a ragged tensor of flat positions)."""
-        return _Pieces(*(tf.gather(t.flat_values, index) for t in (self.ids, self.starts, self.ends)))
-
-    def gather(self, rows: tf.Tensor) -> "_Pieces":
-        return _Pieces(*(tf.gather(t, rows) for t in (self.ids, self.starts, self.ends)))
-
-    def windows(self, size: tf.Tensor, stride: int) -> tuple["_Pieces", tf.Tensor]:
-        """Overflow windows of at most ``size[b]`` pieces, every ``size - stride`` pieces."""
-        n = tf.cast(self.ids.row_lengths(), tf.int32)
-        starts = trunc.window_starts(n, size, stride)  # (B, (k))
-        row = tf.cast(starts.value_rowids(), tf.int32)  # (W,)
-        begin = starts.flat_values  # (W,)
-        end = tf.minimum(begin + tf.gather(tf.broadcast_to(size, tf.shape(n)), row), tf.gather(n, row))
-        offset = tf.gather(tf.cast(self.ids.row_starts(), tf.int32), row)
-        return self._pick(tf.ragged.range(begin + offset, end + offset)), row
-
-
-def _fields(pieces: _Pieces, segment: int, sequence: int) -> tf.RaggedTensor:
-    """``(N, (n), 5)``: id, segment id, start, end, sequence id of every piece."""
-    ids = pieces.ids.flat_values
-    values = tf.stack([ids, tf.fill(tf.shape(ids), segment), pieces.starts.flat_values, pieces.ends.flat_values,
-                       tf.fill(tf.shape(ids), sequence)], axis=1)
-    return tf.RaggedTensor.from_row_splits(values, pieces.ids.row_splits, validate=False)
-
-
-def _special_column(rows: tf.Tensor, token_id: int, segment: int) -> tf.RaggedTensor:
-    """``(N, 1, 5)`` fields of one special token per row (offsets 0, 0; sequence id -1)."""
-    column = tf.tile(tf.constant([[[token_id, segment, 0, 0, SPECIAL]]], tf.int32), tf.stack([rows, 1, 1]))
-    return tf.RaggedTensor.from_tensor(column, ragged_rank=1)
-
-
-class BertTokenizer(tf.Module):
+class BertTokenizer(SubwordTokenizer):
     """WordPiece tokenizer with Hugging Face ``BertTokenizerFast`` semantics, in TensorFlow ops.
 
     Args:
@@ -126,6 +42,10 @@ class BertTokenizer(tf.Module):
         decoder_cleanup: the ``cleanup`` of ``tokenizer.json``'s WordPiece decoder (``" ."`` → ``"."`` ...
             when tokens are joined back into words, as token classification does).
     """
+
+    continuing_subword_prefix = "##"  # WordPiece marks the pieces after a word's first: a "word-aware" tokenizer
+    split_words_prefix = ""  # pre-split words are tokenized joined by spaces, nothing before the first
+    takes_split_words = True  # is_split_into_words works as it is
 
     def __init__(self, vocabulary: list[str], *, lowercase: bool = True, strip_accents: bool | None = None,
                  tokenize_chinese_chars: bool = True, model_max_length: int = 512,
@@ -196,7 +116,7 @@ class BertTokenizer(tf.Module):
         )
 
     # --- tokenization ------------------------------------------------------------------------
-    def tokenize(self, texts: tf.Tensor) -> _Pieces:
+    def tokenize(self, texts: tf.Tensor) -> Pieces:
         """Word pieces of ``texts`` ``(B,)`` without special tokens, with character offsets."""
         words = self.normalizer.split_words(texts)
         num_chars = tf.cast(words.char_positions.row_lengths(), tf.int32)  # (W,)
@@ -230,94 +150,12 @@ class BertTokenizer(tf.Module):
         def per_text(values):
             return tf.RaggedTensor.from_value_rowids(values, tf.cast(text_of_piece, tf.int64), nrows=nrows, validate=False)
 
-        return _Pieces(per_text(piece_ids), per_text(starts), per_text(ends))
+        return Pieces(per_text(piece_ids), per_text(starts), per_text(ends))
 
-    def encode(self, texts, text_pairs=None, *, max_length: int | None = None, truncation: str = "longest_first",
-               stride: int | None = None) -> Encoding:
-        """Token ids, segment ids and offsets of texts (or text pairs) with special tokens.
-
-        Args:
-            texts: ``(B,)`` strings.
-            text_pairs: optional ``(B,)`` second texts.
-            max_length: longest result, special tokens included (default ``model_max_length``).
-            truncation: ``longest_first``, ``only_first`` or ``only_second`` (pairs).
-            stride: when given, return every overflow window instead of cutting (HF's
-                ``return_overflowing_tokens=True``): windows of ``max_length`` tokens that overlap by
-                ``stride`` tokens of the truncated side. ``sample_index`` maps windows to inputs.
-        """
-        max_length = self.model_max_length if max_length is None else int(max_length)
-        trunc.check_strategy(truncation)
-        is_pair = text_pairs is not None
-        budget = max_length - (3 if is_pair else 2)
-        if budget < 1:
-            raise TokenizerError(f"max_length={max_length} leaves no room for text after the special tokens")
-        first = self.tokenize(texts)
-        n1 = tf.cast(first.ids.row_lengths(), tf.int32)
-        batch = tf.shape(n1)[0]
-        sample_index = tf.range(batch)
-        if not is_pair:
-            if stride is None:
-                first = first.take(trunc.single_lengths(n1, budget))
-            else:
-                _check_stride(stride, budget)
-                first, sample_index = first.windows(tf.fill([batch], budget), stride)
-            return self._assemble(first, None, sample_index)
-
-        second = self.tokenize(text_pairs)
-        n2 = tf.cast(second.ids.row_lengths(), tf.int32)
-        if stride is None:
-            k1, k2 = trunc.pair_lengths(n1, n2, budget, truncation)
-            self._check_pair_fits(n1, n2, budget, truncation)
-            return self._assemble(first.take(k1), second.take(k2), sample_index)
-        if truncation == "longest_first":
-            raise TokenizerError("overflow windows over text pairs need truncation='only_first' or 'only_second'")
-        self._check_pair_fits(n1, n2, budget, truncation, stride)
-        if truncation == "only_second":
-            second, sample_index = second.windows(budget - n1, stride)
-            first = first.gather(sample_index)
-        else:
-            first, sample_index = first.windows(budget - n2, stride)
-            second = second.gather(sample_index)
-        return self._assemble(first, second, sample_index)
-
-    def __call__(self, texts, text_pairs=None, **kwargs) -> Encoding:
-        return self.encode(texts, text_pairs, **kwargs)
-
-    # --- helpers -------------------------------------------------------------------------------
-    def _assemble(self, first: _Pieces, second: _Pieces | None, sample_index: tf.Tensor) -> Encoding:
-        """``[CLS] first [SEP] (second [SEP])`` with segment ids, offsets and sequence ids."""
-        rows = tf.shape(sample_index)[0]
-        parts = [_special_column(rows, self.cls_id, 0), _fields(first, 0, FIRST), _special_column(rows, self.sep_id, 0)]
-        if second is not None:
-            parts += [_fields(second, 1, SECOND), _special_column(rows, self.sep_id, 1)]
-        joined = tf.concat(parts, axis=1)  # (N, (T), 5): one ragged concat for all five fields
-        ids, segments, starts, ends, sequence = (joined.with_flat_values(joined.flat_values[:, k]) for k in range(5))
-        return Encoding(ids, segments, starts, ends, sequence, sample_index)
-
-    @staticmethod
-    def _check_pair_fits(n1, n2, budget, truncation, stride=None):
-        """Raise as Hugging Face does when one-sided truncation cannot make a pair fit (eager only)."""
-        if truncation == "longest_first" or not tf.executing_eagerly():
-            return
-        bad = trunc.pair_overflow(n1, n2, budget, truncation)
-        if stride is not None:
-            other = n2 if truncation == "only_first" else n1
-            bad = bad | ((budget - other <= stride) & (n1 + n2 > budget))
-        if bool(tf.reduce_any(bad)):
-            row = int(tf.where(bad)[0][0])
-            side = "first" if truncation == "only_first" else "second"
-            raise TokenizerError(
-                f"input {row}: with truncation={truncation!r}, max_length leaves {budget} tokens for a pair of "
-                f"{int(n1[row])} + {int(n2[row])} tokens; cutting only the {side} text cannot make it fit"
-                + ("" if stride is None else f" with stride={stride}"))
-
-    def convert_ids_to_tokens(self, ids) -> list[str]:
-        return [self.vocabulary[int(i)] for i in ids]
-
-
-def _check_stride(stride: int, budget: int) -> None:
-    if not 0 <= stride < budget:
-        raise TokenizerError(f"stride={stride} must be at least 0 and less than the {budget} tokens a window holds")
+    def special_layout(self, is_pair: bool) -> SpecialLayout:
+        """``[CLS] first [SEP]`` and ``[CLS] first [SEP] second [SEP]`` (second text and its [SEP]: segment 1)."""
+        return SpecialLayout(before=((self.cls_id, 0),), after_first=((self.sep_id, 0),),
+                             after_second=((self.sep_id, 1),), second_segment=1)
 
 
 def _decoder_cleanup(folder: pathlib.Path) -> bool:
@@ -325,16 +163,6 @@ def _decoder_cleanup(folder: pathlib.Path) -> bool:
     path = folder / "tokenizer.json"
     decoder = (_read_json(path).get("decoder") or {}) if path.is_file() else {}
     return bool(decoder.get("cleanup", True))
-
-
-def _read_json(path: pathlib.Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise TokenizerError(f"{path}: not a readable JSON file ({err})") from None
-    if not isinstance(data, dict):
-        raise TokenizerError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
 
 
 def _read_vocabulary(folder: pathlib.Path) -> list[str]:
