@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 
 _LAZY = {  # public name -> module that defines it
     "BertConfig": "kbert.checkpoint", "Checkpoint": "kbert.checkpoint", "load_checkpoint": "kbert.checkpoint",
-    "Pipeline": "kbert.pipelines", "pipeline": "kbert.pipelines", "BertTokenizer": "kbert.tokenizer",
+    "Pipeline": "kbert.pipelines", "pipeline": "kbert.pipelines",
+    "BertTokenizer": "kbert.tokenizer", "RobertaTokenizer": "kbert.tokenizer",
     "TrainConfig": "kbert.training.config", "train": "kbert.training.trainer", "evaluate": "kbert.training.evaluation",
 }
 

@@ -1,4 +1,5 @@
-"""The ``kbert`` command line: ``train``, ``evaluate``, ``run``, ``predict``, ``info``, ``export``.
+"""The ``kbert`` command line: ``train``, ``evaluate``, ``run``, ``predict``, ``info``, ``export``, and for
+retrieval ``embed``, ``index`` and ``search``.
 
 Every command reports bad input as one line ``kbert: error: ...`` on stderr with exit code 2
 (never a traceback); results go to stdout as JSON (one object per line for ``predict``). The parser
@@ -12,6 +13,9 @@ Example:
     $ kbert export --model minilm --output saved_models/minilm
     $ kbert train --task text-classification --model minilm --train train.tsv --eval dev.tsv --output runs/x
     $ kbert run pipelines/demo_sentiment.toml
+    $ kbert embed --model minilm --input texts.txt --output vectors.npy
+    $ kbert index --corpus news.csv --text-column title,description --output indexes/news [--approximate hnsw]
+    $ kbert search --index indexes/news -k 5 --table "oil prices rise"
 """
 
 from __future__ import annotations
@@ -95,7 +99,42 @@ def _build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a TOML recipe: train, evaluate, export, predict through the export")
     run.add_argument("recipe")
+
+    embed = sub.add_parser("embed", help="sentence embeddings of a file of texts, as sentence-transformers "
+                                         "computes them; written to a .npy file")
+    embed.add_argument("--model", default="minilm", help="sentence-transformers or HF folder, 'minilm' (default) "
+                                                         "or hf://org/name")
+    embed.add_argument("--input", required=True, help="one text per line (blank lines skipped), or .jsonl with "
+                                                      "{'text'} objects")
+    embed.add_argument("--output", required=True, help="the .npy file of (texts, dimension) float32 vectors")
+    _embedding_flags(embed)
+    embed.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
+                       help="L2-normalise the vectors (default: as the model says)")
+
+    index = sub.add_parser("index", help="embed a corpus and write a FAISS vector index folder")
+    index.add_argument("--model", default="minilm", help="the sentence-embedding model (default: minilm)")
+    index.add_argument("--corpus", required=True, help="csv/tsv with a header row, or jsonl objects")
+    index.add_argument("--output", required=True, help="the index folder")
+    index.add_argument("--text-column", help="column(s) to embed, comma-separated and joined by a space "
+                                             "(names or 0-based indexes; default: text)")
+    index.add_argument("--id-column", help="column of the document ids (default: id if present, else the row number)")
+    index.add_argument("--format", choices=["csv", "tsv", "jsonl"], help="default: from the file extension")
+    index.add_argument("--approximate", choices=["hnsw"], help="an approximate HNSW index (default: exact search)")
+    _embedding_flags(index)
+
+    search = sub.add_parser("search", help="the best documents of an index for each query; JSON lines out")
+    search.add_argument("queries", nargs="+", metavar="QUERY")
+    search.add_argument("--index", required=True, help="a folder written by kbert index")
+    search.add_argument("-k", "--top-k", dest="k", type=int, default=10, help="documents per query (default 10)")
+    search.add_argument("--model", default=None, help="default: the model the index was built with")
+    search.add_argument("--table", action="store_true", help="a readable table instead of JSON lines")
     return parser
+
+
+def _embedding_flags(parser) -> None:
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="tokens per text (default: the model's max_seq_length, e.g. 256 for MiniLM)")
 
 
 def _data_flags(parser) -> None:
@@ -165,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         # logical CPU devices for --strategy mirrored without GPUs, set up before the devices start.
         start_quietly(configure=_split_cpu_from_env)
         commands = {"predict": _predict, "info": _info, "export": _export, "train": _train, "evaluate": _evaluate,
-                    "run": _run}
+                    "run": _run, "embed": _embed, "index": _index, "search": _search}
         return commands[args.command](args)
     except KbertError as err:
         print(f"kbert: error: {err}", file=sys.stderr)
@@ -225,7 +264,7 @@ def _info(args) -> int:
     ckpt = load_checkpoint(args.model)
     c, tok = ckpt.config, ckpt.tokenizer
     print(json.dumps({
-        "path": str(ckpt.path), "model_type": "bert", "architectures": list(c.architectures),
+        "path": str(ckpt.path), "model_type": c.model_type, "architectures": list(c.architectures),
         "default_task": default_task(ckpt), "labels": c.id2label, "problem_type": c.problem_type,
         "layers": c.num_hidden_layers, "hidden_size": c.hidden_size, "heads": c.num_attention_heads,
         "intermediate_size": c.intermediate_size, "hidden_act": c.hidden_act, "vocab_size": c.vocab_size,
@@ -288,6 +327,50 @@ def _run(args) -> int:
     from kbert.recipes import run_recipe
 
     print(json.dumps(run_recipe(args.recipe), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _embed(args) -> int:
+    from kbert.inputs import read_examples
+    from kbert.retrieval.indexing import Embedder, embed_texts
+
+    texts = [e["text"] for e in read_examples(args.input, ("text",), ())]
+    embedder = Embedder(args.model, batch_size=args.batch_size, max_seq_length=args.max_length,
+                        normalize=args.normalize)
+    print(json.dumps(embed_texts(embedder, texts, args.output)))
+    return 0
+
+
+def _index(args) -> int:
+    from kbert.retrieval.indexing import build_index
+
+    columns = None
+    if args.text_column is not None:
+        columns = [_column(c.strip()) for c in args.text_column.split(",")]
+        if not all(c != "" for c in columns):
+            raise InputError(f"--text-column takes comma-separated column names, got {args.text_column!r}")
+    summary = build_index(args.model, args.corpus, args.output, text_columns=columns, id_column=_column(args.id_column),
+                          format=args.format, approximate=args.approximate, batch_size=args.batch_size,
+                          max_seq_length=args.max_length)
+    print(json.dumps(summary))
+    return 0
+
+
+def _search(args) -> int:
+    from kbert.retrieval.indexing import search_index
+
+    if args.k < 1:
+        raise InputError(f"-k must be a positive integer, got {args.k}")
+    results = search_index(args.index, args.queries, k=args.k, model=args.model)
+    for query, hits in zip(args.queries, results):
+        if not args.table:
+            print(json.dumps({"query": query, "results": hits}, ensure_ascii=False))
+            continue
+        print(f"query: {query}")
+        print(f"{'rank':>4}  {'score':>6}  {'id':<12}  text")
+        for hit in hits:
+            text = " ".join(str(hit.get("text", "")).split())
+            print(f"{hit['rank']:>4}  {hit['score']:6.3f}  {hit['id']:<12.12}  {text[:100] + ('...' if len(text) > 100 else '')}")
     return 0
 
 

@@ -1,9 +1,11 @@
 """Bad checkpoints fail early with a KbertError that names the folder, file or tensor at fault."""
 
 import json
+import pathlib
 import shutil
 
 import pytest
+import tensorflow as tf
 
 import kbert
 from conftest import CHECKPOINTS
@@ -80,7 +82,7 @@ def test_not_a_model_type_at_all(tmp_path):
 
 # --- config.json values --------------------------------------------------------------------------
 @pytest.mark.parametrize("changes, error, message", [
-    ({"model_type": "gpt2"}, UnsupportedModelError, r"model_type 'gpt2' is not supported; kbert loads \['bert'\]"),
+    ({"model_type": "gpt2"}, UnsupportedModelError, r"model_type 'gpt2' is not supported; kbert loads \['bert', 'roberta'\]"),
     ({"model_type": None}, NotABertCheckpointError, r"no 'model_type'"),
     ({"position_embedding_type": "relative_key"}, UnsupportedModelError,
      r"position_embedding_type 'relative_key' is not supported \(only 'absolute'\)"),
@@ -109,8 +111,8 @@ def test_bad_config_values(tmp_path, changes, error, message):
 
 
 def test_from_dict_names_its_source():
-    with pytest.raises(UnsupportedModelError, match=r"^my/config.json: model_type 'roberta'"):
-        BertConfig.from_dict({"model_type": "roberta", "vocab_size": 10}, source="my/config.json")
+    with pytest.raises(UnsupportedModelError, match=r"^my/config.json: model_type 'distilbert'"):
+        BertConfig.from_dict({"model_type": "distilbert", "vocab_size": 10}, source="my/config.json")
     with pytest.raises(NotABertCheckpointError, match=r"^config.json: no 'vocab_size'"):
         BertConfig.from_dict({"model_type": "bert"})
 
@@ -199,30 +201,73 @@ def test_text_classification_needs_labels():
 
 
 # --- resolving model names -----------------------------------------------------------------------
-def test_hf_scheme_downloads_only_what_kbert_reads(monkeypatch):
-    import huggingface_hub
+class FakeHub:
+    """huggingface_hub's list_repo_files / snapshot_download over a local folder: a download copies the
+    files matching allow_patterns into a fresh cache folder, so a missing pattern shows as a missing file."""
 
-    calls = []
+    def __init__(self, monkeypatch, folder, cache):
+        import huggingface_hub
 
-    def fake_snapshot_download(repo_id, allow_patterns=None, **kwargs):
-        calls.append((repo_id, list(allow_patterns or []), kwargs))
-        return str(TINY)
+        self.folder, self.cache, self.calls = pathlib.Path(folder), pathlib.Path(cache), []
+        monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo_id, **kw: self.files())
+        monkeypatch.setattr(huggingface_hub, "snapshot_download", self.snapshot_download)
 
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
-    assert resolve_model("hf://org/name") == TINY
-    [(repo_id, patterns, _)] = calls
+    def files(self):
+        return sorted(str(p.relative_to(self.folder)) for p in self.folder.rglob("*") if p.is_file())
+
+    def snapshot_download(self, repo_id, allow_patterns=None, **kwargs):
+        import fnmatch
+        import shutil
+
+        self.calls.append((repo_id, list(allow_patterns or [])))
+        out = self.cache / repo_id.replace("/", "--")
+        for name in self.files():
+            if any(fnmatch.fnmatch(name, pattern) for pattern in allow_patterns or ["*"]):
+                (out / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(self.folder / name, out / name)
+        return str(out)
+
+
+def test_hf_scheme_downloads_only_what_kbert_reads(monkeypatch, tmp_path):
+    hub = FakeHub(monkeypatch, TINY, tmp_path)
+    folder = resolve_model("hf://org/name")
+    [(repo_id, patterns)] = hub.calls
     assert repo_id == "org/name"
     assert "config.json" in patterns and "model.safetensors" in patterns and "vocab.txt" in patterns
     assert not any(p.endswith(".bin") or "*.bin" in p or p in ("*", "*.*") for p in patterns), patterns
-    assert kbert.load_checkpoint("hf://org/name").config.vocab_size == 548
+    assert kbert.load_checkpoint(folder).config.vocab_size == 548
+
+
+def test_hf_scheme_fetches_a_roberta_repository_with_bin_weights(monkeypatch, tmp_path):
+    """A RoBERTa repo layout (vocab.json + merges.txt, pytorch_model.bin only) arrives complete and loads."""
+    source = CHECKPOINTS / "tiny-roberta-ner"
+    assert (source / "pytorch_model.bin").is_file() and not list(source.glob("*.safetensors"))
+    hub = FakeHub(monkeypatch, source, tmp_path)
+    folder = resolve_model("hf://org/roberta")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in source.iterdir())  # all of it
+    [(_, patterns)] = hub.calls
+    assert "pytorch_model.bin" in patterns and not any("safetensors" in p for p in patterns)
+    checkpoint = kbert.load_checkpoint("hf://org/roberta")
+    assert checkpoint.config.model_type == "roberta"
+    assert checkpoint.tokenizer.encode(tf.constant(["I love Paris"])).token_ids.to_list()[0][0] == 0  # <s>
+
+
+def test_hf_scheme_fetches_the_sentence_transformers_module_files(monkeypatch, tmp_path, minilm_path):
+    """all-MiniLM-L6-v2's layout: without modules.json and 1_Pooling/ the embedding would lose its pooling."""
+    FakeHub(monkeypatch, minilm_path, tmp_path)
+    folder = resolve_model("hf://sentence-transformers/all-MiniLM-L6-v2")
+    for name in ("modules.json", "sentence_bert_config.json", "1_Pooling/config.json", "model.safetensors"):
+        assert (folder / name).is_file(), name
+    assert not (folder / "README.md").exists()
 
 
 def test_failed_download_is_checkpoint_not_found(monkeypatch):
     import huggingface_hub
 
-    def offline(**kwargs):
+    def offline(*args, **kwargs):
         raise OSError("we are offline")
 
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", offline)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
     with pytest.raises(CheckpointNotFoundError, match=r"^hf://org/name: download failed: we are offline"):
         resolve_model("hf://org/name")

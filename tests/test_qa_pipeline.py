@@ -127,9 +127,15 @@ def pipelines():
 
 
 def _assert_same_answers(ours, theirs, where):
+    """Same answers; in a ranked list, spans of probability exactly 0 are left out on both sides: which of
+    them fill up a ``top_k`` list is numpy's ``argpartition`` order among ties, and that depends on float
+    noise in the logits (kbert's TensorFlow logits are not PyTorch's bit for bit). test_qa_postprocess.py
+    checks that tie order exactly, on transformers' own logits."""
     if isinstance(theirs, dict):
         assert isinstance(ours, dict), where
         ours, theirs = [ours], [theirs]
+    if ours and theirs and all(isinstance(x, dict) for x in ours + theirs):
+        ours, theirs = [a for a in ours if a["score"] > 0], [b for b in theirs if b["score"] > 0]
     assert isinstance(ours, list) and len(ours) == len(theirs), where
     for a, b in zip(ours, theirs):
         if isinstance(b, list) or (isinstance(b, dict) and isinstance(a, list)):

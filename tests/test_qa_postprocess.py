@@ -8,6 +8,7 @@ QAWindows are built from the raw tensors HF's postprocess saw, and :func:`answer
 answers in the same order, same start/end/answer, scores within 1e-6 relative.
 """
 
+import functools
 import json
 
 import numpy as np
@@ -63,6 +64,27 @@ def assert_same_answers(got: list[dict], want: list[dict], context: str):
         assert type(g["start"]) is int and type(g["end"]) is int and type(g["score"]) is float
 
 
+def has_ties(answers: list[dict]) -> bool:
+    """Several spans of one score: which of them HF keeps (and so what it merges) is numpy's tie order."""
+    scores = [a["score"] for a in answers]
+    return len(set(scores)) < len(scores)
+
+
+@functools.cache
+def same_tie_order_as_the_recording() -> bool:
+    """Whether this CPU's numpy orders equal values as the machine that recorded the fixture did.
+
+    transformers picks spans with ``np.argpartition`` / ``np.argsort``, whose order among equal values
+    depends on the SIMD sort numpy dispatches to on a CPU. The probe is the recorded all-equal-logits call:
+    every span ties there, so it reproduces only where the orders agree.
+    """
+    [case] = [c for c in DATA["cases"] if c.get("synthetic") == "uniform" and c["checkpoint"] == "tiny-uncased-qa"
+              and c["kwargs"] == {"top_k": 5}]
+    [(context, windows, want)] = questions(case)
+    got = answer_question(windows, context, **case["postprocess_kwargs"])
+    return [(a["start"], a["end"]) for a in got] == [(a["start"], a["end"]) for a in want]
+
+
 def test_fixture_covers_the_cases():
     cases = DATA["cases"]
     assert DATA["transformers_version"].startswith("4.57")
@@ -78,6 +100,9 @@ def test_fixture_covers_the_cases():
 @pytest.mark.parametrize("case", DATA["cases"], ids=case_id)
 def test_matches_transformers_pipeline(case):
     for context, windows, want in questions(case):
+        if has_ties(want) and not same_tie_order_as_the_recording():
+            pytest.skip("numpy on this CPU orders equal scores unlike the machine that recorded the fixture; "
+                        "transformers' answers among ties differ between the two machines too")
         got = answer_question(windows, context, **case["postprocess_kwargs"])
         assert_same_answers(got, want, context)
 

@@ -219,7 +219,7 @@ class _KbertSide:
 
         from kbert.checkpoint.hf_names import hf_checkpoint_name
 
-        return {hf_checkpoint_name(s, with_prefix=True): s.to_hf(np.asarray(s.variable)) for s in self.slots}
+        return {hf_checkpoint_name(s, "bert."): s.to_hf(np.asarray(s.variable)) for s in self.slots}
 
 
 def _compare_one_step(side: _KbertSide, batch, torch_summary, ref, start):
@@ -241,7 +241,7 @@ def _compare_one_step(side: _KbertSide, batch, torch_summary, ref, start):
     after = side.hf_weights()
     worst = []
     for slot, grad in zip(side.slots, grads):
-        name = hf_checkpoint_name(slot, with_prefix=True)
+        name = hf_checkpoint_name(slot, "bert.")
         g_ours, g_ref = slot.to_hf(grad.numpy()), ref["grad/" + name]
         rel = np.abs(g_ours - g_ref).max() / (np.abs(g_ref).max() + 1e-12)
         worst.append((rel, _relative_update_difference(after[name], ref["after/" + name], start[name]), name))

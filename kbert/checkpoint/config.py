@@ -1,4 +1,4 @@
-"""``config.json`` of a Hugging Face BERT checkpoint, validated into a frozen dataclass.
+"""``config.json`` of a Hugging Face BERT or RoBERTa checkpoint, validated into a frozen dataclass.
 
 Example:
     >>> from kbert.checkpoint.config import BertConfig
@@ -16,18 +16,20 @@ import json
 import pathlib
 from typing import Any
 
+from kbert.checkpoint.families import FAMILIES, Family, family_of
 from kbert.errors import CheckpointNotFoundError, NotABertCheckpointError, UnsupportedModelError
 from kbert.modeling.activations import ACTIVATIONS
 
-SUPPORTED_MODEL_TYPES = ("bert",)
+SUPPORTED_MODEL_TYPES = tuple(FAMILIES)
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
 
 @dataclasses.dataclass(frozen=True)
 class BertConfig:
-    """The fields of a BERT ``config.json`` that change what the model computes."""
+    """The fields of a BERT-family ``config.json`` that change what the model computes."""
 
     vocab_size: int
+    model_type: str = "bert"  # a key of kbert.checkpoint.families.FAMILIES
     hidden_size: int = 768
     num_hidden_layers: int = 12
     num_attention_heads: int = 12
@@ -53,6 +55,20 @@ class BertConfig:
         return {label: i for i, label in (self.id2label or {}).items()}
 
     @property
+    def family(self) -> Family:
+        return family_of(self.model_type)
+
+    @property
+    def position_offset(self) -> int:
+        """Position id of the first token: 0 (BERT) or ``pad_token_id + 1`` (RoBERTa)."""
+        return self.family.position_offset(self.pad_token_id)
+
+    @property
+    def max_tokens(self) -> int:
+        """The longest input the position table allows (RoBERTa's 514 rows hold 512 tokens)."""
+        return self.max_position_embeddings - self.position_offset
+
+    @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
 
@@ -67,6 +83,7 @@ class BertConfig:
         if model_type not in SUPPORTED_MODEL_TYPES:
             raise UnsupportedModelError(
                 f"{source}: model_type {model_type!r} is not supported; kbert loads {list(SUPPORTED_MODEL_TYPES)}")
+        raw = {**_FAMILY_DEFAULTS.get(model_type, {}), **raw}
         if raw.get("position_embedding_type", "absolute") != "absolute":
             raise UnsupportedModelError(
                 f"{source}: position_embedding_type {raw['position_embedding_type']!r} is not supported (only 'absolute')")
@@ -86,6 +103,9 @@ class BertConfig:
         if config.hidden_size % config.num_attention_heads:
             raise NotABertCheckpointError(f"{source}: hidden_size {config.hidden_size} is not a multiple of "
                                           f"num_attention_heads {config.num_attention_heads}")
+        if config.max_tokens < 2:
+            raise NotABertCheckpointError(f"{source}: max_position_embeddings {config.max_position_embeddings} leaves "
+                                          f"no room for tokens (positions start at {config.position_offset})")
         if config.hidden_act not in ACTIVATIONS:
             raise UnsupportedModelError(
                 f"{source}: hidden_act {config.hidden_act!r} is not supported; kbert knows {sorted(ACTIVATIONS)}")
@@ -110,7 +130,6 @@ class BertConfig:
         for field in dataclasses.fields(self):
             if field.name not in ("extra", "id2label", "architectures"):
                 out[field.name] = getattr(self, field.name)
-        out["model_type"] = "bert"
         if self.architectures:
             out["architectures"] = list(self.architectures)
         if self.id2label:
@@ -122,6 +141,10 @@ class BertConfig:
 
     def replace(self, **changes) -> "BertConfig":
         return dataclasses.replace(self, **changes)
+
+
+# What transformers' RobertaConfig defaults to where BertConfig differs (config.json may leave it out).
+_FAMILY_DEFAULTS = {"roberta": {"pad_token_id": 1}}
 
 
 def _labels(raw: dict, source: str) -> dict[int, str] | None:

@@ -1,4 +1,4 @@
-"""The one table between Hugging Face BERT weight names and kbert's Keras variables.
+"""The one table between Hugging Face BERT/RoBERTa weight names and kbert's Keras variables.
 
 Each :class:`WeightSlot` knows the HF name, the Keras variable, and how to convert a tensor each
 way (PyTorch ``Linear`` stores ``(out, in)``; Keras ``Dense`` ``(in, out)``; keras-hub attention
@@ -9,6 +9,8 @@ Example:
     >>> from kbert.checkpoint.hf_names import canonical_name
     >>> canonical_name("bert.encoder.layer.0.attention.output.LayerNorm.gamma")
     'encoder.layer.0.attention.output.LayerNorm.weight'
+    >>> canonical_name("roberta.embeddings.word_embeddings.weight")
+    'embeddings.word_embeddings.weight'
 """
 
 from __future__ import annotations
@@ -19,21 +21,23 @@ from typing import Callable
 
 import numpy as np
 
-_PREFIX = "bert."
+from kbert.checkpoint.families import WEIGHT_PREFIXES
 
 
 @dataclasses.dataclass(frozen=True)
 class WeightSlot:
-    hf_name: str  # canonical: no "bert." prefix for encoder weights
+    hf_name: str  # canonical: no "bert." / "roberta." prefix for encoder weights
     variable: object  # keras.Variable
     to_keras: Callable[[np.ndarray], np.ndarray]
     to_hf: Callable[[np.ndarray], np.ndarray]
 
 
 def canonical_name(name: str) -> str:
-    """HF names without the ``bert.`` prefix of ``BertFor*`` models, with TF1-era LayerNorm names fixed."""
-    if name.startswith(_PREFIX):
-        name = name[len(_PREFIX):]
+    """HF names without the ``bert.`` / ``roberta.`` prefix of ``*For*`` models, with TF1-era LayerNorm names fixed."""
+    for prefix in WEIGHT_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            break
     return re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", name))
 
 
@@ -102,7 +106,8 @@ def dense_slots(hf_prefix: str, layer) -> list[WeightSlot]:
     return _dense(hf_prefix, layer)
 
 
-def hf_checkpoint_name(slot: WeightSlot, with_prefix: bool) -> str:
-    """The name to write in a saved checkpoint: ``BertFor*`` models prefix encoder weights with ``bert.``."""
+def hf_checkpoint_name(slot: WeightSlot, prefix: str) -> str:
+    """The name to write in a saved checkpoint: ``*For*`` models prefix encoder weights with the family's
+    ``prefix`` (``"bert."``, ``"roberta."``; ``""`` for none)."""
     is_encoder = slot.hf_name.startswith(("embeddings.", "encoder.", "pooler."))
-    return (_PREFIX + slot.hf_name) if with_prefix and is_encoder else slot.hf_name
+    return (prefix + slot.hf_name) if is_encoder else slot.hf_name

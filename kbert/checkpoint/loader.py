@@ -1,4 +1,4 @@
-"""Load a Hugging Face BERT checkpoint folder: config, tokenizer, backbone weights and head tensors.
+"""Load a Hugging Face BERT or RoBERTa checkpoint folder: config, tokenizer, backbone weights and head tensors.
 
 Example:
     >>> from kbert.checkpoint import load_checkpoint
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 # Tensors Hugging Face saves that are buffers or heads kbert's tasks do not use.
 _IGNORED = ("embeddings.position_ids",)
-_HEAD_PREFIXES = ("classifier.", "qa_outputs.", "cls.")
+_HEAD_PREFIXES = ("classifier.", "qa_outputs.", "cls.", "lm_head.")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -45,25 +45,31 @@ class Checkpoint:
 
     @functools.cached_property
     def tokenizer(self):
-        from kbert.tokenizer import BertTokenizer
-
-        return BertTokenizer.from_pretrained(self.path, max_position_embeddings=self.config.max_position_embeddings)
+        """The family's tokenizer (WordPiece or byte-level BPE) from the folder's tokenizer files."""
+        return self.config.family.tokenizer_class().from_pretrained(
+            self.path, max_position_embeddings=self.config.max_position_embeddings)
 
     def head_tensors(self, prefix: str) -> dict[str, np.ndarray] | None:
-        """Tensors of a task head saved as ``<prefix>.weight``/``.bias`` (``classifier``, ``qa_outputs``)."""
+        """Tensors of a task head saved under ``<prefix>.`` (``classifier``, ``qa_outputs``), names without it
+        (``weight``, ``bias``; RoBERTa's sequence head: ``dense.weight``, ``out_proj.weight`` ...)."""
         found = {name[len(prefix) + 1:]: t for name, t in self.state_dict.items() if name.startswith(prefix + ".")}
         return found or None
 
-    def task_head(self, prefix: str, architecture: str) -> dict[str, np.ndarray] | None:
-        """:meth:`head_tensors` only when ``config.architectures`` names ``architecture``.
+    def architecture(self, head: str) -> str:
+        """The ``architectures`` name of a head suffix in this checkpoint's family (``RobertaForQuestionAnswering``)."""
+        return self.config.family.architecture(head)
+
+    def task_head(self, prefix: str, head: str) -> dict[str, np.ndarray] | None:
+        """:meth:`head_tensors` only when ``config.architectures`` names the family's ``head`` architecture
+        (``head`` is the suffix, e.g. ``"ForTokenClassification"``).
 
         ``classifier.*`` means a sequence head in ``BertForSequenceClassification`` and a per-token
         head in ``BertForTokenClassification``; a task must not load the other one's head.
         """
-        return self.head_tensors(prefix) if architecture in self.config.architectures else None
+        return self.head_tensors(prefix) if self.architecture(head) in self.config.architectures else None
 
     def build_backbone(self, *, use_pooler: bool | None = None, dtype=None):
-        """A :class:`~kbert.modeling.backbone.BertBackbone` holding this checkpoint's weights.
+        """A :class:`~kbert.modeling.backbone.BertBackbone` holding this checkpoint's weights (RoBERTa's too).
 
         ``use_pooler`` defaults to whether the checkpoint has pooler weights; asking for a pooler
         the checkpoint lacks initialises it randomly (as Hugging Face does, with a warning).

@@ -52,16 +52,35 @@ def resolve_model(model: str | os.PathLike | None) -> pathlib.Path:
     return path
 
 
+# What kbert reads from a Hub repository besides the weights: the config, both families' tokenizer files and
+# sentence-transformers' module files (pooling, normalisation, max_seq_length) for sentence embeddings.
+HUB_FILES = ("config.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
+             "special_tokens_map.json", "modules.json", "sentence_bert_config.json",
+             "config_sentence_transformers.json", "*_Pooling/config.json")
+SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json", "model-*.safetensors")
+TORCH_BIN_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*.bin")
+
+
+def hub_patterns(repo_files: list[str]) -> list[str]:
+    """The files to fetch from a repository holding ``repo_files``: safetensors weights when it has them,
+    else ``pytorch_model.bin`` (older RoBERTa/BERT repositories have only that), never both.
+
+    >>> hub_patterns(["config.json", "pytorch_model.bin", "vocab.json"])[-3:]
+    ['pytorch_model.bin', 'pytorch_model.bin.index.json', 'pytorch_model-*.bin']
+    """
+    has_safetensors = any(name.endswith(".safetensors") for name in repo_files)
+    return [*HUB_FILES, *(SAFETENSORS_FILES if has_safetensors else TORCH_BIN_FILES)]
+
+
 def download_from_hub(repo_id: str) -> pathlib.Path:
     """Download (or reuse from the cache) the files kbert needs from a Hugging Face Hub repository."""
     try:
-        from huggingface_hub import snapshot_download
+        import huggingface_hub
     except ImportError:
         raise CheckpointNotFoundError(f"hf://{repo_id}: downloading needs the huggingface_hub package") from None
-    patterns = ["config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                "model.safetensors", "model.safetensors.index.json", "model-*.safetensors"]
     try:
-        folder = snapshot_download(repo_id=repo_id, allow_patterns=patterns)
+        patterns = hub_patterns(huggingface_hub.list_repo_files(repo_id))
+        folder = huggingface_hub.snapshot_download(repo_id=repo_id, allow_patterns=patterns)
     except Exception as err:  # the hub client raises many types (offline, 404, auth)
         raise CheckpointNotFoundError(f"hf://{repo_id}: download failed: {err}") from None
     return pathlib.Path(folder)

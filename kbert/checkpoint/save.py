@@ -29,8 +29,6 @@ from kbert.checkpoint.hf_names import backbone_slots, hf_checkpoint_name
 from kbert.checkpoint.safetensors_io import write_safetensors
 from kbert.modeling.backbone import BertBackbone
 
-TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json")
-
 
 def find_backbone(model) -> BertBackbone:
     """The BertBackbone inside a task model."""
@@ -47,17 +45,18 @@ def save_hf_checkpoint(task, model, output: str | os.PathLike, *, text_pair: boo
     output.mkdir(parents=True, exist_ok=True)
     backbone = find_backbone(model)
     slots = backbone_slots(backbone) + task.head_slots(model)
-    tensors = {hf_checkpoint_name(s, with_prefix=True): np.ascontiguousarray(s.to_hf(np.asarray(s.variable)))
+    family = task.config.family
+    tensors = {hf_checkpoint_name(s, family.weight_prefix): np.ascontiguousarray(s.to_hf(np.asarray(s.variable)))
                for s in slots}
     write_safetensors(output / "model.safetensors", tensors, metadata={"format": "pt"})
 
     config = task.config.replace(
         id2label=dict(task.id2label), problem_type=task.problem_type or _problem_type(task),
-        architectures=(task.hf_architecture,)).to_dict()
+        architectures=(task.checkpoint.architecture(task.hf_head),)).to_dict()
     config["kbert"] = {"task": task.name, "text_pair": bool(text_pair), **(kbert_info or {})}
     write_json(output / "config.json", config)
     source = task.checkpoint.path
-    for name in TOKENIZER_FILES:
+    for name in family.tokenizer_files:
         if (source / name).is_file() and (source / name).resolve() != (output / name).resolve():
             shutil.copyfile(source / name, output / name)
     return output

@@ -334,15 +334,16 @@ def _read_jsonl(text: str, source: str, options: ReadOptions) -> list[RawExample
     return examples
 
 
-def json_lines(text: str, source: str):
+def json_lines(text, source: str):
     """``(where, line, value)`` for every non-blank line of a JSON lines text (``where`` is ``source:line``).
 
-    A line that is not JSON is a :class:`DataError` naming it; a first line opening a JSON array gets a
-    hint that JSON lines means one object per line.
+    ``text`` is a ``str`` or an iterable of its lines (a file read line by line, for corpora larger than
+    memory). A line that is not JSON is a :class:`DataError` naming it; a first line opening a JSON array
+    gets a hint that JSON lines means one object per line.
     """
     first = True
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
+    for number, line in enumerate(text.split("\n") if isinstance(text, str) else text, start=1):
+        line = line.rstrip("\r\n")
         if not line.strip():
             continue
         where = f"{source}:{number}"

@@ -3,7 +3,8 @@
 Same layer names and inputs/outputs as ``keras_hub.models.BertBackbone`` (so keras-hub tasks and
 tools work on it), plus what keras-hub hard-codes: the activation (HF ``"gelu"`` is exact erf,
 keras-hub uses tanh), ``layer_norm_epsilon``, and an optional pooler (most NER / QA checkpoints
-have none).
+have none). RoBERTa is the same encoder with positions numbered from the padding id
+(``positions_pad_id``, :mod:`kbert.modeling.positions`).
 
 Example:
     >>> import numpy as np
@@ -24,6 +25,7 @@ from keras_hub.layers import PositionEmbedding, TransformerEncoder
 from keras_hub.models import Backbone
 
 from kbert.modeling.activations import get_activation
+from kbert.modeling.positions import PaddingAwarePositionEmbedding
 
 
 def hf_initializer(stddev: float = 0.02) -> keras.initializers.Initializer:
@@ -37,7 +39,7 @@ def hf_initializer(stddev: float = 0.02) -> keras.initializers.Initializer:
 
 _CONFIG_KEYS = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "hidden_act",
                 "layer_norm_epsilon", "dropout", "max_sequence_length", "num_segments", "use_pooler",
-                "initializer_range")
+                "initializer_range", "positions_pad_id")
 
 
 @keras.saving.register_keras_serializable(package="kbert")
@@ -53,6 +55,8 @@ class BertBackbone(Backbone):
         num_segments: ``type_vocab_size``.
         use_pooler: add the tanh Dense on ``[CLS]`` that produces ``pooled_output``.
         initializer_range: stddev of the normal initialisation of new weights (:func:`hf_initializer`).
+        positions_pad_id: ``None`` for BERT's positions ``0..T-1``; RoBERTa's ``pad_token_id``: positions
+            counted from ``pad_token_id + 1`` over the non-padding ids, as transformers does.
 
     Inputs are ``token_ids``, ``segment_ids`` and ``padding_mask`` (int32, ``(B, T)``; masks as int
     so that ``MirroredStrategy`` can all-reduce them); outputs ``sequence_output`` ``(B, T, H)`` and,
@@ -61,14 +65,20 @@ class BertBackbone(Backbone):
 
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, *,
                  hidden_act="gelu", layer_norm_epsilon=1e-12, dropout=0.1, max_sequence_length=512,
-                 num_segments=2, use_pooler=True, initializer_range=0.02, dtype=None, **kwargs):
+                 num_segments=2, use_pooler=True, initializer_range=0.02, positions_pad_id=None, dtype=None,
+                 **kwargs):
         # === Layers (names as keras_hub.models.BertBackbone) ===
         self.token_embedding = ReversibleEmbedding(
             input_dim=vocabulary_size, output_dim=hidden_dim, embeddings_initializer=hf_initializer(initializer_range),
             dtype=dtype, name="token_embedding")
-        self.position_embedding = PositionEmbedding(
-            initializer=hf_initializer(initializer_range), sequence_length=max_sequence_length, dtype=dtype,
-            name="position_embedding")
+        if positions_pad_id is None:
+            self.position_embedding = PositionEmbedding(
+                initializer=hf_initializer(initializer_range), sequence_length=max_sequence_length, dtype=dtype,
+                name="position_embedding")
+        else:
+            self.position_embedding = PaddingAwarePositionEmbedding(
+                sequence_length=max_sequence_length, hidden_dim=hidden_dim, pad_token_id=positions_pad_id,
+                initializer=hf_initializer(initializer_range), dtype=dtype, name="position_embedding")
         self.segment_embedding = keras.layers.Embedding(
             input_dim=num_segments, output_dim=hidden_dim, embeddings_initializer=hf_initializer(initializer_range),
             dtype=dtype, name="segment_embedding")
@@ -92,7 +102,8 @@ class BertBackbone(Backbone):
         segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
         padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
         tokens = self.token_embedding(token_ids)  # (B, T, H)
-        x = self.embeddings_add((tokens, self.position_embedding(tokens), self.segment_embedding(segment_ids)))
+        positions = self.position_embedding(tokens if positions_pad_id is None else token_ids)
+        x = self.embeddings_add((tokens, positions, self.segment_embedding(segment_ids)))
         x = self.embeddings_dropout(self.embeddings_layer_norm(x))
         for layer in self.transformer_layers:
             x = layer(x, padding_mask=padding_mask)  # (B, T, H)
@@ -115,6 +126,7 @@ class BertBackbone(Backbone):
         self.num_segments = num_segments
         self.use_pooler = use_pooler
         self.initializer_range = initializer_range
+        self.positions_pad_id = positions_pad_id
 
     @classmethod
     def from_config_json(cls, config, *, use_pooler: bool = True, dtype=None) -> "BertBackbone":
@@ -125,7 +137,8 @@ class BertBackbone(Backbone):
             intermediate_dim=config.intermediate_size, hidden_act=config.hidden_act,
             layer_norm_epsilon=config.layer_norm_eps, dropout=config.hidden_dropout_prob,
             max_sequence_length=config.max_position_embeddings, num_segments=config.type_vocab_size,
-            use_pooler=use_pooler, initializer_range=config.extra.get("initializer_range", 0.02), dtype=dtype)
+            use_pooler=use_pooler, initializer_range=config.extra.get("initializer_range", 0.02),
+            positions_pad_id=config.pad_token_id if config.family.positions_from_padding else None, dtype=dtype)
 
     def get_config(self):
         config = super().get_config()

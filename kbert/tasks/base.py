@@ -113,7 +113,7 @@ class Task:
     call_parameters: ClassVar[tuple[str, ...]] = ()  # keyword arguments of pipeline calls
     input_fields: ClassVar[tuple[str, ...]] = ("text",)  # required fields of a `kbert predict --input` JSON line
     optional_input_fields: ClassVar[tuple[str, ...]] = ("text_pair",)
-    hf_architecture: ClassVar[str | None] = None  # e.g. "BertForSequenceClassification"; None: no head
+    hf_head: ClassVar[str | None] = None  # architecture suffix, e.g. "ForSequenceClassification"; None: no head
     head_prefix: ClassVar[str] = "classifier"  # Hugging Face name of the head's weights
 
     def __init__(self, checkpoint):
@@ -133,7 +133,7 @@ class Task:
     @classmethod
     def has_head_for(cls, checkpoint) -> bool:
         """Whether ``checkpoint`` carries a trained head of this task (its architecture and weights)."""
-        return cls.hf_architecture is not None and checkpoint.task_head(cls.head_prefix, cls.hf_architecture) is not None
+        return cls.hf_head is not None and checkpoint.task_head(cls.head_prefix, cls.hf_head) is not None
 
     # --- training ------------------------------------------------------------------------------
     @classmethod
@@ -155,11 +155,16 @@ class Task:
 
     monitor: ClassVar[str] = "val_loss"  # metric that early stopping and keep-best watch
 
+    def head_layers(self) -> dict[str, str]:
+        """Hugging Face prefix → Keras layer name of every Dense of the head (saved and loaded by these)."""
+        return {self.head_prefix: self.head_prefix}
+
     def head_slots(self, model) -> list:
         """The head's variables with their Hugging Face names, for saving a checkpoint."""
         from kbert.checkpoint.hf_names import dense_slots
 
-        return dense_slots(self.head_prefix, model.get_layer(self.head_prefix))
+        return [slot for hf_prefix, layer in self.head_layers().items()
+                for slot in dense_slots(hf_prefix, model.get_layer(layer))]
 
     # --- evaluation ----------------------------------------------------------------------------
     def evaluate_data(self, data, *, read_options: dict, task_options: dict, batch_size: int, max_length: int,
@@ -249,13 +254,16 @@ class Task:
         results = [self.package_one(r, params) for r in results]
         return results[0] if isinstance(inputs, (str, dict)) else results
 
-    def classifier_head(self, features, dropout: float | None = None, name: str = "classifier"):
-        """Hugging Face's ``BertFor*Classification`` head on ``features``: dropout, then Dense to the labels.
+    def classifier_head(self, features, dropout: float | None = None, *, hidden_layer: bool = False):
+        """Hugging Face's classification head on ``features``: dropout, then Dense to the labels.
 
-        ``dropout`` defaults as transformers picks it: ``classifier_dropout`` when the config sets it
-        (0.0 included), else ``hidden_dropout_prob``. A new Dense is drawn from normal(0,
-        ``initializer_range``) with zero bias, as ``_init_weights``; a trained head in the checkpoint is
-        loaded instead (:meth:`load_head`). Returns the logits, ``features.shape[:-1] + (num_labels,)``.
+        ``hidden_layer`` adds RoBERTa's ``RobertaClassificationHead`` middle: dropout → Dense(H, tanh)
+        ``classifier.dense`` → dropout → ``classifier.out_proj``. ``dropout`` defaults as transformers
+        picks it: ``classifier_dropout`` when the config sets it (0.0 included), else
+        ``hidden_dropout_prob``. New Dense layers are drawn from normal(0, ``initializer_range``) with
+        zero bias, as ``_init_weights``; a trained head in the checkpoint is loaded instead
+        (:meth:`load_head`). Layer names are :meth:`head_layers`' values. Returns the logits,
+        ``features.shape[:-1] + (num_labels,)``.
         """
         import keras
 
@@ -264,33 +272,46 @@ class Task:
         if dropout is None:
             dropout = self.config.extra.get("classifier_dropout")
             dropout = self.config.hidden_dropout_prob if dropout is None else dropout
-        x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(features)
-        head = keras.layers.Dense(len(self.id2label), name=name,
-                                  kernel_initializer=hf_initializer(self.config.extra.get("initializer_range", 0.02)))
-        logits = head(x)
-        self.load_head(head, name)
+        stddev = self.config.extra.get("initializer_range", 0.02)
+        names = list(self.head_layers().items())
+        # Layers (and their initializers) are made in this order: each draws its seed from Keras' global
+        # generator when made, so the order decides a seeded run's weights and dropout masks.
+        x = keras.layers.Dropout(dropout, name=f"{names[0][1]}_dropout")(features)
+        layers = {}
+        if hidden_layer:
+            hf_prefix, name = names[0]
+            layers[hf_prefix] = keras.layers.Dense(self.config.hidden_size, activation="tanh", name=name,
+                                                   kernel_initializer=hf_initializer(stddev))
+            x = keras.layers.Dropout(dropout, name=f"{name}_output_dropout")(layers[hf_prefix](x))
+        hf_prefix, name = names[-1]
+        layers[hf_prefix] = keras.layers.Dense(len(self.id2label), name=name, kernel_initializer=hf_initializer(stddev))
+        logits = layers[hf_prefix](x)
+        self.load_head(layers)
         return logits
 
-    def load_head(self, head, prefix: str = "classifier") -> None:
-        """Copy the checkpoint's trained head ``<prefix>.weight/.bias`` into the Dense layer ``head``.
+    def load_head(self, layers: dict) -> None:
+        """Copy the checkpoint's trained head into ``layers`` (Hugging Face prefix → Dense layer; the last
+        one gives the labels).
 
         Only a head saved by this task's Hugging Face architecture is used (a sequence head never
-        fills a token head); its size must match ``self.id2label``. Without one, ``head`` stays new.
+        fills a token head); its size must match ``self.id2label``. Without one, the layers stay new.
         """
         from kbert.checkpoint.hf_names import dense_slots
         from kbert.checkpoint.loader import assign
         from kbert.errors import CorruptCheckpointError
 
-        tensors = self.checkpoint.task_head(prefix, self.hf_architecture)
+        tensors = self.checkpoint.task_head(self.head_prefix, self.hf_head)
         if tensors is None:
             return
-        rows = tensors.get("weight", np.zeros((0,))).shape[0]
+        tensors = {f"{self.head_prefix}.{k}": v for k, v in tensors.items()}
+        output = list(layers)[-1]
+        rows = tensors.get(f"{output}.weight", np.zeros((0,))).shape[0]
         names = [self.id2label[i] for i in range(len(self.id2label))]
         if rows != len(names):
             raise CorruptCheckpointError(
-                f"{self.checkpoint.path}: the {prefix} head has {rows} outputs but {len(names)} labels are "
+                f"{self.checkpoint.path}: the {output} head has {rows} outputs but {len(names)} labels are "
                 f"configured {names}")
-        assign(dense_slots(prefix, head), {f"{prefix}.{k}": v for k, v in tensors.items()},
+        assign([slot for hf_prefix, layer in layers.items() for slot in dense_slots(hf_prefix, layer)], tensors,
                source=str(self.checkpoint.path))
 
     # --- export --------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ TASK_PACKAGES = (
     "kbert.tasks.token_classification",
     "kbert.tasks.question_answering",
     "kbert.tasks.feature_extraction",
+    "kbert.tasks.sentence_embedding",
 )
 
 
@@ -73,4 +74,4 @@ def default_task(checkpoint) -> str:
     for task in tasks:
         if task.has_head_for(checkpoint):
             return task.name
-    return next(task.name for task in tasks if task.hf_architecture is None)
+    return next(task.name for task in tasks if task.hf_head is None)

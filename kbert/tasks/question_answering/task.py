@@ -20,6 +20,7 @@ import functools
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from kbert.errors import InputError
 from kbert.tasks.base import Example, Task, _check_encodable
@@ -190,23 +191,52 @@ class QuestionAnswering(Task):
     def postprocess_windows(self, windows, *, top_k=1, max_answer_len=DEFAULT_MAX_ANSWER_LEN,
                             handle_impossible_answer=False, align_to_words=True, **_):
         context = windows[0].example.text_pair
-        qa_windows = [self.qa_window(w.outputs["logits"], w.token_ids, w.starts, w.ends, w.sequence_ids)
-                      for w in windows]
+        word_starts = None if self._word_aware else self._word_starts(context)
+        qa_windows = [self.qa_window(w.outputs["logits"], w.token_ids, w.starts, w.ends, w.sequence_ids,
+                                     word_starts=word_starts) for w in windows]
         return postprocess.answer_question(qa_windows, context, top_k=top_k, max_answer_len=max_answer_len,
                                            handle_impossible_answer=handle_impossible_answer,
                                            align_to_words=align_to_words)
 
-    def qa_window(self, logits, token_ids, starts, ends, sequence_ids) -> "postprocess.QAWindow":
-        """One window for :func:`~kbert.tasks.question_answering.postprocess.answer_question`."""
+    def qa_window(self, logits, token_ids, starts, ends, sequence_ids, word_starts=None) -> "postprocess.QAWindow":
+        """One window for :func:`~kbert.tasks.question_answering.postprocess.answer_question`.
+
+        ``word_starts``: where the context's pre-tokenizer words start (byte-level tokenizers, see
+        :meth:`_word_starts`); WordPiece words come from the ``##`` pieces instead.
+        """
+        if word_starts is None:
+            word_ids = context_word_ids(token_ids, sequence_ids, self._continuation())
+        else:
+            word_ids = np.where(sequence_ids == SECOND, np.searchsorted(word_starts, starts, side="right") - 1, -1)
         return postprocess.QAWindow(start_logits=np.asarray(logits[:, 0], np.float32),
                                     end_logits=np.asarray(logits[:, 1], np.float32), starts=starts, ends=ends,
-                                    sequence_ids=sequence_ids,
-                                    word_ids=context_word_ids(token_ids, sequence_ids, self._continuation()))
+                                    sequence_ids=sequence_ids, word_ids=word_ids)
+
+    @property
+    def _word_aware(self) -> bool:
+        """WordPiece (a ``##`` continuation prefix) tells words from the tokens alone; byte-level BPE does not."""
+        return bool(self.checkpoint.tokenizer.continuing_subword_prefix)
 
     @functools.cache
     def _continuation(self) -> np.ndarray:
         """``(V,)`` bool: the vocabulary's ``##`` pieces, which continue the word before them."""
         return np.array([t.startswith("##") for t in self.checkpoint.tokenizer.vocabulary])
+
+    def _word_starts(self, context: str) -> np.ndarray:
+        """Sorted character offsets where the pre-tokenizer's words of ``context`` start (HF's ``word_ids``
+        are these words: a token's word is the last one starting at or before the token)."""
+        return self._word_starts_graph(tf.constant([context], tf.string))[0].numpy()
+
+    @functools.cached_property
+    def _word_starts_graph(self):
+        """Traced ``(B,)`` strings → ragged ``(B, (words))`` word start offsets (one trace, ~1 ms a call)."""
+        pre_tokenizer = self.checkpoint.tokenizer.pre_tokenizer
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def word_starts(texts):
+            return pre_tokenizer_word_starts(pre_tokenizer, texts)
+
+        return word_starts
 
     def package_one(self, result, params):
         return result[0] if len(result) == 1 else result  # transformers: one answer comes as a dict, not a list
@@ -229,14 +259,13 @@ class QuestionAnswering(Task):
         padded. A checkpoint trained with ``version_2_with_negative`` offers the empty answer
         (``handle_impossible_answer``).
         """
-        import tensorflow as tf
-
         from kbert.tasks.question_answering.answers_graph import answer_spans_graph
 
         tokenizer = self.checkpoint.tokenizer
         max_seq_len = min(max_length, DEFAULT_MAX_SEQ_LEN)
         doc_stride = min(max_seq_len // 2, 128)
         continuation = tf.constant(self._continuation())
+        word_aware = self._word_aware
         impossible = bool(self.config.extra.get("kbert", {}).get("version_2_with_negative", False))
 
         def serve(question, context):
@@ -246,8 +275,14 @@ class QuestionAnswering(Task):
             logits = keras_model({k: dense[k] for k in ("token_ids", "segment_ids", "padding_mask")},
                                  training=False)["logits"]
             in_context = tf.equal(dense["sequence_ids"], SECOND)
-            starts_word = in_context & ~tf.gather(continuation, dense["token_ids"])
-            word_ids = tf.where(in_context, tf.cumsum(tf.cast(starts_word, tf.int32), axis=1), -1)
+            if word_aware:
+                starts_word = in_context & ~tf.gather(continuation, dense["token_ids"])
+                word_ids = tf.cumsum(tf.cast(starts_word, tf.int32), axis=1)
+            else:  # the last pre-tokenizer word of the window's context starting at or before each token
+                word_starts = tf.gather(pre_tokenizer_word_starts(tokenizer.pre_tokenizer, context),
+                                        encoding.sample_index).to_tensor(default_value=2 ** 30)
+                word_ids = tf.searchsorted(word_starts, dense["starts"], side="right", out_type=tf.int32) - 1
+            word_ids = tf.where(in_context, word_ids, -1)
             windows = dict(start_logits=logits[..., 0], end_logits=logits[..., 1],
                            sequence_ids=dense["sequence_ids"], starts=dense["starts"], ends=dense["ends"],
                            word_ids=word_ids, sample_index=encoding.sample_index,
@@ -286,6 +321,16 @@ def context_word_ids(token_ids: np.ndarray, sequence_ids: np.ndarray, continuati
     context = sequence_ids == SECOND
     words = np.cumsum(context & ~continuation[token_ids])  # leading pieces of a word cut by the window: 0
     return np.where(context, words, -1)
+
+
+def pre_tokenizer_word_starts(pre_tokenizer, texts):
+    """Ragged ``(B, (words))`` character offsets where ``pre_tokenizer.split(texts)``'s words start (TF ops)."""
+    words = pre_tokenizer.split(texts)
+    positions = words.char_positions
+    first = tf.gather(positions.flat_values, tf.minimum(tf.cast(positions.row_starts(), tf.int32),
+                                                        tf.maximum(tf.size(positions.flat_values) - 1, 0)))
+    return tf.RaggedTensor.from_value_rowids(first, tf.cast(words.text_index, tf.int64),
+                                             nrows=tf.cast(words.num_texts, tf.int64))
 
 
 def _integer(params, key, default, task_name, minimum: int = 1) -> int:

@@ -110,9 +110,10 @@ def qa_windows(tokenizer, examples: Sequence[QAExample], *, max_seq_len: int = 3
     """Every window of every example (see the module docstring), with span labels when ``training``."""
     if not examples:
         raise InputError("no question-answering examples to make windows of")
-    if not 0 <= doc_stride < max_seq_len - 3:
-        raise InputError(f"doc_stride={doc_stride} must be at least 0 and less than max_seq_len - 3 = "
-                         f"{max_seq_len - 3} (the tokens a window holds besides [CLS] and two [SEP])")
+    specials = pair_special_tokens(tokenizer)
+    if not 0 <= doc_stride < max_seq_len - specials:
+        raise InputError(f"doc_stride={doc_stride} must be at least 0 and less than max_seq_len - {specials} = "
+                         f"{max_seq_len - specials} (the tokens a window holds besides its {specials} special tokens)")
     parts = []
     for begin in range(0, len(examples), TOKENIZE_CHUNK):
         chunk = examples[begin:begin + TOKENIZE_CHUNK]
@@ -126,6 +127,11 @@ def qa_windows(tokenizer, examples: Sequence[QAExample], *, max_seq_len: int = 3
         return windows
     start_positions, end_positions = span_positions(windows, examples)
     return dataclasses.replace(windows, start_positions=start_positions, end_positions=end_positions)
+
+
+def pair_special_tokens(tokenizer) -> int:
+    """Special tokens around a question + context pair: 3 for BERT, 4 for RoBERTa (``<s> q </s></s> c </s>``)."""
+    return tokenizer.special_layout(True).count(True)
 
 
 def _concat(tensors: list[tf.RaggedTensor]) -> tf.RaggedTensor:
@@ -143,9 +149,10 @@ def _encode_chunk(tokenizer, chunk: Sequence[QAExample], max_seq_len: int, doc_s
         if row is None:
             raise
         n = int(tokenizer.tokenize(tf.constant([questions[row]], tf.string)).ids.row_lengths()[0])
+        specials = pair_special_tokens(tokenizer)
         raise InputError(
-            f"question id {chunk[row].id!r}: its {n} tokens leave {max(max_seq_len - 3 - n, 0)} of "
-            f"max_seq_len={max_seq_len} (3 are special tokens) for the context, which needs windows that advance, "
+            f"question id {chunk[row].id!r}: its {n} tokens leave {max(max_seq_len - specials - n, 0)} of "
+            f"max_seq_len={max_seq_len} ({specials} are special tokens) for the context, which needs windows that advance, "
             f"i.e. more than doc_stride={doc_stride}; shorten the question, lower doc_stride or raise max_seq_len"
         ) from None
 
@@ -155,7 +162,7 @@ def _question_too_long(tokenizer, questions: list[str], contexts: list[str], max
     """The first row whose question leaves its (overflowing) context no room beyond ``doc_stride`` tokens."""
     n1, n2 = (tf.cast(tokenizer.tokenize(tf.constant(texts, tf.string)).ids.row_lengths(), tf.int32)
               for texts in (questions, contexts))
-    budget = max_seq_len - 3
+    budget = max_seq_len - pair_special_tokens(tokenizer)
     bad = trunc.pair_overflow(n1, n2, budget, "only_second") | ((budget - n1 <= doc_stride) & (n1 + n2 > budget))
     rows = np.flatnonzero(bad.numpy())
     return int(rows[0]) if len(rows) else None

@@ -2,7 +2,9 @@
 multi-hot labels and regression.
 
 The head is Hugging Face's ``BertForSequenceClassification``: dropout → Dense on the pooled
-output, stored as ``classifier.weight``/``classifier.bias``, so weights round-trip. Outputs follow
+output, stored as ``classifier.weight``/``classifier.bias``; on RoBERTa checkpoints it is
+``RobertaClassificationHead`` on ``<s>`` (``classifier.dense`` → tanh → ``classifier.out_proj``), so
+weights round-trip in both families. Outputs follow
 the ``text-classification`` pipeline of transformers v4 exactly (see :meth:`package`).
 
 Example:
@@ -57,7 +59,7 @@ class TextClassification(Task):
 
     name = "text-classification"
     call_parameters = ("top_k", "function_to_apply")
-    hf_architecture = "BertForSequenceClassification"
+    hf_head = "ForSequenceClassification"
 
     fixed_problem_type: str | None = None  # set by the variants that always train one kind of label
 
@@ -111,10 +113,23 @@ class TextClassification(Task):
         """The validation metric that early stopping and "keep the best model" watch (higher is better)."""
         return {"class": "val_macro_f1", "multi_label": "val_micro_f1", "regression": "val_pearson"}[self.label_kind]
 
+    @property
+    def _two_layer_head(self) -> bool:
+        return self.config.family.sequence_head == "two_layer"
+
+    def head_layers(self) -> dict[str, str]:
+        if self._two_layer_head:
+            return {"classifier.dense": "classifier_dense", "classifier.out_proj": "classifier_out_proj"}
+        return super().head_layers()
+
     def build_model(self, dropout: float | None = None) -> keras.Model:
-        backbone = self.checkpoint.build_backbone(use_pooler=True)
-        pooled = backbone(backbone.input)["pooled_output"]  # (B, H); nested, so the backbone is one layer
-        logits = self.classifier_head(pooled, dropout)  # (B, num_labels)
+        if self._two_layer_head:  # RoBERTa: no pooler; the head's own tanh Dense on <s>
+            backbone = self.checkpoint.build_backbone(use_pooler=False)
+            features = backbone(backbone.input)["sequence_output"][:, 0, :]  # (B, H)
+        else:
+            backbone = self.checkpoint.build_backbone(use_pooler=True)
+            features = backbone(backbone.input)["pooled_output"]  # (B, H); nested, so the backbone is one layer
+        logits = self.classifier_head(features, dropout, hidden_layer=self._two_layer_head)  # (B, num_labels)
         return keras.Model(backbone.input, {"logits": logits}, name="text_classifier")
 
     # --- evaluation ----------------------------------------------------------------------------

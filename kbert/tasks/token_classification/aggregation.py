@@ -7,11 +7,16 @@ their quirks are HF's, kept on purpose:
 
 * scores are HF's float32 softmax (``exp(x - max) / sum``), labels ``argmax`` (first on ties);
 * special tokens (``[CLS]``, ``[SEP]``, padding) are dropped; ``index`` is the position in the window;
-* a token is a *subword* when ``len(token) != len(text[start:end])`` -- so ``##ing`` is one, and so,
+* with a word-aware tokenizer (WordPiece: its model has a continuing-subword prefix), a token is a
+  *subword* when ``len(token) != len(text[start:end])`` -- so ``##ing`` is one, and so,
   with an uncased (accent-stripping) vocabulary, is a word with an NFD accent inside it
   (``"Zu\\u0308rich"`` → ``zurich`` covers 7 characters), which then joins the previous word under
   first/average/max (HF answers ``"in zurich"``); ``[UNK]`` takes the original span as its word and is
   never a subword;
+* with any other tokenizer (RoBERTa's byte-level BPE), HF's fallback heuristic: a token is a subword
+  when it does not start the text and neither it nor the character before it is a space
+  (``" " not in text[start - 1:start + 1]``), and words are that tokenizer's ``convert_tokens_to_string``
+  (``decode_tokens``: byte-level decoding, so ``ĠSan`` becomes ``" San"``);
 * words are decoded as the ``tokenizers`` WordPiece decoder does: ``##`` removed except on the first
   token, a space before the others, then its per-token clean-up (``" ."`` → ``"."``, ``" do not"`` →
   ``" don't"``, ...);
@@ -175,12 +180,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted_exp / shifted_exp.sum(axis=-1, keepdims=True)
 
 
-def convert_tokens_to_string(tokens: Sequence[str], prefix: str = "##", cleanup: bool = True) -> str:
-    """What a BERT fast tokenizer's ``convert_tokens_to_string`` returns (the ``tokenizers`` WordPiece decoder).
+def convert_tokens_to_string(tokens: Sequence[str], prefix: str = "##", cleanup: bool = True,
+                             decode_tokens=None) -> str:
+    """What a BERT fast tokenizer's ``convert_tokens_to_string`` returns (the ``tokenizers`` WordPiece decoder),
+    or ``decode_tokens(tokens)`` when the tokenizer brings its own decoder.
 
     >>> convert_tokens_to_string(["##s", "San", "Fran", "##cisco", "'", "s", "."])
     "##s San Francisco ' s."
     """
+    if decode_tokens is not None:
+        return decode_tokens(list(tokens))
     pieces = []
     for i, token in enumerate(tokens):
         if i:
@@ -193,8 +202,9 @@ def convert_tokens_to_string(tokens: Sequence[str], prefix: str = "##", cleanup:
 
 
 def gather_pre_entities(text: str, window: TokenWindow, scores: np.ndarray, unk_token_id: int,
-                        word_starts: Sequence[int] | None = None) -> list[dict]:
-    """One dict per non-special token: word, scores, start, end, index, is_subword."""
+                        word_starts: Sequence[int] | None = None, word_aware: bool = True) -> list[dict]:
+    """One dict per non-special token: word, scores, start, end, index, is_subword (see the module docstring
+    for ``word_aware``)."""
     starts, ends = window.starts, window.ends
     if word_starts is not None and window.word_ids is not None:
         starts, ends = shift_word_offsets(starts, ends, window.word_ids, word_starts)
@@ -205,7 +215,10 @@ def gather_pre_entities(text: str, window: TokenWindow, scores: np.ndarray, unk_
         word = window.tokens[idx]
         start, end = int(starts[idx]), int(ends[idx])
         word_ref = text[start:end]
-        is_subword = len(word) != len(word_ref)  # HF's rule for word-aware (continuing-prefix) tokenizers
+        if word_aware:  # HF's rule for word-aware (continuing-prefix) tokenizers
+            is_subword = len(word) != len(word_ref)
+        else:  # HF's fallback heuristic (it warns "Tokenizer does not support real words")
+            is_subword = start > 0 and " " not in text[start - 1:start + 1]
         if int(window.token_ids[idx]) == unk_token_id:
             word = word_ref
             is_subword = False
@@ -338,7 +351,7 @@ def _plain(entity: dict) -> dict:
 
 def token_entities(text: str, windows: Sequence[TokenWindow], id2label, *, aggregation_strategy="none",
                    ignore_labels=DEFAULT_IGNORE_LABELS, unk_token_id: int, word_starts: Sequence[int] | None = None,
-                   subword_prefix: str = "##", decoder_cleanup: bool = True) -> list[dict]:
+                   subword_prefix: str = "##", decoder_cleanup: bool = True, decode_tokens=None) -> list[dict]:
     """What HF's token-classification pipeline returns for one input (``text``: the string, or the joined words).
 
     ``windows``: one per model call (several with ``stride``), in order. ``id2label``: ``{int: str}``.
@@ -347,19 +360,22 @@ def token_entities(text: str, windows: Sequence[TokenWindow], id2label, *, aggre
     are taken as already absolute.
     ``ignore_labels=None`` means HF's default ``["O"]``; it is tested with ``in``, so pass a list.
     ``subword_prefix``/``decoder_cleanup``: the tokenizer.json WordPiece decoder's ``prefix``/``cleanup``.
+    ``decode_tokens``: the ``convert_tokens_to_string`` of a tokenizer that is not word-aware (byte-level
+    BPE); it replaces the WordPiece decoder and switches to HF's subword heuristic.
     With no windows the result is ``[]``.
     """
     strategy = check_aggregation_strategy(aggregation_strategy)
     if ignore_labels is None:
         ignore_labels = list(DEFAULT_IGNORE_LABELS)
-    decode = {"prefix": subword_prefix, "cleanup": decoder_cleanup}
+    decode = {"prefix": subword_prefix, "cleanup": decoder_cleanup, "decode_tokens": decode_tokens}
     all_entities = []
     for window in windows:
         logits = np.asarray(window.logits)
         if logits.dtype == np.float16 or logits.dtype.name == "bfloat16":  # HF upcasts half precision first
             logits = logits.astype(np.float32)
         scores = softmax(logits)
-        pre_entities = gather_pre_entities(text, window, scores, unk_token_id, word_starts)
+        pre_entities = gather_pre_entities(text, window, scores, unk_token_id, word_starts,
+                                           word_aware=decode_tokens is None)
         grouped = aggregate(pre_entities, strategy, id2label, **decode)
         all_entities.extend(entity for entity in grouped
                             if entity.get("entity") not in ignore_labels

@@ -5,7 +5,8 @@ batches: special tokens are skipped; a token starts a new group when it is the f
 when its label is ``B-…``, or when its tag differs from the previous token's (``get_tag``: ``B-X``
 and ``I-X`` have tag ``X``, any other label is its own tag). A group is named after its first
 token's label with the part before the first ``-`` removed, scores are averaged, ``word`` joins the
-token strings as BERT's ``convert_tokens_to_string`` does (``[UNK]`` tokens show the original text),
+token strings as BERT's ``convert_tokens_to_string`` does (``[UNK]`` tokens show the original text) or,
+given ``join_tokens``, as that tokenizer's own decoder does (RoBERTa's byte-level ``" San Francisco"``),
 and groups named in ``ignore_labels`` are dropped. Results are padded to ``max_entities`` per text.
 
 Example:
@@ -41,11 +42,12 @@ def group_name(label: str) -> str:
 def simple_entity_groups(*, texts: tf.Tensor, token_strings: tf.Tensor, token_ids: tf.Tensor, unk_id: int,
                          labels: tf.Tensor, scores: tf.Tensor, starts: tf.Tensor, ends: tf.Tensor, real: tf.Tensor,
                          id2label: dict[int, str], ignore_labels=("O",), max_entities: int = 64,
-                         cleanup: bool = True, subword_prefix: str = "##") -> dict[str, tf.Tensor]:
+                         cleanup: bool = True, subword_prefix: str = "##", join_tokens=None) -> dict[str, tf.Tensor]:
     """Grouped entities of a padded batch ``(B, T)``: each output is ``(B, max_entities)`` plus ``entity_count (B,)``.
 
     ``real`` marks the tokens that take part (not special, not padding); ``labels``/``scores`` are the
-    per-token argmax label ids and their probabilities.
+    per-token argmax label ids and their probabilities. ``join_tokens(token_ids, group, num_groups)``
+    (a byte-level tokenizer's in-graph decoder) replaces the WordPiece joining of the words.
     """
     names = [id2label[i] for i in range(len(id2label))]
     tags = sorted({get_tag(n)[1] for n in names})
@@ -72,19 +74,10 @@ def simple_entity_groups(*, texts: tf.Tensor, token_strings: tf.Tensor, token_id
     flat_ids = tf.ragged.boolean_mask(token_ids, real).flat_values
     original = tf.strings.substr(text_of_token, flat_starts, flat_ends - flat_starts, unit="UTF8_CHAR")
     strings = tf.where(flat_ids == unk_id, original, tf.ragged.boolean_mask(token_strings, real).flat_values)
-    # The WordPiece decoder: the prefix is dropped from later subwords, other later tokens get a space;
-    # then its clean-up runs on each token; the pieces are concatenated.
-    first_of_group = tf.concat([[True], group[1:] != group[:-1]], axis=0)
-    prefix = "^" + re.escape(subword_prefix)
-    is_subword = tf.strings.regex_full_match(strings, prefix + "(?s:.*)")
-    joined = tf.where(first_of_group, strings,
-                      tf.where(is_subword, tf.strings.regex_replace(strings, prefix, "", replace_global=False),
-                               tf.strings.join([" ", strings])))
-    if cleanup:
-        for dirty, clean in DECODER_CLEANUP:
-            joined = tf.strings.regex_replace(joined, re.escape(dirty), clean)
-    words = tf.strings.unsorted_segment_join(joined, group, num_groups, separator="")
-
+    if join_tokens is not None:
+        words = join_tokens(flat_ids, group, num_groups)
+    else:
+        words = _wordpiece_words(strings, group, num_groups, subword_prefix, cleanup)
     first_token = tf.math.unsorted_segment_min(tf.range(tf.size(flat_labels)), group, num_groups)
     group_label = tf.gather(flat_labels, first_token)
     group_row = tf.gather(rows, first_token)
@@ -111,3 +104,18 @@ def simple_entity_groups(*, texts: tf.Tensor, token_strings: tf.Tensor, token_id
         "entity_end": padded(group_end, -1),
         "entity_count": tf.minimum(count, max_entities),
     }
+
+
+def _wordpiece_words(strings, group, num_groups, subword_prefix: str, cleanup: bool):
+    """The WordPiece decoder over groups of token strings: the prefix is dropped from later subwords, other
+    later tokens get a space; then its clean-up runs on each token; the pieces are concatenated."""
+    first_of_group = tf.concat([[True], group[1:] != group[:-1]], axis=0)
+    prefix = "^" + re.escape(subword_prefix)
+    is_subword = tf.strings.regex_full_match(strings, prefix + "(?s:.*)")
+    joined = tf.where(first_of_group, strings,
+                      tf.where(is_subword, tf.strings.regex_replace(strings, prefix, "", replace_global=False),
+                               tf.strings.join([" ", strings])))
+    if cleanup:
+        for dirty, clean in DECODER_CLEANUP:
+            joined = tf.strings.regex_replace(joined, re.escape(dirty), clean)
+    return tf.strings.unsorted_segment_join(joined, group, num_groups, separator="")

@@ -112,11 +112,17 @@ class SentencePieces:
 
 
 def tokenize_words(tokenizer, sentences: Sequence[Sequence[str]]) -> list[SentencePieces]:
-    """Word pieces of word lists, exactly as Hugging Face's ``is_split_into_words=True`` gives them."""
+    """Word pieces of word lists, exactly as Hugging Face's ``is_split_into_words=True`` gives them.
+
+    The words are joined by spaces and tokenized once; a byte-level tokenizer gets a space before the
+    first word too (``tokenizer.split_words_prefix``), as ``run_ner.py`` loads RoBERTa's tokenizer with
+    ``add_prefix_space=True`` so that every word is tokenized as ``" word"``.
+    """
     out = []
+    prefix = tokenizer.split_words_prefix
     for chunk_start in range(0, len(sentences), TOKENIZE_CHUNK):
         chunk = sentences[chunk_start:chunk_start + TOKENIZE_CHUNK]
-        joined = [join_words(words) for words in chunk]
+        joined = [(prefix + text, starts + len(prefix)) for text, starts in (join_words(words) for words in chunk)]
         pieces = tokenizer.tokenize(tf.constant([text for text, _ in joined], tf.string))
         ids, starts = pieces.ids.to_list(), pieces.starts.to_list()
         for (_, word_starts), row_ids, row_starts, words in zip(joined, ids, starts, chunk):

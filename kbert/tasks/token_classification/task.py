@@ -59,7 +59,7 @@ class TokenClassification(Task):
     token_level_outputs = ("logits",)
     accepts_pairs = False
     call_parameters = ("aggregation_strategy", "ignore_labels", "stride", "is_split_into_words", "delimiter")
-    hf_architecture = "BertForTokenClassification"
+    hf_head = "ForTokenClassification"
 
     def __init__(self, checkpoint, id2label: dict[int, str] | None = None, problem_type: str | None = None):
         super().__init__(checkpoint)
@@ -165,6 +165,10 @@ class TokenClassification(Task):
         delimiter = params.get("delimiter", " ")
         if not isinstance(delimiter, str):
             raise InputError(f"{self.name}: delimiter must be a str, got {delimiter!r}")
+        if params.get("is_split_into_words") and not self.checkpoint.tokenizer.takes_split_words:
+            raise InputError(f"{self.name}: is_split_into_words=True needs a tokenizer with add_prefix_space=True "
+                             f"(transformers refuses pre-split words otherwise); set it in "
+                             f"{self.checkpoint.path}/tokenizer_config.json")
         return {"aggregation_strategy": strategy, "ignore_labels": list(ignore), "stride": stride,
                 "is_split_into_words": bool(params.get("is_split_into_words", False)), "delimiter": delimiter}
 
@@ -193,7 +197,8 @@ class TokenClassification(Task):
         return aggregation.token_entities(text, token_windows, self.id2label,
                                           aggregation_strategy=aggregation_strategy, ignore_labels=ignore_labels,
                                           unk_token_id=tokenizer.unk_id, word_starts=word_starts,
-                                          decoder_cleanup=tokenizer.decoder_cleanup)
+                                          decoder_cleanup=tokenizer.decoder_cleanup,
+                                          decode_tokens=None if tokenizer.continuing_subword_prefix else tokenizer.convert_tokens_to_string)
 
     def package(self, results, inputs, params):
         # transformers: one string -> its entities; a list -> one list per input. A flat word list
@@ -215,7 +220,8 @@ class TokenClassification(Task):
         groups = simple_entity_groups(texts=inputs["text"], token_strings=token_strings, token_ids=inputs["token_ids"],
                                       unk_id=tokenizer.unk_id, labels=labels, scores=scores, starts=inputs["starts"],
                                       ends=inputs["ends"], real=real, id2label=self.id2label,
-                                      max_entities=max_entities)
+                                      max_entities=max_entities, cleanup=tokenizer.decoder_cleanup,
+                                      join_tokens=None if tokenizer.continuing_subword_prefix else tokenizer.join_tokens)
         return {"entity": labels, "entity_label": tf.gather(names, labels), "score": scores,
                 "start": inputs["starts"], "end": inputs["ends"], "mask": tf.cast(real, tf.int32),
                 "logits": logits, **groups}

@@ -107,7 +107,7 @@ def prepare(task_cls, config, checkpoint, max_length: int):
     read = dict(format=config.format, tag_column=options["tag_column"])
     train_sentences = load_tagged(config.train, limit=config.train_limit, **read)
     eval_sentences = load_tagged(config.eval, limit=config.eval_limit, **read) if config.eval is not None else None
-    head = checkpoint.task_head(task_cls.head_prefix, task_cls.hf_architecture)
+    head = checkpoint.task_head(task_cls.head_prefix, task_cls.hf_head)
     inferred = not (config.labels or (head is not None and checkpoint.config.id2label))
     counts = check_label_counts(tag_occurrences(train_sentences), report=inferred, strict=config.strict_labels)
     if config.labels:

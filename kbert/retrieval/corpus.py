@@ -1,0 +1,153 @@
+"""Read a corpus to index, one document at a time: CSV / TSV with a header row, or JSON lines.
+
+Each document has an ``id``, a ``text`` (the text columns joined by a space, e.g. ``title,description``) and
+its other fields as ``metadata``. Defaults: the text is the ``text`` column, the id the ``id`` column when
+there is one, else the 0-based row number. Columns are given by name or 0-based index (CSV/TSV). Problems are
+:class:`~kbert.errors.DataError` naming the file and the line (for a CSV row over several lines, the line
+where it starts): unknown columns, rows of the wrong width, non-string texts, repeated ids, an empty corpus.
+
+Example:
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "news.csv"
+    >>> _ = path.write_text('label,title,description\\n3,"Oil up, stocks down",Crude rose 2%.\\n')
+    >>> [(d.id, d.text, d.metadata) for d in read_corpus(path, text_columns=["title", "description"])]
+    [('0', 'Oil up, stocks down Crude rose 2%.', {'label': '3'})]
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import pathlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from kbert.data.readers import json_lines
+from kbert.errors import DataError
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    where: str  # file:line
+
+
+def corpus_format(path: str | os.PathLike, format: str | None = None) -> str:
+    """``csv``, ``tsv`` or ``jsonl``: ``format`` if given, else from the extension."""
+    if format is not None:
+        if format not in set(FORMATS.values()):
+            raise DataError(f"{path}: format must be one of {sorted(set(FORMATS.values()))}, got {format!r}")
+        return format
+    suffix = pathlib.Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise DataError(f"{path}: cannot tell the format from the extension {suffix!r}; use .csv, .tsv or .jsonl "
+                        f"(or give the format)")
+    return FORMATS[suffix]
+
+
+def read_corpus(path: str | os.PathLike, *, text_columns: Sequence[str | int] | None = None,
+                id_column: str | int | None = None, format: str | None = None) -> Iterator[Document]:
+    """The documents of ``path`` in file order (a generator: the file is read as it is consumed)."""
+    path = pathlib.Path(path)
+    kind = corpus_format(path, format)
+    if not path.is_file():
+        raise DataError(f"{path}: no such corpus file")
+    text_columns = list(text_columns) if text_columns else None
+    rows = _json_rows(path) if kind == "jsonl" else _csv_rows(path, "\t" if kind == "tsv" else ",",
+                                                               text_columns, id_column)
+    seen: dict[str, str] = {}
+    count = 0
+    for where, record, texts, doc_id in (_pick(rows, text_columns, id_column) if kind == "jsonl" else rows):
+        doc_id = str(count) if doc_id is None else doc_id
+        if doc_id in seen:
+            raise DataError(f"{where}: id {doc_id!r} repeats the document of {seen[doc_id]}")
+        seen[doc_id] = where
+        count += 1
+        yield Document(doc_id, " ".join(texts), record, where)
+    if not count:
+        raise DataError(f"{path}: no documents (the corpus is empty)")
+
+
+def _lines(path: pathlib.Path):
+    """``path`` as text lines, a decoding error naming its line."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"{path}:{number}: not UTF-8 (byte {err.start} of the line)") from None
+
+
+def _csv_rows(path: pathlib.Path, delimiter: str, text_columns, id_column):
+    numbered = _lines(path)
+    state = {"line": 0}
+
+    def lines():
+        for number, line in numbered:
+            state["line"] = number
+            yield line
+
+    reader = csv.reader(lines(), delimiter=delimiter, strict=True)
+    start = 1
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"{path}: no documents (the corpus is empty)")
+        texts = [_column_index(c, header, path) for c in (text_columns or ["text"])]
+        id_index = _column_index(id_column, header, path) if id_column is not None else (
+            header.index("id") if "id" in header else None)
+        used = set(texts) | {id_index}
+        start = state["line"] + 1
+        for row in reader:
+            where = f"{path}:{start}"
+            start = state["line"] + 1
+            if not row:
+                continue  # a blank line
+            if len(row) != len(header):
+                raise DataError(f"{where}: {len(row)} fields, but the header has {len(header)} ({header})")
+            metadata = {name: row[i] for i, name in enumerate(header) if i not in used}
+            yield where, metadata, [row[i] for i in texts], None if id_index is None else row[id_index]
+    except csv.Error as err:
+        raise DataError(f"{path}:{start}: not valid {'TSV' if delimiter == chr(9) else 'CSV'} ({err})") from None
+
+
+def _column_index(column: str | int, header: list[str], path: pathlib.Path) -> int:
+    if isinstance(column, int) or (isinstance(column, str) and column.isdigit() and column not in header):
+        index = int(column)
+        if not 0 <= index < len(header):
+            raise DataError(f"{path}:1: column {index} does not exist; the header has {len(header)} columns {header}")
+        return index
+    if column not in header:
+        raise DataError(f"{path}:1: no column {column!r}; the header has {header}")
+    return header.index(column)
+
+
+def _json_rows(path: pathlib.Path):
+    for where, _, item in json_lines((line for _, line in _lines(path)), str(path)):
+        if not isinstance(item, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(item).__name__}")
+        yield where, item
+
+
+def _pick(rows, text_columns, id_column):
+    keys = [str(c) for c in (text_columns or ["text"])]
+    for where, item in rows:
+        missing = [k for k in keys if k not in item]
+        if missing:
+            raise DataError(f"{where}: no key {missing[0]!r}; the object has {sorted(item)}")
+        bad = next((k for k in keys if not isinstance(item[k], str)), None)
+        if bad is not None:
+            raise DataError(f"{where}: {bad!r} must be a string, got {type(item[bad]).__name__}")
+        id_key = str(id_column) if id_column is not None else ("id" if "id" in item else None)
+        if id_key is not None and id_key not in item:
+            raise DataError(f"{where}: no id key {id_key!r}; the object has {sorted(item)}")
+        doc_id = None if id_key is None else item[id_key]
+        if id_key is not None and (not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool)):
+            raise DataError(f"{where}: the id must be a string or an integer, got {doc_id!r:.40}")
+        metadata = {k: v for k, v in item.items() if k not in keys and k != id_key}
+        yield where, metadata, [item[k] for k in keys], None if doc_id is None else str(doc_id)
