@@ -126,7 +126,7 @@ class BertConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``config.json`` content, Hugging Face style (string keys in ``id2label``)."""
-        out = dict(self.extra)
+        out = {k: v for k, v in self.extra.items() if k not in ("id2label", "label2id")}  # from the fields below
         for field in dataclasses.fields(self):
             if field.name not in ("extra", "id2label", "architectures"):
                 out[field.name] = getattr(self, field.name)

@@ -51,10 +51,11 @@ def save_hf_checkpoint(task, model, output: str | os.PathLike, *, text_pair: boo
     write_safetensors(output / "model.safetensors", tensors, metadata={"format": "pt"})
 
     config = task.config.replace(
-        id2label=dict(task.id2label), problem_type=task.problem_type or _problem_type(task),
+        id2label=dict(task.id2label), problem_type=task.problem_type or (_problem_type(task) if task.id2label else None),
         architectures=(task.checkpoint.architecture(task.hf_head),)).to_dict()
     config["kbert"] = {"task": task.name, "text_pair": bool(text_pair), **(kbert_info or {})}
     write_json(output / "config.json", config)
+    task.write_extra_files(output)
     source = task.checkpoint.path
     for name in family.tokenizer_files:
         if (source / name).is_file() and (source / name).resolve() != (output / name).resolve():

@@ -54,15 +54,11 @@ def read_corpus(path: str | os.PathLike, *, text_columns: Sequence[str | int] | 
                 id_column: str | int | None = None, format: str | None = None) -> Iterator[Document]:
     """The documents of ``path`` in file order (a generator: the file is read as it is consumed)."""
     path = pathlib.Path(path)
-    kind = corpus_format(path, format)
-    if not path.is_file():
-        raise DataError(f"{path}: no such corpus file")
-    text_columns = list(text_columns) if text_columns else None
-    rows = _json_rows(path) if kind == "jsonl" else _csv_rows(path, "\t" if kind == "tsv" else ",",
-                                                               text_columns, id_column)
     seen: dict[str, str] = {}
     count = 0
-    for where, record, texts, doc_id in (_pick(rows, text_columns, id_column) if kind == "jsonl" else rows):
+    records = read_records(path, format=format)
+    tabular = corpus_format(path, format) != "jsonl"
+    for where, record, texts, doc_id in _pick(records, text_columns, id_column, path, tabular):
         doc_id = str(count) if doc_id is None else doc_id
         if doc_id in seen:
             raise DataError(f"{where}: id {doc_id!r} repeats the document of {seen[doc_id]}")
@@ -71,6 +67,24 @@ def read_corpus(path: str | os.PathLike, *, text_columns: Sequence[str | int] | 
         yield Document(doc_id, " ".join(texts), record, where)
     if not count:
         raise DataError(f"{path}: no documents (the corpus is empty)")
+
+
+def read_records(path: str | os.PathLike, *, format: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(where, record)`` of every row of ``path`` in file order: a CSV/TSV row as a header -> value dict
+    (the first record also carries every header name, so a column index can be turned into its name), a JSON
+    line as its object. Blank lines are skipped; ``where`` is ``file:line`` (the line a CSV row starts on).
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "pairs.tsv"
+    >>> _ = path.write_text("query\\tpositive\\noil prices\\tCrude rose 2%.\\n")
+    >>> list(read_records(path))
+    [('...pairs.tsv:2', {'query': 'oil prices', 'positive': 'Crude rose 2%.'})]
+    """
+    path = pathlib.Path(path)
+    kind = corpus_format(path, format)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    return _json_rows(path) if kind == "jsonl" else _csv_rows(path, "\t" if kind == "tsv" else ",")
 
 
 def _lines(path: pathlib.Path):
@@ -83,7 +97,7 @@ def _lines(path: pathlib.Path):
                 raise DataError(f"{path}:{number}: not UTF-8 (byte {err.start} of the line)") from None
 
 
-def _csv_rows(path: pathlib.Path, delimiter: str, text_columns, id_column):
+def _csv_rows(path: pathlib.Path, delimiter: str):
     numbered = _lines(path)
     state = {"line": 0}
 
@@ -97,11 +111,10 @@ def _csv_rows(path: pathlib.Path, delimiter: str, text_columns, id_column):
     try:
         header = next(reader, None)
         if header is None:
-            raise DataError(f"{path}: no documents (the corpus is empty)")
-        texts = [_column_index(c, header, path) for c in (text_columns or ["text"])]
-        id_index = _column_index(id_column, header, path) if id_column is not None else (
-            header.index("id") if "id" in header else None)
-        used = set(texts) | {id_index}
+            return
+        twice = next((name for i, name in enumerate(header) if name in header[:i]), None)
+        if twice is not None:
+            raise DataError(f"{path}:1: the header names the column {twice!r} twice ({header})")
         start = state["line"] + 1
         for row in reader:
             where = f"{path}:{start}"
@@ -110,21 +123,22 @@ def _csv_rows(path: pathlib.Path, delimiter: str, text_columns, id_column):
                 continue  # a blank line
             if len(row) != len(header):
                 raise DataError(f"{where}: {len(row)} fields, but the header has {len(header)} ({header})")
-            metadata = {name: row[i] for i, name in enumerate(header) if i not in used}
-            yield where, metadata, [row[i] for i in texts], None if id_index is None else row[id_index]
+            yield where, dict(zip(header, row))
     except csv.Error as err:
         raise DataError(f"{path}:{start}: not valid {'TSV' if delimiter == chr(9) else 'CSV'} ({err})") from None
 
 
-def _column_index(column: str | int, header: list[str], path: pathlib.Path) -> int:
+def column_name(column: str | int, header: Sequence[str], path) -> str:
+    """The name of ``column`` (a name, or a 0-based index into ``header``), checked to exist."""
+    header = list(header)
     if isinstance(column, int) or (isinstance(column, str) and column.isdigit() and column not in header):
         index = int(column)
         if not 0 <= index < len(header):
             raise DataError(f"{path}:1: column {index} does not exist; the header has {len(header)} columns {header}")
-        return index
+        return header[index]
     if column not in header:
         raise DataError(f"{path}:1: no column {column!r}; the header has {header}")
-    return header.index(column)
+    return column
 
 
 def _json_rows(path: pathlib.Path):
@@ -134,20 +148,27 @@ def _json_rows(path: pathlib.Path):
         yield where, item
 
 
-def _pick(rows, text_columns, id_column):
-    keys = [str(c) for c in (text_columns or ["text"])]
-    for where, item in rows:
-        missing = [k for k in keys if k not in item]
+def _pick(records, text_columns, id_column, path, tabular: bool):
+    names = None  # the text columns as keys (CSV column indexes resolved on the first record)
+    for where, item in records:
+        if names is None:
+            names = [_key(c, item, path, tabular) for c in (text_columns or ["text"])]
+        missing = [k for k in names if k not in item]
         if missing:
             raise DataError(f"{where}: no key {missing[0]!r}; the object has {sorted(item)}")
-        bad = next((k for k in keys if not isinstance(item[k], str)), None)
+        bad = next((k for k in names if not isinstance(item[k], str)), None)
         if bad is not None:
             raise DataError(f"{where}: {bad!r} must be a string, got {type(item[bad]).__name__}")
-        id_key = str(id_column) if id_column is not None else ("id" if "id" in item else None)
+        id_key = _key(id_column, item, path, tabular) if id_column is not None else ("id" if "id" in item else None)
         if id_key is not None and id_key not in item:
             raise DataError(f"{where}: no id key {id_key!r}; the object has {sorted(item)}")
         doc_id = None if id_key is None else item[id_key]
         if id_key is not None and (not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool)):
             raise DataError(f"{where}: the id must be a string or an integer, got {doc_id!r:.40}")
-        metadata = {k: v for k, v in item.items() if k not in keys and k != id_key}
-        yield where, metadata, [item[k] for k in keys], None if doc_id is None else str(doc_id)
+        metadata = {k: v for k, v in item.items() if k not in names and k != id_key}
+        yield where, metadata, [item[k] for k in names], None if doc_id is None else str(doc_id)
+
+
+def _key(column: str | int, record: dict, path, tabular: bool) -> str:
+    """A column as a record key: CSV/TSV columns by name or index, JSON keys as strings."""
+    return column_name(column, list(record), path) if tabular else str(column)

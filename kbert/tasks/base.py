@@ -135,6 +135,11 @@ class Task:
         """Whether ``checkpoint`` carries a trained head of this task (its architecture and weights)."""
         return cls.hf_head is not None and checkpoint.task_head(cls.head_prefix, cls.hf_head) is not None
 
+    @classmethod
+    def can_evaluate(cls, checkpoint) -> bool:
+        """Whether ``kbert evaluate`` can score ``checkpoint`` with this task (default: it has the trained head)."""
+        return cls.has_head_for(checkpoint)
+
     # --- training ------------------------------------------------------------------------------
     @classmethod
     def prepare_training(cls, config, checkpoint, max_length: int) -> PreparedTraining:
@@ -152,6 +157,15 @@ class Task:
     def keras_metrics(self) -> list:
         """Cheap streaming metrics for the progress bar (task metrics come from the evaluation callback)."""
         return []
+
+    def training_model(self, model, loss_options: dict, task_options: dict):
+        """``(keras_model, loss, metrics)`` that ``fit`` trains: by default ``model``'s logits with :meth:`loss`
+        (``loss_options``: the plan's) and :meth:`keras_metrics`. A task whose training step differs (a
+        bi-encoder's ranking loss over the batch) returns its own model, with ``loss=None``."""
+        import keras
+
+        trainable = keras.Model(model.input, model.output["logits"], name=model.name)
+        return trainable, self.loss(**loss_options), self.keras_metrics()
 
     monitor: ClassVar[str] = "val_loss"  # metric that early stopping and keep-best watch
 
@@ -171,6 +185,10 @@ class Task:
                       limit: int | None) -> EvaluationReport:
         """Score the checkpoint's trained head on labelled ``data`` (``kbert evaluate``)."""
         raise TrainingError(f"kbert evaluate does not score task {self.name!r}")
+
+    def write_extra_files(self, folder) -> list[str]:
+        """Files a saved checkpoint needs besides config, weights and tokenizer (their names; default none)."""
+        return []
 
     def write_plots(self, report: EvaluationReport, folder) -> list[str]:
         """PNG figures of an evaluation (confusion matrix, per-type F1...) in ``folder``; their paths."""

@@ -30,6 +30,7 @@ TASK_PACKAGES = (
     "kbert.tasks.question_answering",
     "kbert.tasks.feature_extraction",
     "kbert.tasks.sentence_embedding",
+    "kbert.tasks.retrieval",
 )
 
 

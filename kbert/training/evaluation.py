@@ -50,7 +50,7 @@ def evaluate_report(model, data, *, task: str | None = None, batch_size: int = 3
     spec = get_spec(task_name)
     options = spec.resolve("evaluate", task_options)
     task_cls = spec.load()
-    if not task_cls.has_head_for(checkpoint):
+    if not task_cls.can_evaluate(checkpoint):
         raise CheckpointError(f"{checkpoint.path}: has no trained {task_cls.name} head to evaluate")
     task_obj = task_cls(checkpoint)
     trained = checkpoint.config.extra.get("kbert", {})

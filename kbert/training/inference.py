@@ -21,39 +21,40 @@ import tensorflow as tf
 from kbert.progress import progress
 
 
-def inference_logits(model):
-    """``features -> logits`` of ``model`` in inference mode, as one ``tf.function`` for every batch shape.
+def inference_logits(model, output: str = "logits"):
+    """``features -> outputs[output]`` of ``model`` in inference mode, as one ``tf.function`` for every batch shape.
 
     Called eagerly, a Keras model costs ~0.1 s of Python per batch; traced once, evaluating after every
     epoch stays cheap. The function is kept on the model, so later epochs reuse the trace.
     """
-    forward = getattr(model, "_kbert_inference_logits", None)
+    attribute = f"_kbert_inference_{output}"
+    forward = getattr(model, attribute, None)
     if forward is None:
         spec = tf.TensorSpec([None, None], tf.int32)
 
         def call(token_ids, segment_ids, padding_mask):
             out = model({"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask},
                         training=False)
-            return out["logits"] if isinstance(out, dict) else out
+            return out[output] if isinstance(out, dict) else out
 
         traced = tf.function(call, input_signature=[spec, spec, spec])
 
         def forward(features):
             return traced(*(tf.cast(features[k], tf.int32) for k in ("token_ids", "segment_ids", "padding_mask")))
 
-        model._kbert_inference_logits = forward
+        setattr(model, attribute, forward)
     return forward
 
 
-def predict(model, dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and labels of every batch of ``dataset`` (``(features, labels)`` pairs), in dataset order."""
-    logits, labels = predict_rows(model, dataset)
+def predict(model, dataset, output: str = "logits") -> tuple[np.ndarray, np.ndarray]:
+    """``output`` (logits) and labels of every batch of ``dataset`` (``(features, labels)`` pairs), in dataset order."""
+    logits, labels = predict_rows(model, dataset, output)
     return np.concatenate(logits), np.concatenate(labels)
 
 
-def predict_rows(model, dataset) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Logits and labels of every batch of ``dataset`` as lists of per-batch arrays (rows may differ in length)."""
-    forward = inference_logits(model)
+def predict_rows(model, dataset, output: str = "logits") -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``output`` and labels of every batch of ``dataset`` as lists of per-batch arrays (rows may differ in length)."""
+    forward = inference_logits(model, output)
     logits, labels = [], []
     batches = int(dataset.cardinality())
     for features, label in progress(dataset, total=batches if batches >= 0 else None):

@@ -90,9 +90,8 @@ def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options
                                     warmup=warmup_steps(config.warmup, total_steps), total_steps=total_steps,
                                     weight_decay=config.weight_decay, clip_norm=config.clip_norm,
                                     no_decay_variables=no_decay)
-        trainable = keras.Model(model.input, model.output["logits"], name=model.name)
-        compile_for_training(trainable, optimizer, task.loss(**plan.loss_options), task.keras_metrics(),
-                             config.jit_compile)
+        trainable, loss, metrics = task.training_model(model, plan.loss_options, config.task_options)
+        compile_for_training(trainable, optimizer, loss, metrics, config.jit_compile)
 
     callbacks = _callbacks(config, task, output, state, plan.scorer) + list(callbacks)
     if config.verbose:
@@ -127,7 +126,7 @@ def summary(prepared: PreparedTraining, plan, config: TrainConfig, replicas: int
     counts = prepared.label_counts
     names = prepared.labels.names if prepared.labels is not None else tuple(counts)
     labels = (", ".join(f"{name} ({counts[name]})" if name in counts else name for name in names)
-              if counts else list(names) or "none (spans)")
+              if counts else list(names) or "none")
     return (f"kbert: {plan.train.num_examples} training {train_unit}, {plan.train.num_batches} batches/epoch, "
             f"{config.epochs} epochs; evaluation: {evaluation}; labels: {labels}; {replicas} replica(s)")
 

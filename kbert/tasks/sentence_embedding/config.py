@@ -109,6 +109,35 @@ class SentenceEmbeddingConfig:
             return self.prompts[prompt_name]
         return self.prompts.get(self.default_prompt_name) if self.default_prompt_name is not None else None
 
+    def save(self, folder: str | os.PathLike, dimension: int) -> list[str]:
+        """Write the sentence-transformers files that make ``folder`` (an HF encoder folder) load as this model
+        in ``SentenceTransformer(folder)`` and in :meth:`from_folder`; ``dimension`` is the encoder's hidden
+        size. Returns the files written (relative names)."""
+        from kbert.atomic_files import write_json
+
+        folder = pathlib.Path(folder)
+        modules = [("", "sentence_transformers.models.Transformer"), ("1_Pooling", "sentence_transformers.models.Pooling")]
+        if self.normalize:
+            modules.append(("2_Normalize", "sentence_transformers.models.Normalize"))
+        (folder / "1_Pooling").mkdir(parents=True, exist_ok=True)
+        if self.normalize:
+            (folder / "2_Normalize").mkdir(exist_ok=True)
+        # word_embedding_dimension and a str pooling_mode: what sentence-transformers 2.x to 5.x all read.
+        pooling = {"word_embedding_dimension": dimension,
+                   "pooling_mode": self.pooling[0] if len(self.pooling) == 1 else list(self.pooling),
+                   "include_prompt": self.include_prompt}
+        files = {
+            "modules.json": [{"idx": i, "name": str(i), "path": path, "type": kind}
+                             for i, (path, kind) in enumerate(modules)],
+            "1_Pooling/config.json": pooling,
+            "sentence_bert_config.json": {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case},
+            "config_sentence_transformers.json": {"prompts": self.prompts, "default_prompt_name": self.default_prompt_name,
+                                                  "similarity_fn_name": self.similarity},
+        }
+        for name, content in files.items():
+            write_json(folder / name, content)
+        return list(files)
+
     def describe(self) -> dict:
         """JSON-safe summary (recorded with exports and vector indexes)."""
         return {"pooling": list(self.pooling), "normalize": self.normalize, "max_seq_length": self.max_seq_length,
