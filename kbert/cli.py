@@ -52,6 +52,11 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--task", help="default: as for predict")
     export.add_argument("--pair", action="store_true", default=None, help="add a text_pair input")
     export.add_argument("--max-length", type=int, default=None)
+    export.add_argument("--corpus-index", metavar="DIR", help="an exact index of kbert index (at most 200,000 "
+                                                             "documents): adds a 'search' signature, text -> ids, "
+                                                             "scores (sentence-embedding task)")
+    export.add_argument("--top-k", type=int, default=None, help="documents per query of the search signature "
+                                                                "(default 10)")
 
     train = sub.add_parser("train", help="fine-tune a checkpoint; writes a Hugging Face checkpoint folder")
     train.add_argument("--task", default=DEFAULT_TRAIN_TASK,
@@ -100,6 +105,26 @@ def _build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a TOML recipe: train, evaluate, export, predict through the export")
     run.add_argument("recipe")
 
+    mine = sub.add_parser("mine-negatives", help="add hard negatives to (query, positive) rows: the documents a model "
+                                                 "ranks high that are not relevant; JSON lines for kbert train --task "
+                                                 "retrieval")
+    mine.add_argument("--model", default="minilm", help="the sentence-embedding model that ranks (default: minilm)")
+    mine.add_argument("--data", required=True, help="csv/tsv/jsonl rows with query and positive columns")
+    mine.add_argument("--output", required=True, help="the .jsonl file of {query, positive, negatives} rows")
+    mine.add_argument("--pairs-output", help="also a (text, text_pair, label) TSV of relevant / irrelevant pairs, to "
+                                             "train a cross-encoder re-ranker with kbert train")
+    mine.add_argument("--corpus", help="more candidate documents: csv/tsv/jsonl read as kbert index reads a corpus")
+    mine.add_argument("--corpus-text-column", help="text column(s) of --corpus, comma-separated (default: text)")
+    mine.add_argument("--query-column", help="default: query or anchor")
+    mine.add_argument("--positive-column", help="default: positive")
+    mine.add_argument("--num-negatives", type=int, default=3, help="negatives per row (default 3)")
+    mine.add_argument("--range-max", type=int, default=50, help="candidates per query (default 50)")
+    mine.add_argument("--margin", type=float, default=None,
+                      help="skip candidates scoring above positive - MARGIN (absolute; default: none)")
+    mine.add_argument("--relative-margin", type=float, default=0.05,
+                      help="skip candidates scoring above positive * (1 - R) (default 0.05)")
+    _embedding_flags(mine)
+
     embed = sub.add_parser("embed", help="sentence embeddings of a file of texts, as sentence-transformers "
                                          "computes them; written to a .npy file")
     embed.add_argument("--model", default="minilm", help="sentence-transformers or HF folder, 'minilm' (default) "
@@ -119,7 +144,10 @@ def _build_parser() -> argparse.ArgumentParser:
                                              "(names or 0-based indexes; default: text)")
     index.add_argument("--id-column", help="column of the document ids (default: id if present, else the row number)")
     index.add_argument("--format", choices=["csv", "tsv", "jsonl"], help="default: from the file extension")
-    index.add_argument("--approximate", choices=["hnsw"], help="an approximate HNSW index (default: exact search)")
+    index.add_argument("--approximate", choices=["hnsw", "ivf"], help="an approximate HNSW or IVF index "
+                                                                      "(default: exact search)")
+    index.add_argument("--ivf-lists", type=int, default=None, help="with --approximate ivf: k-means lists "
+                                                                   "(default: sqrt(documents))")
     _embedding_flags(index)
 
     search = sub.add_parser("search", help="the best documents of an index for each query; JSON lines out")
@@ -128,6 +156,13 @@ def _build_parser() -> argparse.ArgumentParser:
     search.add_argument("-k", "--top-k", dest="k", type=int, default=10, help="documents per query (default 10)")
     search.add_argument("--model", default=None, help="default: the model the index was built with")
     search.add_argument("--table", action="store_true", help="a readable table instead of JSON lines")
+    search.add_argument("--nprobe", type=int, default=None, help="lists an IVF index scans (default: its own, 10)")
+    search.add_argument("--rerank", metavar="MODEL", help="re-score the best documents with this cross-encoder "
+                                                          "(a text-classification checkpoint of query/document pairs)")
+    search.add_argument("--rerank-depth", type=int, default=None, help="documents re-scored per query "
+                                                                       "(default: max(k, 50))")
+    search.add_argument("--relevant-label", help="the re-ranker's label meaning relevant (default: relevant, 1, "
+                                                 "LABEL_1 or positive)")
     return parser
 
 
@@ -204,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         # logical CPU devices for --strategy mirrored without GPUs, set up before the devices start.
         start_quietly(configure=_split_cpu_from_env)
         commands = {"predict": _predict, "info": _info, "export": _export, "train": _train, "evaluate": _evaluate,
-                    "run": _run, "embed": _embed, "index": _index, "search": _search}
+                    "run": _run, "embed": _embed, "index": _index, "search": _search,
+                    "mine-negatives": _mine_negatives}
         return commands[args.command](args)
     except KbertError as err:
         print(f"kbert: error: {err}", file=sys.stderr)
@@ -279,7 +315,8 @@ def _info(args) -> int:
 def _export(args) -> int:
     from kbert.export import export_saved_model
 
-    path = export_saved_model(args.model, args.output, task=args.task, text_pair=args.pair, max_length=args.max_length)
+    path = export_saved_model(args.model, args.output, task=args.task, text_pair=args.pair, max_length=args.max_length,
+                              corpus_index=args.corpus_index, top_k=args.top_k)
     print(json.dumps({"saved_model": str(path)}))
     return 0
 
@@ -350,8 +387,8 @@ def _index(args) -> int:
         if not all(c != "" for c in columns):
             raise InputError(f"--text-column takes comma-separated column names, got {args.text_column!r}")
     summary = build_index(args.model, args.corpus, args.output, text_columns=columns, id_column=_column(args.id_column),
-                          format=args.format, approximate=args.approximate, batch_size=args.batch_size,
-                          max_seq_length=args.max_length)
+                          format=args.format, approximate=args.approximate, ivf_lists=args.ivf_lists,
+                          batch_size=args.batch_size, max_seq_length=args.max_length)
     print(json.dumps(summary))
     return 0
 
@@ -361,16 +398,45 @@ def _search(args) -> int:
 
     if args.k < 1:
         raise InputError(f"-k must be a positive integer, got {args.k}")
-    results = search_index(args.index, args.queries, k=args.k, model=args.model)
+    reranker = None
+    if args.rerank is not None:
+        from kbert.retrieval.rerank import Reranker
+
+        reranker = Reranker(args.rerank, relevant_label=args.relevant_label)
+    elif args.rerank_depth is not None or args.relevant_label is not None:
+        raise InputError("--rerank-depth and --relevant-label go with --rerank MODEL")
+    results = search_index(args.index, args.queries, k=args.k, model=args.model, nprobe=args.nprobe,
+                           rerank=reranker, rerank_depth=args.rerank_depth)
     for query, hits in zip(args.queries, results):
         if not args.table:
             print(json.dumps({"query": query, "results": hits}, ensure_ascii=False))
             continue
         print(f"query: {query}")
-        print(f"{'rank':>4}  {'score':>6}  {'id':<12}  text")
+        print(f"{'rank':>4}  {'score':>6}  " + ("retrieval  " if reranker else "") + f"{'id':<12}  text")
         for hit in hits:
             text = " ".join(str(hit.get("text", "")).split())
-            print(f"{hit['rank']:>4}  {hit['score']:6.3f}  {hit['id']:<12.12}  {text[:100] + ('...' if len(text) > 100 else '')}")
+            retrieval = f"{hit['retrieval_score']:9.3f}  " if reranker else ""
+            print(f"{hit['rank']:>4}  {hit['score']:6.3f}  {retrieval}{hit['id']:<12.12}  "
+                  f"{text[:100] + ('...' if len(text) > 100 else '')}")
+    return 0
+
+
+def _mine_negatives(args) -> int:
+    from kbert.retrieval.corpus import read_corpus
+    from kbert.retrieval.negative_mining import mine_hard_negatives, write_mined
+    from kbert.tasks.retrieval.pairs import read_pairs
+
+    rows = read_pairs(args.data, query_column=_column(args.query_column), positive_column=_column(args.positive_column))
+    corpus = []
+    if args.corpus:
+        columns = [_column(c.strip()) for c in args.corpus_text_column.split(",")] if args.corpus_text_column else None
+        corpus = [d.text for d in read_corpus(args.corpus, text_columns=columns)]
+    mined, summary = mine_hard_negatives(args.model, rows, corpus=corpus, num_negatives=args.num_negatives,
+                                         range_max=args.range_max, margin=args.margin,
+                                         relative_margin=args.relative_margin or None, batch_size=args.batch_size,
+                                         max_seq_length=args.max_length)
+    write_mined(mined, args.output, args.pairs_output)
+    print(json.dumps({"output": args.output, **summary}))
     return 0
 
 

@@ -7,6 +7,11 @@ the graph (TensorFlow + tensorflow-text ops only, which TF Serving links). Versi
 picked as one more than the highest present; the SavedModel is written to a hidden temporary
 folder beside them and renamed into place, so TF Serving never sees half a version.
 
+A sentence-embedding export can also carry a small corpus (``corpus_index=``, ``kbert export --corpus-index``):
+a second signature ``search`` takes ``text`` and returns the ``ids`` and ``scores`` of its ``top_k`` best
+documents, an exact top-k in the graph (:mod:`kbert.retrieval.search_graph`); ``assets.extra/kbert.json``
+records the corpus under ``search``.
+
 Example:
     >>> import tempfile
     >>> from kbert.export import export_saved_model
@@ -41,7 +46,8 @@ def next_version(base: pathlib.Path) -> int:
 
 
 def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLike, *, task: str | None = None,
-                       text_pair: bool | None = None, max_length: int | None = None) -> pathlib.Path:
+                       text_pair: bool | None = None, max_length: int | None = None,
+                       corpus_index: str | os.PathLike | None = None, top_k: int | None = None) -> pathlib.Path:
     """Write the next version of ``output`` for ``model`` and return the version folder.
 
     Args:
@@ -50,9 +56,15 @@ def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLik
         task: default: the task of the checkpoint's trained head, else feature-extraction.
         text_pair: add a ``text_pair`` input (default: ``kbert.text_pair`` of ``config.json``, else no).
         max_length: truncate inputs to this many tokens (default: the tokenizer's maximum).
+        corpus_index: an exact index folder written by ``kbert index`` (at most 200,000 documents): adds the
+            ``search`` signature. Needs the sentence-embedding task (the default with it).
+        top_k: documents per query of ``search`` (default 10, clipped to the corpus size).
     """
     checkpoint = load_checkpoint(model)
+    if corpus_index is not None and task is None:
+        task = "sentence-embedding"
     task_obj = get_task(task or default_task(checkpoint))(checkpoint)
+    corpus = _search_corpus(model, checkpoint, task_obj, corpus_index, top_k)
     if text_pair is None:
         text_pair = bool(checkpoint.config.extra.get("kbert", {}).get("text_pair", False))
     if text_pair and not task_obj.accepts_pairs:
@@ -65,6 +77,10 @@ def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLik
     archive.track(keras_model)
     archive.track(tokenizer)
     archive.add_endpoint("serving_default", function, input_signature=input_signature)
+    if corpus is not None:
+        archive.track(corpus)
+        search, search_signature = corpus.signature(task_obj, keras_model, max_length=max_length)
+        archive.add_endpoint("search", search, input_signature=search_signature)
 
     base = pathlib.Path(output)
     try:
@@ -75,12 +91,29 @@ def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLik
     try:
         archive.write_out(str(staging), verbose=False)
         metadata = {"task": task_obj.name, "model": str(checkpoint.path), "text_pair": text_pair,
-                    "max_length": max_length, "labels": None, "scheme": None, **task_obj.export_metadata()}
+                    "max_length": max_length, "labels": None, "scheme": None, **task_obj.export_metadata(),
+                    **({"search": corpus.source} if corpus is not None else {})}
         (staging / METADATA).parent.mkdir(exist_ok=True)
         (staging / METADATA).write_text(json.dumps(metadata, indent=2))
         return _publish(staging, base)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _search_corpus(model, checkpoint, task_obj, corpus_index, top_k):
+    """The corpus of the ``search`` signature (``None`` without ``corpus_index``), checked against the task."""
+    if corpus_index is None:
+        if top_k is not None:
+            raise ExportError("top_k is the size of the search signature's answers: give corpus_index "
+                              "(--corpus-index) too")
+        return None
+    if task_obj.name != "sentence-embedding":
+        raise ExportError(f"corpus_index needs the sentence-embedding task, not {task_obj.name}")
+    from kbert.retrieval.indexing import model_name
+    from kbert.retrieval.search_graph import DEFAULT_TOP_K, SearchCorpus
+
+    return SearchCorpus.from_index(corpus_index, DEFAULT_TOP_K if top_k is None else top_k,
+                                   dimension=task_obj.dimension, model=model_name(model, checkpoint))
 
 
 def _publish(staging: pathlib.Path, base: pathlib.Path) -> pathlib.Path:

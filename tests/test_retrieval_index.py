@@ -1,4 +1,4 @@
-"""kbert.retrieval: the FAISS vector index (exact = brute force, HNSW recall, chunks, save/load), corpus files,
+"""kbert.retrieval: the FAISS vector index (exact = brute force, HNSW and IVF recall, chunks, save/load), corpus files,
 building and searching an index with a sentence-embedding model (FAISS and TensorFlow in one process), and the
 `kbert index` / `kbert search` commands."""
 
@@ -22,6 +22,17 @@ TINY = CHECKPOINTS / "tiny-uncased-cls"  # 32-dimensional mean-pooled vectors, f
 
 def random_vectors(n, dim=48, seed=0):
     return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+
+
+def clustered_vectors(n, dim=32, centers=40, seed=0):
+    """Vectors around ``centers`` random points, sorted by their cluster (as a corpus sorted by topic)."""
+    rng = np.random.default_rng(seed)
+    points = rng.standard_normal((centers, dim)).astype(np.float32)
+    return (points[np.sort(rng.integers(0, centers, n))] + rng.standard_normal((n, dim))).astype(np.float32)
+
+
+def recall(found, top):
+    return np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found.positions, top.tolist())])
 
 
 def brute_force(corpus, queries, k, cosine=True):
@@ -58,6 +69,31 @@ def test_hnsw_recall_is_high():
     assert all(row == sorted(row, reverse=True) for row in found.scores)
 
 
+def test_ivf_recall_is_high_and_nprobe_matters():
+    data = clustered_vectors(4200)
+    queries_at = np.random.default_rng(1).permutation(4200)[:200]
+    corpus, queries = np.delete(data, queries_at, axis=0), data[queries_at]  # 4000 sorted by cluster, 200 queries
+    index = VectorIndex(32, kind="ivf")
+    for start in range(0, 4000, 700):  # chunks of one or two clusters each: the lists must come from all of them
+        index.add(corpus[start:start + 700])
+    assert index.describe()["ivf_lists_used"] is None  # nothing learnt before the first search
+    top, _ = brute_force(corpus, queries, 10)
+    found = index.search(queries, k=10)  # the default nprobe, 10
+    assert index.describe()["ivf_lists_used"] == 63 == round(4000 ** 0.5)
+    assert recall(found, top) >= 0.95, recall(found, top)
+    assert recall(index.search(queries, k=10, nprobe=1), top) < recall(found, top)
+    assert index.search(queries, k=10, nprobe=63).positions == top.tolist()  # every list scanned: exact
+    assert all(row == sorted(row, reverse=True) for row in found.scores)
+
+
+@pytest.mark.parametrize("count, requested, used", [(4000, None, 63), (4000, 20, 20), (4000, 1000, 102), (20, None, 1)])
+def test_ivf_lists_are_capped_by_the_training_points(count, requested, used):
+    index = VectorIndex(32, kind="ivf", ivf_lists=requested)
+    index.add(clustered_vectors(count))
+    index.search(clustered_vectors(1, seed=2), k=1)
+    assert index.describe()["ivf_lists"] == requested and index.describe()["ivf_lists_used"] == used
+
+
 def test_chunked_adds_equal_one_add_and_keep_ids_and_documents():
     corpus = random_vectors(300)
     ids = [f"doc-{i}" for i in range(300)]
@@ -80,7 +116,7 @@ def test_k_larger_than_the_index_and_an_empty_index():
     assert len(found.ids) == 1 and sorted(found.ids[0]) == ["0", "1", "2", "3"]
 
 
-@pytest.mark.parametrize("kind", ["exact", "hnsw"])
+@pytest.mark.parametrize("kind", ["exact", "hnsw", "ivf"])
 def test_save_load_round_trip(tmp_path, kind):
     corpus = random_vectors(500)
     index = VectorIndex(48, kind=kind, ef_search=64, model={"model": "minilm"})
@@ -101,6 +137,42 @@ def test_save_load_round_trip(tmp_path, kind):
     loaded.save(tmp_path / "idx")  # replacing an index folder is allowed
     assert len(VectorIndex.load(tmp_path / "idx")) == 502
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folders left
+
+
+def test_ivf_save_load_keeps_lists_and_nprobe(tmp_path):
+    corpus, queries = clustered_vectors(3000), clustered_vectors(50, seed=3)
+    index = VectorIndex(32, kind="ivf", ivf_lists=30, nprobe=3)
+    index.add(corpus)
+    index.save(tmp_path / "idx")
+    loaded = VectorIndex.load(tmp_path / "idx")
+    meta = json.loads((tmp_path / "idx" / "index.json").read_text())
+    assert (meta["kind"], meta["ivf_lists"], meta["ivf_lists_used"], meta["nprobe"]) == ("ivf", 30, 30, 3)
+    assert loaded.settings["nprobe"] == 3 and loaded.describe()["ivf_lists_used"] == 30
+    assert loaded.search(queries, 10) == index.search(queries, 10) == index.search(queries, 10, nprobe=3)
+    assert loaded.search(queries, 10, nprobe=30) == index.search(queries, 10, nprobe=30)
+    assert loaded.search(queries, 10, nprobe=30) != loaded.search(queries, 10)  # 3 of 30 lists: some misses
+    np.testing.assert_allclose(loaded.vectors(), corpus / np.linalg.norm(corpus, axis=1, keepdims=True), atol=1e-6)
+
+
+def test_ivf_errors_name_the_problem(tmp_path):
+    with pytest.raises(InputError, match="ivf_lists must be a positive int, got 0"):
+        VectorIndex(8, kind="ivf", ivf_lists=0)
+    with pytest.raises(InputError, match="nprobe must be a positive int, got '5'"):
+        VectorIndex(8, kind="ivf", nprobe="5")
+    with pytest.raises(InputError, match="idx: an ivf index learns its lists from its vectors; add some"):
+        VectorIndex(8, kind="ivf").save(tmp_path / "idx")
+    exact = VectorIndex(8)
+    exact.add(random_vectors(3, dim=8))
+    with pytest.raises(InputError, match="nprobe applies to ivf indexes; this one is exact"):
+        exact.search(random_vectors(1, dim=8), nprobe=2)
+    ivf = VectorIndex(8, kind="ivf")
+    ivf.add(random_vectors(3, dim=8))
+    with pytest.raises(InputError, match="nprobe must be a positive int, got 0"):
+        ivf.search(random_vectors(1, dim=8), nprobe=0)
+    with pytest.raises(InputError, match=r"ivf_lists \(--ivf-lists\) applies to approximate='ivf'.* not to hnsw ones"):
+        build_index(TINY, tmp_path / "c.csv", tmp_path / "i", approximate="hnsw", ivf_lists=4)
+    with pytest.raises(InputError, match=r"approximate must be one of \['hnsw', 'ivf'\] or None"):
+        build_index(TINY, tmp_path / "c.csv", tmp_path / "i", approximate="lsh")
 
 
 def test_index_errors_name_the_problem(tmp_path):
@@ -125,8 +197,8 @@ def test_index_errors_name_the_problem(tmp_path):
         index.add(random_vectors(1), ids=[7])
     with pytest.raises(InputError, match="NaN or infinite"):
         index.add(np.full((1, 48), np.nan, np.float32))
-    with pytest.raises(InputError, match=r"index kind must be one of \['exact', 'hnsw'\]"):
-        VectorIndex(48, kind="ivf")
+    with pytest.raises(InputError, match=r"index kind must be one of \['exact', 'hnsw', 'ivf'\], got 'lsh'"):
+        VectorIndex(48, kind="lsh")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "mine.txt").write_text("keep me")
     with pytest.raises(InputError, match="exists and is not a vector index folder"):
@@ -273,6 +345,21 @@ def test_index_and_search_commands(tmp_path, capsys):
     assert len(table) == 5 and table[2].split()[0] == "1"
 
 
+def test_ivf_index_and_search_commands(tmp_path, capsys, tiny_embedder):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"n{i}", "text": t}) + "\n" for i, t in enumerate(TEXTS)))
+    code, out, err = run_cli(capsys, "index", "--model", TINY, "--corpus", corpus, "--output", tmp_path / "idx",
+                             "--approximate", "ivf", "--ivf-lists", "4")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["kind"], summary["ivf_lists_used"], summary["nprobe"]) == ("ivf", 1, 10)  # 8 documents: 1 list
+    code, out, err = run_cli(capsys, "search", "--index", tmp_path / "idx", "-k", "3", "--nprobe", "1", "paris")
+    assert code == 0, err
+    vectors = tiny_embedder.encode(TEXTS)
+    top, _ = brute_force(vectors, tiny_embedder.encode(["paris"]), 3)  # one list: IVF is exact
+    assert [hit["id"] for hit in json.loads(out)["results"]] == [f"n{i}" for i in top[0]]
+
+
 def test_index_command_shows_a_bar_on_a_terminal(tmp_path, capsys, monkeypatch):
     class Terminal(io.StringIO):
         def isatty(self):
@@ -290,6 +377,9 @@ def test_index_command_shows_a_bar_on_a_terminal(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("argv, message", [
     (["search", "--index", "{tmp}/nowhere", "paris"], "nowhere: no such index folder"),
     (["search", "--index", "{tmp}/idx", "-k", "0", "paris"], "-k must be a positive integer"),
+    (["search", "--index", "{tmp}/exact", "--nprobe", "4", "paris"], "nprobe applies to ivf indexes; this one is exact"),
+    (["index", "--model", str(TINY), "--corpus", "{tmp}/c.csv", "--output", "{tmp}/i4", "--ivf-lists", "4"],
+     "ivf_lists (--ivf-lists) applies to approximate='ivf' (--approximate ivf) indexes, not to exact ones"),
     (["index", "--model", str(TINY), "--corpus", "{tmp}/c.csv", "--output", "{tmp}/i2", "--text-column", "body"],
      r"c.csv:1: no column 'body'; the header has ['text']"),
     (["index", "--model", str(TINY), "--corpus", "{tmp}/empty.csv", "--output", "{tmp}/i3"], "empty.csv: no documents"),
@@ -299,6 +389,8 @@ def test_index_command_shows_a_bar_on_a_terminal(tmp_path, capsys, monkeypatch):
 def test_command_errors_are_one_line(tmp_path, capsys, argv, message):
     (tmp_path / "c.csv").write_text("text\nhello\n")
     (tmp_path / "empty.csv").write_text("text\n")
+    if "{tmp}/exact" in argv:
+        build_index(TINY, tmp_path / "c.csv", tmp_path / "exact")
     code, out, err = run_cli(capsys, *[a.replace("{tmp}", str(tmp_path)) for a in argv])
     assert code == 2 and out == "" and err.startswith("kbert: error: ") and message in err, err
 

@@ -1,7 +1,9 @@
 """Retrieval over sentence embeddings: ranking metrics (:mod:`~kbert.retrieval.metrics`, numpy only), a FAISS
 vector index that saves to a folder (:mod:`~kbert.retrieval.index`), corpus files read row by row
-(:mod:`~kbert.retrieval.corpus`), and building / searching an index of a corpus with a sentence-embedding
-model (:mod:`~kbert.retrieval.indexing`, behind ``kbert embed``, ``kbert index`` and ``kbert search``).
+(:mod:`~kbert.retrieval.corpus`), building / searching an index of a corpus with a sentence-embedding
+model (:mod:`~kbert.retrieval.indexing`, behind ``kbert embed``, ``kbert index`` and ``kbert search``),
+cross-encoder re-ranking (:mod:`~kbert.retrieval.rerank`) and the in-graph top-k ``search`` signature of
+``kbert export --corpus-index`` (:mod:`~kbert.retrieval.search_graph`).
 
 Importing this package imports neither TensorFlow nor FAISS.
 

@@ -2,7 +2,18 @@
 
 * ``kind="exact"``: ``faiss.IndexFlatIP``, every vector compared (the true top k);
 * ``kind="hnsw"``: ``faiss.IndexHNSWFlat`` with inner product, approximate (``hnsw_m`` links per vector,
-  ``ef_construction`` / ``ef_search`` candidate lists: larger is slower and closer to exact).
+  ``ef_construction`` / ``ef_search`` candidate lists: larger is slower and closer to exact);
+* ``kind="ivf"``: ``faiss.IndexIVFFlat`` with inner product, approximate: k-means splits the vectors into
+  ``ivf_lists`` lists and a query scans the ``nprobe`` lists nearest to it (more is slower and closer to exact;
+  ``search(..., nprobe=N)`` overrides the stored default).
+
+**How an IVF index is trained.** The lists must be learnt before any vector goes in, and a corpus's first chunk
+is no fair sample of it (files are often sorted by date or topic), so the vectors added are held back until the
+index is first searched or saved; then k-means runs on (a sample of at most 256 per list of) all of them, and
+they are added. The number of lists is fixed then, from the ``N`` vectors held: ``ivf_lists=None`` (default)
+takes ``round(sqrt(N))``; any value is lowered to ``N // 39`` (at least 1), as FAISS wants 39 training points
+per list. ``describe()`` records both (``ivf_lists``: asked, ``ivf_lists_used``: trained). Vectors added after
+that go into the lists learnt (as FAISS does; build a new index to re-learn them).
 
 ``metric="cosine"`` (default) L2-normalises every added and query vector, so scores are cosine similarities;
 ``"inner_product"`` uses the vectors as they are. Vectors are added in chunks of any size; the documents go
@@ -50,10 +61,24 @@ import numpy as np
 
 from kbert.errors import InputError, KbertError
 
-INDEX_KINDS = ("exact", "hnsw")
+INDEX_KINDS = ("exact", "hnsw", "ivf")
 METRICS = ("cosine", "inner_product")
 FORMAT = 1
 FILES = ("index.faiss", "index.json", "ids.json", "documents.jsonl", "offsets.npy")
+SETTINGS = ("hnsw_m", "ef_construction", "ef_search", "ivf_lists", "nprobe")  # index.json keys given to __init__
+IVF_MIN_POINTS_PER_LIST = 39  # FAISS's k-means warns below this many training points per centroid
+IVF_MAX_POINTS_PER_LIST = 256  # and samples down to this many (faiss.ClusteringParameters defaults)
+
+
+def ivf_lists_for(count: int, requested: int | None) -> int:
+    """The number of IVF lists trained on ``count`` vectors: ``requested`` (default ``round(sqrt(count))``),
+    at most ``count // 39`` and at least 1.
+
+    >>> ivf_lists_for(10_000, None), ivf_lists_for(10_000, 1000), ivf_lists_for(20, 8)
+    (100, 256, 1)
+    """
+    wanted = round(count ** 0.5) if requested is None else requested
+    return max(1, min(wanted, count // IVF_MIN_POINTS_PER_LIST))
 
 
 class IndexNotFoundError(KbertError, FileNotFoundError):
@@ -78,25 +103,30 @@ class VectorIndex:
     """FAISS vectors + their documents; ``add`` in chunks, ``search``, ``save`` / ``load`` a folder."""
 
     def __init__(self, dimension: int, *, kind: str = "exact", metric: str = "cosine", hnsw_m: int = 32,
-                 ef_construction: int = 200, ef_search: int = 128, model: dict | None = None):
+                 ef_construction: int = 200, ef_search: int = 128, ivf_lists: int | None = None, nprobe: int = 10,
+                 model: dict | None = None):
         if not isinstance(dimension, int) or isinstance(dimension, bool) or dimension < 1:
             raise InputError(f"dimension must be a positive int, got {dimension!r}")
         if kind not in INDEX_KINDS:
             raise InputError(f"index kind must be one of {list(INDEX_KINDS)}, got {kind!r}")
         if metric not in METRICS:
             raise InputError(f"metric must be one of {list(METRICS)}, got {metric!r}")
-        for name, value in (("hnsw_m", hnsw_m), ("ef_construction", ef_construction), ("ef_search", ef_search)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InputError(f"{name} must be a positive int, got {value!r}")
+        for name, value in (("hnsw_m", hnsw_m), ("ef_construction", ef_construction), ("ef_search", ef_search),
+                            ("nprobe", nprobe), ("ivf_lists", 1 if ivf_lists is None else ivf_lists)):
+            check_positive(value, name)
         self.dimension, self.kind, self.metric = dimension, kind, metric
-        self.settings = {"hnsw_m": hnsw_m, "ef_construction": ef_construction, "ef_search": ef_search}
+        self.settings = {"hnsw_m": hnsw_m, "ef_construction": ef_construction, "ef_search": ef_search,
+                         "ivf_lists": ivf_lists, "nprobe": nprobe}
         self.model = dict(model or {})  # what made the vectors (kbert.retrieval.indexing records it)
         if kind == "exact":
             self._faiss = faiss.IndexFlatIP(dimension)
-        else:
+        elif kind == "hnsw":
             self._faiss = faiss.IndexHNSWFlat(dimension, hnsw_m, faiss.METRIC_INNER_PRODUCT)
             self._faiss.hnsw.efConstruction = ef_construction
             self._faiss.hnsw.efSearch = ef_search
+        else:
+            self._faiss = None  # built by _train_ivf once the vectors are all in (see the module docstring)
+        self._pending: list[np.ndarray] = []  # IVF: prepared vectors waiting for the lists to be learnt
         self._ids: list[str] = []
         self._offsets: list[int] = []
         self._documents: io.BufferedRandom | io.BufferedReader = tempfile.TemporaryFile("w+b")
@@ -135,8 +165,27 @@ class VectorIndex:
         for line in lines:
             self._offsets.append(spool.tell())
             spool.write(line)
-        self._faiss.add(self._prepared(vectors))
+        if self._faiss is None:
+            self._pending.append(self._prepared(vectors))
+        else:
+            self._faiss.add(self._prepared(vectors))
         self._ids.extend(ids)
+
+    def _train_ivf(self) -> None:
+        """Learn the IVF lists from the vectors held back (a sample of at most 256 per list), then add them."""
+        if self._faiss is not None or not self._pending:
+            return
+        count = sum(len(chunk) for chunk in self._pending)
+        lists = ivf_lists_for(count, self.settings["ivf_lists"])
+        fraction = min(1.0, IVF_MAX_POINTS_PER_LIST * lists / count)
+        rng = np.random.default_rng(0)
+        sample = np.concatenate([chunk[rng.random(len(chunk)) < fraction] for chunk in self._pending])
+        native = faiss.index_factory(self.dimension, f"IVF{lists},Flat", faiss.METRIC_INNER_PRODUCT)
+        native.train(sample)  # ~256 per list when there are more; all of them otherwise
+        native.nprobe = self.settings["nprobe"]
+        while self._pending:
+            native.add(self._pending.pop(0))
+        self._faiss = native
 
     def _writable_spool(self):
         if not self._spooled:  # a loaded index: copy its documents before appending (the folder stays as saved)
@@ -167,14 +216,20 @@ class VectorIndex:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     # --- searching -------------------------------------------------------------------------------
-    def search(self, query_vectors, k: int = 10) -> SearchResult:
-        """The ``k`` best documents of each query vector (``(Q, dimension)`` or one ``(dimension,)`` vector)."""
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise InputError(f"k must be a positive int, got {k!r}")
+    def search(self, query_vectors, k: int = 10, *, nprobe: int | None = None) -> SearchResult:
+        """The ``k`` best documents of each query vector (``(Q, dimension)`` or one ``(dimension,)`` vector);
+        ``nprobe``: lists scanned by an IVF index (default: its own ``nprobe``)."""
+        check_positive(k, "k")
+        if nprobe is not None:
+            check_positive(nprobe, "nprobe")
+            if self.kind != "ivf":
+                raise InputError(f"nprobe applies to ivf indexes; this one is {self.kind}")
         queries = self._check_vectors(query_vectors, "query vectors")
         if not len(self):
             return SearchResult([[] for _ in queries], [[] for _ in queries], [[] for _ in queries])
-        scores, positions = self._faiss.search(self._prepared(queries), min(k, len(self)))  # (Q, k') each
+        self._train_ivf()
+        params = faiss.SearchParametersIVF(nprobe=nprobe) if nprobe is not None else None
+        scores, positions = self._faiss.search(self._prepared(queries), min(k, len(self)), params=params)  # (Q, k')
         result = SearchResult([], [], [])
         for row_scores, row_positions in zip(scores, positions):
             keep = row_positions >= 0  # FAISS pads with -1 when it finds fewer
@@ -195,10 +250,23 @@ class VectorIndex:
         """Document ids in vector order."""
         return list(self._ids)
 
+    def vectors(self) -> np.ndarray:
+        """``(N, dimension)`` float32: the vectors as searched (L2-normalised for a cosine index), in id order."""
+        if not len(self):
+            return np.zeros((0, self.dimension), np.float32)
+        self._train_ivf()
+        return self._faiss.reconstruct_n(0, len(self))
+
     # --- saving ----------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
+        """What ``index.json`` records: kind, metric, dimension, count, settings (an IVF index: also the
+        ``ivf_lists_used``, ``None`` until it is trained), FAISS version and model."""
+        trained = {}
+        if self.kind == "ivf":
+            trained["ivf_lists_used"] = self._faiss.nlist if self._faiss is not None else None
         return {"format": FORMAT, "kind": self.kind, "metric": self.metric, "dimension": self.dimension,
-                "count": len(self), **self.settings, "faiss_version": faiss.__version__, "model": self.model}
+                "count": len(self), **self.settings, **trained, "faiss_version": faiss.__version__,
+                "model": self.model}
 
     def save(self, folder: str | os.PathLike) -> pathlib.Path:
         """Write the index to ``folder`` (created; an index saved there before is replaced whole, any other
@@ -206,6 +274,9 @@ class VectorIndex:
         folder = pathlib.Path(folder)
         if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not (folder / "index.json").is_file())):
             raise InputError(f"{folder}: exists and is not a vector index folder; choose a new folder")
+        if self.kind == "ivf" and not len(self):
+            raise InputError(f"{folder}: an ivf index learns its lists from its vectors; add some before saving")
+        self._train_ivf()
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
         staging.mkdir()
@@ -248,13 +319,15 @@ class VectorIndex:
         if meta.get("format") != FORMAT:
             raise IndexNotFoundError(f"{folder}/index.json: format {meta.get('format')!r}, expected {FORMAT}")
         index = cls(int(meta["dimension"]), kind=meta["kind"], metric=meta["metric"], model=meta.get("model"),
-                    **{k: int(meta[k]) for k in ("hnsw_m", "ef_construction", "ef_search")})
+                    **{k: meta[k] for k in SETTINGS if k in meta})  # indexes saved before IVF lack its keys
         if not (native.d == index.dimension and native.ntotal == len(ids) == len(offsets) == meta["count"]):
             raise IndexNotFoundError(f"{folder}: inconsistent files ({native.ntotal} vectors of dimension {native.d}, "
                                      f"{len(ids)} ids, {len(offsets)} documents, index.json says {meta['count']} "
                                      f"of dimension {meta['dimension']})")
         if index.kind == "hnsw":
             native.hnsw.efSearch = index.settings["ef_search"]
+        elif index.kind == "ivf":
+            native.nprobe = index.settings["nprobe"]
         index._documents.close()
         index._faiss, index._ids, index._offsets = native, list(ids), offsets.tolist()
         index._documents, index._spooled = open(folder / "documents.jsonl", "rb"), False
@@ -268,3 +341,9 @@ class VectorIndex:
         documents = getattr(self, "_documents", None)
         if documents is not None:
             documents.close()
+
+
+def check_positive(value, name: str) -> None:
+    """Refuse anything but a positive int (``bool`` included) as ``name``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InputError(f"{name} must be a positive int, got {value!r}")

@@ -4,7 +4,8 @@ What ``kbert embed``, ``kbert index`` and ``kbert search`` run. Queries and docu
 ``SentenceTransformer.encode_query`` / ``encode_document`` do: with the model's ``query`` prompt, and its
 ``document`` (else ``passage``, else ``corpus``) prompt, when it has them (all-MiniLM-L6-v2 has none). Corpora
 are read twice, row by row: once to check every row (a bad row fails before any embedding), then in chunks that
-are embedded and added to the index as they come.
+are embedded and added to the index as they come. A search can re-rank the bi-encoder's best ``rerank_depth``
+documents with a cross-encoder (:mod:`kbert.retrieval.rerank`).
 
 Example:
     >>> import pathlib, tempfile
@@ -30,10 +31,20 @@ import numpy as np
 from kbert.errors import DataWarning, InputError
 from kbert.progress import progress, progress_bars
 from kbert.retrieval.corpus import Document, read_corpus
-from kbert.retrieval.index import IndexMismatchError, VectorIndex
+from kbert.retrieval.index import IndexMismatchError, VectorIndex, check_positive
 
 CHUNK_SIZE = 1024  # texts embedded per pipeline call (sorted by length within it)
 DOCUMENT_PROMPTS = ("document", "passage", "corpus")
+APPROXIMATE = ("hnsw", "ivf")
+RERANK_DEPTH = 50  # documents a cross-encoder re-scores per query by default (k when k is larger)
+
+
+def model_name(model, checkpoint) -> str:
+    """How indexes and exports name a model: ``"minilm"`` for the embedded default, else its resolved folder."""
+    from kbert.checkpoint.resolve import DEFAULT_ALIASES, DEFAULT_MODEL
+
+    default = model is None or (isinstance(model, str) and model.lower() in DEFAULT_ALIASES)
+    return DEFAULT_MODEL if default else str(checkpoint.path.resolve())
 
 
 class Embedder:
@@ -49,7 +60,6 @@ class Embedder:
     def __init__(self, model: str | os.PathLike | None = None, *, batch_size: int = 32,
                  max_seq_length: int | None = None, normalize: bool | None = None):
         from kbert.checkpoint import load_checkpoint
-        from kbert.checkpoint.resolve import DEFAULT_ALIASES, DEFAULT_MODEL
         from kbert.pipelines import Pipeline
         from kbert.tasks.sentence_embedding.task import SentenceEmbedding
 
@@ -58,8 +68,7 @@ class Embedder:
         self.params = {k: v for k, v in (("normalize", normalize), ("max_seq_length", max_seq_length)) if v is not None}
         self.settings = self.task.check_parameters(dict(self.params))  # bad values fail here
         self.pipeline = Pipeline(self.task, batch_size=batch_size)
-        default = model is None or (isinstance(model, str) and model.lower() in DEFAULT_ALIASES)
-        self.name = DEFAULT_MODEL if default else str(checkpoint.path.resolve())
+        self.name = model_name(model, checkpoint)
 
     @property
     def dimension(self) -> int:
@@ -137,21 +146,27 @@ def embed_texts(embedder: Embedder, texts: Sequence[str], output: str | os.PathL
 
 def build_index(model: str | os.PathLike | None, corpus: str | os.PathLike, output: str | os.PathLike, *,
                 text_columns: Sequence[str | int] | None = None, id_column: str | int | None = None,
-                format: str | None = None, approximate: str | None = None, batch_size: int = 32,
-                max_seq_length: int | None = None, chunk_size: int = CHUNK_SIZE) -> dict:
+                format: str | None = None, approximate: str | None = None, ivf_lists: int | None = None,
+                batch_size: int = 32, max_seq_length: int | None = None, chunk_size: int = CHUNK_SIZE) -> dict:
     """Embed every document of ``corpus`` with ``model`` and save the index to the folder ``output``.
 
-    ``approximate``: ``None`` (exact search) or ``"hnsw"``. Returns a JSON-safe summary.
+    ``approximate``: ``None`` (exact search), ``"hnsw"`` or ``"ivf"`` (with ``ivf_lists``, default
+    ``sqrt(documents)``: see :mod:`kbert.retrieval.index`). Returns a JSON-safe summary.
     """
     output = pathlib.Path(output)
     if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / "index.json").is_file())):
         raise InputError(f"{output}: exists and is not a vector index folder; choose a new folder")
-    if approximate not in (None, "hnsw"):
-        raise InputError(f"approximate must be 'hnsw' or None (exact), got {approximate!r}")
+    if approximate not in (None, *APPROXIMATE):
+        raise InputError(f"approximate must be one of {list(APPROXIMATE)} or None (exact), got {approximate!r}")
+    if ivf_lists is not None and approximate != "ivf":
+        raise InputError(f"ivf_lists (--ivf-lists) applies to approximate='ivf' (--approximate ivf) indexes, "
+                         f"not to {approximate or 'exact'} ones")
+    if ivf_lists is not None:
+        check_positive(ivf_lists, "ivf_lists")
     read = dict(text_columns=text_columns, id_column=id_column, format=format)
     count = sum(1 for _ in read_corpus(corpus, **read))  # every row checked before anything is embedded
     embedder = Embedder(model, batch_size=batch_size, max_seq_length=max_seq_length)
-    index = VectorIndex(embedder.dimension, kind=approximate or "exact", metric="cosine",
+    index = VectorIndex(embedder.dimension, kind=approximate or "exact", metric="cosine", ivf_lists=ivf_lists,
                         model={**embedder.describe(), "corpus": str(pathlib.Path(corpus).resolve()),
                                "text_columns": [str(c) for c in text_columns or ["text"]]})
     chunks = _chunks(read_corpus(corpus, **read), chunk_size)
@@ -159,8 +174,9 @@ def build_index(model: str | os.PathLike | None, corpus: str | os.PathLike, outp
         vectors = embedder.encode([d.text for d in documents], role="document")
         index.add(vectors, ids=[d.id for d in documents], documents=[_record(d) for d in documents])
     index.save(output)
+    ivf = {key: index.describe()[key] for key in ("ivf_lists_used", "nprobe")} if index.kind == "ivf" else {}
     return {"index": str(output), "documents": len(index), "dimension": index.dimension, "kind": index.kind,
-            "model": embedder.name}
+            **ivf, "model": embedder.name}
 
 
 def _record(document: Document) -> dict:
@@ -168,16 +184,22 @@ def _record(document: Document) -> dict:
 
 
 def search_index(index: str | os.PathLike | VectorIndex, queries: Sequence[str], *, k: int = 10,
-                 model: str | os.PathLike | None = None, embedder: Embedder | None = None) -> list[list[dict]]:
+                 model: str | os.PathLike | None = None, embedder: Embedder | None = None,
+                 nprobe: int | None = None, rerank=None, rerank_depth: int | None = None) -> list[list[dict]]:
     """The ``k`` best documents of each query: ``{"rank", "id", "score", "text", ...metadata}`` dicts.
 
     ``model`` defaults to the one the index was built with; one giving vectors of another dimension is an
-    :class:`~kbert.retrieval.index.IndexMismatchError`.
+    :class:`~kbert.retrieval.index.IndexMismatchError`. ``nprobe``: lists an IVF index scans (default: its own).
+
+    ``rerank`` (a :class:`~kbert.retrieval.rerank.Reranker` or a cross-encoder checkpoint folder) re-scores the
+    bi-encoder's best ``rerank_depth`` documents (default ``max(k, 50)``; at least ``k``) and keeps the ``k``
+    best: ``score`` is then the cross-encoder's, ``retrieval_score`` / ``retrieval_rank`` the bi-encoder's.
     """
     if isinstance(queries, str):
         queries = [queries]
     if not queries or not all(isinstance(q, str) for q in queries):
         raise InputError(f"queries must be a non-empty list of strings, got {queries!r:.80}")
+    depth = _search_depth(k, rerank, rerank_depth)  # bad values fail before any model loads
     index = index if isinstance(index, VectorIndex) else VectorIndex.load(index)
     built_with = index.model.get("model")
     if embedder is None:
@@ -189,8 +211,41 @@ def search_index(index: str | os.PathLike | VectorIndex, queries: Sequence[str],
     if built_with is not None and embedder.name != built_with:
         warnings.warn(f"the index was built with {built_with}, the queries are embedded with {embedder.name}",
                       DataWarning, stacklevel=2)
-    found = index.search(embedder.encode(queries, role="query"), k=k)
-    return [[{"rank": rank, "id": doc_id, "score": score,
+    found = index.search(embedder.encode(queries, role="query"), k=depth, nprobe=nprobe)
+    hits = [[{"rank": rank, "id": doc_id, "score": score,
               **{key: value for key, value in index.document(position).items() if key != "id"}}
              for rank, (doc_id, score, position) in enumerate(zip(ids, scores, positions), start=1)]
             for ids, scores, positions in zip(found.ids, found.scores, found.positions)]
+    return hits if rerank is None else rerank_hits(rerank, queries, hits, k)
+
+
+def _search_depth(k: int, rerank, rerank_depth: int | None) -> int:
+    """Documents to retrieve per query: ``k``, or the re-ranker's depth."""
+    if rerank is None:
+        if rerank_depth is not None:
+            raise InputError("rerank_depth goes with rerank (a cross-encoder to re-score the documents)")
+        return k
+    if rerank_depth is None:
+        return max(k, RERANK_DEPTH)
+    if not isinstance(rerank_depth, int) or isinstance(rerank_depth, bool) or rerank_depth < k:
+        raise InputError(f"rerank_depth must be an int of at least k ({k}), got {rerank_depth!r}")
+    return rerank_depth
+
+
+def rerank_hits(rerank, queries: Sequence[str], hits: list[list[dict]], k: int) -> list[list[dict]]:
+    """``hits`` (per query, best first) re-scored by the cross-encoder ``rerank``, the ``k`` best of each kept."""
+    from kbert.retrieval.rerank import Reranker
+
+    reranker = rerank if isinstance(rerank, Reranker) else Reranker(rerank)
+    missing = next((hit["id"] for row in hits for hit in row if not isinstance(hit.get("text"), str)), None)
+    if missing is not None:
+        raise InputError(f"document {missing!r} has no text in the index; re-ranking reads the documents' texts "
+                         f"(build the index with `kbert index`, or add documents with a 'text')")
+    scores = iter(reranker.score_pairs([(query, hit["text"]) for query, row in zip(queries, hits) for hit in row]))
+    reranked = []
+    for row in hits:
+        scored = [{**hit, "score": next(scores), "retrieval_score": hit["score"], "retrieval_rank": hit["rank"]}
+                  for hit in row]
+        scored.sort(key=lambda hit: -hit["score"])  # stable: ties keep the bi-encoder's order
+        reranked.append([{**hit, "rank": rank} for rank, hit in enumerate(scored[:k], start=1)])
+    return reranked

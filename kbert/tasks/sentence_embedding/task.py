@@ -17,7 +17,8 @@ Call parameters (also accepted by ``kbert.pipeline(...)`` as defaults):
   before every text (default: its ``default_prompt_name``, usually none).
 
 ``batch_size`` is the pipeline's, as for every task. The SavedModel's ``serving_default`` returns
-``embedding`` (normalised as the model says, default prompt applied) for raw ``text`` strings.
+``embedding`` (normalised as the model says, default prompt applied) for raw ``text`` strings; exported with a
+corpus index it also has a ``search`` signature (:mod:`kbert.retrieval.search_graph`).
 
 Example:
     >>> import kbert
@@ -156,9 +157,17 @@ class SentenceEmbedding(Task):
     def serving_signature(self, keras_model, *, max_length: int, text_pair: bool = False):
         """``text`` -> ``embedding``; truncation at the smaller of ``max_length`` and the model's ``max_seq_length``,
         the default prompt and lower-casing applied in the graph."""
+        return self.embedding_signature(keras_model, max_length=max_length, prompt=self.sentence_config.prompt_for())
+
+    def query_prompt(self) -> str | None:
+        """The prompt of search queries, as ``encode_query`` picks it: the ``query`` prompt, else the default."""
+        prompts = self.sentence_config.prompts
+        return self.sentence_config.prompt_for("query" if "query" in prompts else None)
+
+    def embedding_signature(self, keras_model, *, max_length: int, prompt: str | None):
+        """``(function, input_signature)``: ``text`` -> ``{"embedding"}`` with ``prompt`` put before every text."""
         self._serving_max_length = min(max_length, self.max_seq_length)
         function, signature = super().serving_signature(keras_model, max_length=self._serving_max_length)
-        prompt = self.sentence_config.prompt_for()
         lower = self.sentence_config.do_lower_case
 
         def serve(text):
