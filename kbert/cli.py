@@ -1,5 +1,5 @@
 """The ``kbert`` command line: ``train``, ``evaluate``, ``run``, ``predict``, ``info``, ``export``, and for
-retrieval ``embed``, ``index`` and ``search``.
+retrieval ``embed``, ``index``, ``search`` and ``mine-negatives``.
 
 Every command reports bad input as one line ``kbert: error: ...`` on stderr with exit code 2
 (never a traceback); results go to stdout as JSON (one object per line for ``predict``). The parser
@@ -14,8 +14,10 @@ Example:
     $ kbert train --task text-classification --model minilm --train train.tsv --eval dev.tsv --output runs/x
     $ kbert run pipelines/demo_sentiment.toml
     $ kbert embed --model minilm --input texts.txt --output vectors.npy
-    $ kbert index --corpus news.csv --text-column title,description --output indexes/news [--approximate hnsw]
-    $ kbert search --index indexes/news -k 5 --table "oil prices rise"
+    $ kbert index --corpus news.csv --text-column title,description --output indexes/news [--approximate hnsw|ivf]
+    $ kbert search --index indexes/news -k 5 --table [--rerank runs/cross-encoder] "oil prices rise"
+    $ kbert train --task retrieval --model minilm --train pairs.jsonl --eval held_out.jsonl --output runs/bi
+    $ kbert mine-negatives --model runs/bi --data pairs.jsonl --output mined.jsonl --pairs-output rerank.tsv
 """
 
 from __future__ import annotations
@@ -163,6 +165,23 @@ def _build_parser() -> argparse.ArgumentParser:
                                                                        "(default: max(k, 50))")
     search.add_argument("--relevant-label", help="the re-ranker's label meaning relevant (default: relevant, 1, "
                                                  "LABEL_1 or positive)")
+
+    serving = sub.add_parser("serving-config", help="write TF Serving's models.config (and batching_parameters.txt) "
+                                                    "for exported model base folders")
+    serving.add_argument("bases", nargs="+", metavar="SAVED_MODEL_BASE",
+                         help="model base folders, each holding version folders 1/, 2/... (kbert export --output)")
+    serving.add_argument("--output", required=True, help="the models.config file to write")
+    serving.add_argument("--name", action="append", help="model name, once per folder in order (default: the "
+                                                         "folder's name)")
+    serving.add_argument("--base-path-root", metavar="DIR", help="write base_path as DIR/<folder name>, the path "
+                                                                 "inside a container (e.g. /models); default: the "
+                                                                 "folder's absolute path")
+    serving.add_argument("--batching", action="store_true", help="also write batching_parameters.txt beside --output")
+    serving.add_argument("--max-batch-size", type=int, default=None, help="with --batching (default 32)")
+    serving.add_argument("--batch-timeout-micros", type=int, default=None, help="with --batching (default 2000)")
+    serving.add_argument("--num-batch-threads", type=int, default=None, help="with --batching (default: this "
+                                                                             "machine's cores)")
+    serving.add_argument("--max-enqueued-batches", type=int, default=None, help="with --batching (default 100)")
     return parser
 
 
@@ -240,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         start_quietly(configure=_split_cpu_from_env)
         commands = {"predict": _predict, "info": _info, "export": _export, "train": _train, "evaluate": _evaluate,
                     "run": _run, "embed": _embed, "index": _index, "search": _search,
-                    "mine-negatives": _mine_negatives}
+                    "mine-negatives": _mine_negatives, "serving-config": _serving_config}
         return commands[args.command](args)
     except KbertError as err:
         print(f"kbert: error: {err}", file=sys.stderr)
@@ -350,7 +369,7 @@ def _evaluate(args) -> int:
     task = args.task
     if task is None and any(k.startswith("task_") for k in vars(args)):  # task flags: check them against its task
         checkpoint = load_checkpoint(args.model)
-        task = checkpoint.config.extra.get("kbert", {}).get("task") or default_task(checkpoint)
+        task = default_task(checkpoint)
     options = _task_options(args, get_spec(task), "evaluate") if task else {}
     metrics = evaluate(args.model, args.data, task=task, format=args.format,
                        text_column=_column(args.text_column), text_pair_column=_column(args.text_pair_column),
@@ -437,6 +456,19 @@ def _mine_negatives(args) -> int:
                                          max_seq_length=args.max_length)
     write_mined(mined, args.output, args.pairs_output)
     print(json.dumps({"output": args.output, **summary}))
+    return 0
+
+
+def _serving_config(args) -> int:
+    from kbert.serving.server_config import BatchingParameters, write_serving_config
+
+    given = {k: getattr(args, k) for k in ("max_batch_size", "batch_timeout_micros", "num_batch_threads",
+                                           "max_enqueued_batches") if getattr(args, k) is not None}
+    if given and not args.batching:
+        raise InputError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: only with --batching")
+    summary = write_serving_config(args.output, args.bases, names=args.name, base_path_root=args.base_path_root,
+                                   batching=BatchingParameters(**given) if args.batching else None)
+    print(json.dumps(summary))
     return 0
 
 

@@ -71,6 +71,28 @@ class ExportError(KbertError):
     """A SavedModel could not be written."""
 
 
+# --- serving -------------------------------------------------------------------------------------
+class ServingError(KbertError):
+    """Talking to a model server (TF Serving) or writing its configuration failed."""
+
+
+class ServingConfigError(ServingError, ValueError):
+    """A model base folder, model name or batching setting of a TF Serving configuration is unusable."""
+
+
+class ServingConnectionError(ServingError, ConnectionError):
+    """The model server could not be reached or did not answer in time (names the address)."""
+
+
+class ServingResponseError(ServingError):
+    """The model server answered with an error: ``status`` is the HTTP status or gRPC code name, the
+    message is the server's."""
+
+    def __init__(self, message: str, status: str | int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
 # --- warnings ------------------------------------------------------------------------------------
 class DataWarning(UserWarning):
     """Suspicious but usable data (a label that occurs once, likely a typo); names file and line."""

@@ -12,6 +12,10 @@ a second signature ``search`` takes ``text`` and returns the ``ids`` and ``score
 documents, an exact top-k in the graph (:mod:`kbert.retrieval.search_graph`); ``assets.extra/kbert.json``
 records the corpus under ``search``.
 
+Every version also carries TF Serving warmup requests (``assets.extra/tf_serving_warmup_requests``: a
+short text, one cut at ``max_length`` and a batch, for each signature; :mod:`kbert.serving.warmup`), which
+TF Serving runs before it serves the version.
+
 Example:
     >>> import tempfile
     >>> from kbert.export import export_saved_model
@@ -33,6 +37,7 @@ import keras
 
 from kbert.checkpoint import load_checkpoint
 from kbert.errors import ExportError
+from kbert.serving.warmup import write_warmup_requests
 from kbert.tasks import default_task, get_task
 
 logger = logging.getLogger(__name__)
@@ -61,9 +66,13 @@ def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLik
         top_k: documents per query of ``search`` (default 10, clipped to the corpus size).
     """
     checkpoint = load_checkpoint(model)
+    task_cls = get_task(task or default_task(checkpoint))
     if corpus_index is not None and task is None:
-        task = "sentence-embedding"
-    task_obj = get_task(task or default_task(checkpoint))(checkpoint)
+        from kbert.tasks.sentence_embedding.task import SentenceEmbedding
+
+        if not issubclass(task_cls, SentenceEmbedding):  # a search export embeds (a retrieval model stays one)
+            task_cls = SentenceEmbedding
+    task_obj = task_cls(checkpoint)
     corpus = _search_corpus(model, checkpoint, task_obj, corpus_index, top_k)
     if text_pair is None:
         text_pair = bool(checkpoint.config.extra.get("kbert", {}).get("text_pair", False))
@@ -77,10 +86,12 @@ def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLik
     archive.track(keras_model)
     archive.track(tokenizer)
     archive.add_endpoint("serving_default", function, input_signature=input_signature)
+    signatures = {"serving_default": [spec.name for spec in input_signature]}  # -> their input names (warmup)
     if corpus is not None:
         archive.track(corpus)
         search, search_signature = corpus.signature(task_obj, keras_model, max_length=max_length)
         archive.add_endpoint("search", search, input_signature=search_signature)
+        signatures["search"] = [spec.name for spec in search_signature]
 
     base = pathlib.Path(output)
     try:
@@ -95,6 +106,7 @@ def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLik
                     **({"search": corpus.source} if corpus is not None else {})}
         (staging / METADATA).parent.mkdir(exist_ok=True)
         (staging / METADATA).write_text(json.dumps(metadata, indent=2))
+        write_warmup_requests(staging, signatures, max_length=max_length, model_name=base.name)
         return _publish(staging, base)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -107,10 +119,12 @@ def _search_corpus(model, checkpoint, task_obj, corpus_index, top_k):
             raise ExportError("top_k is the size of the search signature's answers: give corpus_index "
                               "(--corpus-index) too")
         return None
-    if task_obj.name != "sentence-embedding":
-        raise ExportError(f"corpus_index needs the sentence-embedding task, not {task_obj.name}")
     from kbert.retrieval.indexing import model_name
     from kbert.retrieval.search_graph import DEFAULT_TOP_K, SearchCorpus
+    from kbert.tasks.sentence_embedding.task import SentenceEmbedding
+
+    if not isinstance(task_obj, SentenceEmbedding):  # sentence-embedding, or retrieval (the same encoder)
+        raise ExportError(f"corpus_index needs the sentence-embedding task, not {task_obj.name}")
 
     return SearchCorpus.from_index(corpus_index, DEFAULT_TOP_K if top_k is None else top_k,
                                    dimension=task_obj.dimension, model=model_name(model, checkpoint))

@@ -344,3 +344,28 @@ def test_sentence_transformers_loads_the_trained_folder(tmp_path):
     theirs = np.array(json.loads(done.stdout.strip().splitlines()[-1]))
     ours = np.array(kbert.pipeline("sentence-embedding", model=str(run))(texts))
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def test_a_trained_folder_exports_a_unit_vector_query_encoder_with_search(tmp_path):
+    from kbert.export import export_saved_model
+    from kbert.retrieval.indexing import build_index, search_index
+
+    train = _pairs_file(tmp_path, _topic_rows(1), "train.jsonl")
+    run = kbert.train(task="retrieval", train=str(train), output=str(tmp_path / "run"), model=str(TINY), epochs=1,
+                      batch_size=8, max_length=16, verbose=0).output
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": topic, "text": text}) + "\n" for topic, text in TOPICS.items()))
+    build_index(str(run), corpus, tmp_path / "index")
+    version = export_saved_model(str(run), tmp_path / "export", corpus_index=tmp_path / "index", top_k=3)
+    metadata = json.loads((version / "assets.extra" / "kbert.json").read_text())
+    assert metadata["task"] == "retrieval"  # from the run's config.json, without --task
+    loaded = tf.saved_model.load(str(version))
+    queries = ["football goal", "rain tomorrow"]
+    vectors = loaded.signatures["serving_default"](text=tf.constant(queries))["embedding"].numpy()
+    # the run has no Normalize module: the pipeline's vectors are not unit length, the export's are
+    raw = np.array(kbert.pipeline("sentence-embedding", model=str(run))(queries))
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0, atol=1e-3)
+    np.testing.assert_allclose(vectors, raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-5)
+    found = loaded.signatures["search"](text=tf.constant(queries))
+    want = search_index(tmp_path / "index", queries, k=3)
+    assert [[i.decode() for i in row] for row in found["ids"].numpy()] == [[h["id"] for h in row] for row in want]

@@ -7,7 +7,7 @@ pipeline on ``{"text": query, "text_pair": document}``:
 
 * one label (``num_labels=1``, e.g. the ms-marco cross-encoders): the sigmoid of the logit, as
   sentence-transformers' ``CrossEncoder`` and Hugging Face's pipeline give it;
-* several labels: the probability (the pipeline's softmax, or sigmoid for multi-label checkpoints) of the
+* several labels: the probability (the pipeline's softmax, or sigmoid for checkpoints with several labels per text) of the
   relevant label: ``relevant_label`` if given, else the first of :data:`RELEVANT_LABELS` in ``id2label``.
 
 Example:
@@ -55,11 +55,12 @@ class Reranker:
 
     def __init__(self, model: str | os.PathLike, *, batch_size: int = 32, relevant_label: str | None = None,
                  max_length: int | None = None):
-        import kbert
+        from kbert.checkpoint import load_checkpoint
+        from kbert.pipelines import Pipeline
+        from kbert.tasks.text_classification.task import TextClassification
 
-        self.pipeline = kbert.pipeline("text-classification", model=model, batch_size=batch_size,
-                                       max_length=max_length)
-        task = self.pipeline.task
+        task = TextClassification(load_checkpoint(model))  # a cross-encoder is a classifier of text pairs
+        self.pipeline = Pipeline(task, batch_size=batch_size, max_length=max_length)
         self.name = str(task.checkpoint.path)
         self.label = relevant_label_of(task.id2label, relevant_label, f"re-ranker {self.name}")
         self.function = "sigmoid" if task.num_labels == 1 else None  # None: the pipeline's own choice

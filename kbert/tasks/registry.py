@@ -69,8 +69,11 @@ def task_names() -> list[str]:
 
 
 def default_task(checkpoint) -> str:
-    """The task whose trained head the checkpoint carries (its ``architectures``), else the first that
-    needs no head (feature extraction)."""
+    """The task a kbert-trained checkpoint names (``config.json``'s ``kbert.task``), else the task whose trained
+    head the checkpoint carries (its ``architectures``), else the first that needs no head (feature extraction)."""
+    trained = checkpoint.config.extra.get("kbert", {}).get("task")
+    if isinstance(trained, str) and trained in task_names():
+        return get_spec(trained).name
     tasks = [get_task(spec.name) for spec in specs()]
     for task in tasks:
         if task.has_head_for(checkpoint):

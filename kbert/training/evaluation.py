@@ -46,7 +46,7 @@ def evaluate_report(model, data, *, task: str | None = None, batch_size: int = 3
                     **task_options) -> EvaluationReport:
     """:func:`evaluate`, returning the task's whole report (metrics and what its plots are drawn from)."""
     checkpoint = load_checkpoint(model)
-    task_name = task or checkpoint.config.extra.get("kbert", {}).get("task") or default_task(checkpoint)
+    task_name = task or default_task(checkpoint)  # the task it was trained for, else its head's
     spec = get_spec(task_name)
     options = spec.resolve("evaluate", task_options)
     task_cls = spec.load()

@@ -1,7 +1,8 @@
 """The retrieval task class: a sentence-embedding model that ``kbert train`` fine-tunes on (query, document) pairs.
 
 Inference and export are the sentence-embedding task's (:mod:`kbert.tasks.sentence_embedding.task`): the same
-vectors as sentence-transformers for the folder. Training adds what :mod:`kbert.tasks.retrieval` lists; the
+vectors as sentence-transformers for the folder; the exported ``embedding`` is always L2-normalised (the
+query encoder of a cosine index), whether or not the model has a ``Normalize`` module. Training adds what :mod:`kbert.tasks.retrieval` lists; the
 checkpoint written is a sentence-transformers folder with the starting model's pooling, normalisation and
 ``max_seq_length`` (a plain HF folder gets mean pooling, as ``SentenceTransformer`` would give it).
 
@@ -24,6 +25,7 @@ class Retrieval(SentenceEmbedding):
     name = "retrieval"
     hf_head = "Model"  # BertModel / RobertaModel: the bare encoder, as sentence-transformers saves it
     monitor = "val_mrr@10"
+    serving_normalizes = True  # the exported query encoder gives unit vectors: inner product = cosine
 
     def __init__(self, checkpoint, id2label=None, problem_type=None):
         super().__init__(checkpoint)

@@ -179,9 +179,11 @@ class SentenceEmbedding(Task):
 
         return serve, signature
 
+    serving_normalizes: bool | None = None  # None: as the model says (its Normalize module); True: always
+
     def serving_outputs(self, outputs, inputs):
         vector = outputs["sentence_embedding"]  # (B, D)
-        if self.sentence_config.normalize:
+        if self.sentence_config.normalize if self.serving_normalizes is None else self.serving_normalizes:
             vector = tf.math.l2_normalize(vector, axis=-1, epsilon=NORM_EPSILON ** 2)
         return {"embedding": vector}
 
