@@ -19,6 +19,7 @@ _LAZY = {  # public name -> module that defines it
     "Pipeline": "kbert.pipelines", "pipeline": "kbert.pipelines",
     "BertTokenizer": "kbert.tokenizer", "RobertaTokenizer": "kbert.tokenizer",
     "TrainConfig": "kbert.training.config", "train": "kbert.training.trainer", "evaluate": "kbert.training.evaluation",
+    "tune": "kbert.tuning.search",
 }
 
 __all__ = sorted([*_LAZY, "errors", "tasks", "__version__"])

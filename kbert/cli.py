@@ -1,5 +1,5 @@
-"""The ``kbert`` command line: ``train``, ``evaluate``, ``run``, ``predict``, ``info``, ``export``, and for
-retrieval ``embed``, ``index``, ``search`` and ``mine-negatives``.
+"""The ``kbert`` command line: ``train``, ``evaluate``, ``run``, ``tune``, ``predict``, ``info``, ``export``,
+``serving-config``, and for retrieval ``embed``, ``index``, ``search`` and ``mine-negatives``.
 
 Every command reports bad input as one line ``kbert: error: ...`` on stderr with exit code 2
 (never a traceback); results go to stdout as JSON (one object per line for ``predict``). The parser
@@ -13,6 +13,7 @@ Example:
     $ kbert export --model minilm --output saved_models/minilm
     $ kbert train --task text-classification --model minilm --train train.tsv --eval dev.tsv --output runs/x
     $ kbert run pipelines/demo_sentiment.toml
+    $ kbert tune pipelines/tune_sst2.toml --tuner bayesian --max-trials 8
     $ kbert embed --model minilm --input texts.txt --output vectors.npy
     $ kbert index --corpus news.csv --text-column title,description --output indexes/news [--approximate hnsw|ivf]
     $ kbert search --index indexes/news -k 5 --table [--rerank runs/cross-encoder] "oil prices rise"
@@ -82,6 +83,8 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-length", type=int, default=128)
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--freeze-backbone", action="store_true", help="train only the head")
+    train.add_argument("--layer-lr-decay", type=float, default=None, metavar="DECAY",
+                       help="layer-wise learning-rate decay in (0, 1]: layer i of L trains at lr * DECAY^(L-i)")
     train.add_argument("--clip-norm", type=float, default=1.0, help="global gradient-norm clipping (0: off)")
     train.add_argument("--strategy", default="default", choices=["default", "mirrored"])
     train.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
@@ -103,6 +106,16 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--plots", metavar="DIR", help="also draw the task's figures (confusion matrix, per-type F1) "
                                                          "into DIR")
     _task_flags(evaluate, "evaluate")
+
+    tune = sub.add_parser("tune", help="search hyperparameters of a TOML recipe's [train] run with Keras Tuner "
+                                       "([tune] table); prints the trials, writes the best trial's checkpoint")
+    tune.add_argument("recipe")
+    tune.add_argument("--tuner", choices=["random", "bayesian", "hyperband", "grid"], default=None,
+                      help="default: the recipe's, else random")
+    tune.add_argument("--max-trials", type=int, default=None, help="random/bayesian/grid (default: recipe's, else 10)")
+    tune.add_argument("--max-epochs", type=int, default=None, help="hyperband (default: [train] epochs)")
+    tune.add_argument("--overwrite", action="store_true", default=None,
+                      help="start the search again (default: continue the one in the output folder)")
 
     run = sub.add_parser("run", help="run a TOML recipe: train, evaluate, export, predict through the export")
     run.add_argument("recipe")
@@ -258,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         # logical CPU devices for --strategy mirrored without GPUs, set up before the devices start.
         start_quietly(configure=_split_cpu_from_env)
         commands = {"predict": _predict, "info": _info, "export": _export, "train": _train, "evaluate": _evaluate,
-                    "run": _run, "embed": _embed, "index": _index, "search": _search,
+                    "run": _run, "tune": _tune, "embed": _embed, "index": _index, "search": _search,
                     "mine-negatives": _mine_negatives, "serving-config": _serving_config}
         return commands[args.command](args)
     except KbertError as err:
@@ -354,7 +367,7 @@ def _train(args) -> int:
         train_limit=args.train_limit, eval_limit=args.eval_limit, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, warmup=args.warmup, weight_decay=args.weight_decay, dropout=args.dropout,
         max_length=args.max_length, seed=args.seed, freeze_backbone=args.freeze_backbone,
-        clip_norm=args.clip_norm or None, strategy=args.strategy, early_stopping=args.early_stopping,
+        layer_lr_decay=args.layer_lr_decay, clip_norm=args.clip_norm or None, strategy=args.strategy, early_stopping=args.early_stopping,
         download=args.download, verbose=0 if args.quiet else 1)
     result = train(config)
     print(json.dumps({"checkpoint": str(result.output), "metrics": result.metrics}))
@@ -383,6 +396,19 @@ def _run(args) -> int:
     from kbert.recipes import run_recipe
 
     print(json.dumps(run_recipe(args.recipe), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _tune(args) -> int:
+    from kbert.tuning.search import results_table, tune_recipe
+
+    result = tune_recipe(args.recipe, tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
+                         overwrite=args.overwrite)
+    print(results_table(result.trials, list(result.best_hyperparameters), result.objective, result.direction),
+          file=sys.stderr)
+    print(json.dumps({"best_checkpoint": str(result.best_checkpoint), "objective": result.objective,
+                      "best_score": result.best_score, "best_hyperparameters": result.best_hyperparameters,
+                      "best_metrics": result.best_metrics, "trials": len(result.trials)}))
     return 0
 
 

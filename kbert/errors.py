@@ -66,6 +66,10 @@ class TrainingError(KbertError):
     """A training run cannot start or continue (bad options, output folder conflicts, head mismatch)."""
 
 
+class TuningError(TrainingError):
+    """A hyperparameter search cannot start: a bad search space, tuner name or option (names what was given)."""
+
+
 # --- export --------------------------------------------------------------------------------------
 class ExportError(KbertError):
     """A SavedModel could not be written."""

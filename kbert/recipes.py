@@ -29,7 +29,7 @@ from kbert.tasks.registry import DEFAULT_TRAIN_TASK, get_spec
 from kbert.training.config import TrainConfig
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-_TABLES = {"train", "export", "predict"}
+_TABLES = {"train", "export", "predict", "tune"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +38,7 @@ class Recipe:
     train: TrainConfig
     export_to: str | None = None  # TF Serving model base folder
     predict_texts: tuple = ()  # strings, (text, text_pair) tuples, or dicts of the export's inputs
+    tune: dict = dataclasses.field(default_factory=dict)  # [tune]: kbert tune's search (kbert.tuning.search)
 
 
 def data_folder() -> pathlib.Path:
@@ -55,7 +56,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         raise InputError(f"{path}: not valid TOML ({err})") from None
     unknown = sorted(set(raw) - _TABLES)
     if unknown or "train" not in raw:
-        raise InputError(f"{path}: a recipe has a [train] table and optionally [export] and [predict]; "
+        raise InputError(f"{path}: a recipe has a [train] table and optionally [export], [predict] and [tune]; "
                          f"got tables {sorted(raw)}")
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"task_options"}
     try:  # the task's own keys (its SPEC's train options) are known too
@@ -85,7 +86,10 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
            for r in records):
         raise InputError(f"{path}: [predict] inputs must be tables with the same string keys, got {records!r:.200}")
     texts = tuple(predict.get("texts", ())) + tuple(tuple(p) for p in predict.get("pairs", ())) + tuple(records)
-    return Recipe(path, train, _expand(export.get("output")), texts)
+    tune = raw.get("tune", {})
+    if not isinstance(tune, dict):
+        raise InputError(f"{path}: [tune] must be a table, got {tune!r:.100}")
+    return Recipe(path, train, _expand(export.get("output")), texts, tune)
 
 
 def run_recipe(path: str | os.PathLike) -> dict:

@@ -280,9 +280,15 @@ def test_recipe_errors_name_the_file_and_key(tmp_path):
 def test_shipped_recipes_are_valid():
     from kbert.recipes import load_recipe
 
+    from kbert.tuning.search import recipe_search
+
     for path in sorted((ROOT / "pipelines").glob("*.toml")):
         recipe = load_recipe(path)
-        assert recipe.export_to and recipe.predict_texts, path
+        if recipe.tune:  # a search (kbert tune): its [tune] table and space are valid
+            space, options = recipe_search(recipe)
+            assert space.params and recipe.train.eval, path
+        else:
+            assert recipe.export_to and recipe.predict_texts, path
 
 
 def test_dataset_batches_cover_every_example_once_and_pad_to_their_longest():

@@ -55,6 +55,7 @@ class TrainConfig:
     max_length: int = 128  # tokens per example, special tokens included
     seed: int = 42
     freeze_backbone: bool = False  # feature-extractor mode: only the head trains
+    layer_lr_decay: float | None = None  # layer-wise LR decay: layer i of L trains at lr * decay ** (L - i)
     clip_norm: float | None = 1.0  # global gradient-norm clipping (HF Trainer's max_grad_norm)
     strategy: str = "default"  # "mirrored": all local GPUs (or logical CPUs, see kbert.training.strategy)
     early_stopping: int | None = None  # stop after this many epochs without improvement of `monitor`
@@ -87,6 +88,9 @@ class TrainConfig:
             raise TrainingError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise TrainingError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.layer_lr_decay is not None and not (isinstance(self.layer_lr_decay, (int, float))
+                                                    and 0 < self.layer_lr_decay <= 1):
+            raise TrainingError(f"layer_lr_decay must be in (0, 1], got {self.layer_lr_decay!r}")
         if self.clip_norm is not None and self.clip_norm <= 0:
             raise TrainingError(f"clip_norm must be positive (or None for no clipping), got {self.clip_norm!r}")
         if self.strategy not in STRATEGIES:

@@ -54,8 +54,14 @@ class TorchAdamW(keras.optimizers.AdamW):
     Embedding gradients are made dense first (``kbert.training.sparse_gradients``): Keras would square a
     repeated token's rows one by one, in Adam's second moment and in the clipping norm. Under
     ``tf.distribute``, ``global_clipnorm`` clips the sum over replicas (``kbert.training.replica_clipping``),
-    not each replica's part as Keras does.
+    not each replica's part as Keras does. :meth:`scale_learning_rates` gives variables their own factor of
+    the learning rate (layer-wise learning-rate decay, :func:`layer_learning_rate_scales`); their weight
+    decay is scaled with it, as torch's AdamW does for a parameter group with a smaller ``lr``.
     """
+
+    def scale_learning_rates(self, scales) -> None:
+        """``[(variable, factor), ...]``: each listed variable's updates use ``factor`` x the scheduled rate."""
+        self.__dict__["_kbert_lr_scales"] = {self._var_key(v): float(f) for v, f in scales if f != 1.0}
 
     def apply(self, grads, trainable_variables=None):
         grads = dense_gradients(grads)
@@ -72,11 +78,14 @@ class TorchAdamW(keras.optimizers.AdamW):
         dtype = variable.dtype
         scalars = self._step_scalars(learning_rate, dtype, variable.device)
         index = self._get_variable_index(variable)
+        scale = self.__dict__.get("_kbert_lr_scales", {}).get(self._var_key(variable))
+        lr, decay = (scalars["lr"], scalars["decay"]) if scale is None else (
+            scalars["lr"] * scale, scalars["decay"] * scale)  # torch: a parameter group with lr * scale
         if self.weight_decay and self._use_weight_decay(variable):  # decoupled, before the update (torch's AdamW)
-            variable.assign_sub(variable * scalars["decay"])
+            variable.assign_sub(variable * decay)
         tf.raw_ops.ResourceApplyAdam(
             var=_handle(variable), m=_handle(self._momentums[index]), v=_handle(self._velocities[index]),
-            beta1_power=scalars["beta_1_power"], beta2_power=scalars["beta_2_power"], lr=scalars["lr"],
+            beta1_power=scalars["beta_1_power"], beta2_power=scalars["beta_2_power"], lr=lr,
             beta1=scalars["beta_1"], beta2=scalars["beta_2"], epsilon=scalars["epsilon"],
             grad=tf.cast(gradient, dtype))
 
@@ -123,13 +132,43 @@ def warmup_steps(warmup: float, total_steps: int) -> int:
     return math.ceil(warmup * total_steps) if warmup < 1 else int(warmup)
 
 
+def layer_learning_rate_scales(slots, decay: float | None, num_layers: int) -> list:
+    """Layer-wise learning-rate decay (ELECTRA, "How to fine-tune BERT"): ``[(variable, decay ** depth)]`` where
+    the head (and pooler) has depth 0, encoder layer ``i`` of ``num_layers`` depth ``num_layers - i`` and the
+    embeddings depth ``num_layers + 1``. ``slots`` are ``WeightSlot`` s (canonical HF names); ``decay`` None or
+    1 gives ``[]``; heads and the pooler are left out (factor 1).
+
+    >>> from types import SimpleNamespace as S
+    >>> slots = [S(hf_name=n, variable=n) for n in ("embeddings.word_embeddings.weight",
+    ...          "encoder.layer.0.output.dense.weight", "encoder.layer.1.output.dense.weight", "classifier.weight")]
+    >>> layer_learning_rate_scales(slots, 0.5, num_layers=2)
+    [('embeddings.word_embeddings.weight', 0.125), ('encoder.layer.0.output.dense.weight', 0.25), ('encoder.layer.1.output.dense.weight', 0.5)]
+    """
+    if decay is None or decay == 1.0:
+        return []
+    scales = []
+    for slot in slots:
+        name = slot.hf_name
+        if name.startswith("embeddings."):
+            depth = num_layers + 1
+        elif name.startswith("encoder.layer."):
+            depth = num_layers - int(name.split(".")[2])
+        else:  # pooler and task heads train at the full rate
+            continue
+        scales.append((slot.variable, decay ** depth))
+    return scales
+
+
 def build_optimizer(*, learning_rate: float, warmup: int, total_steps: int, weight_decay: float,
-                    clip_norm: float | None, no_decay_variables) -> TorchAdamW:
-    """AdamW as torch / HF Trainer (eps 1e-8) whose weight decay skips ``no_decay_variables`` (biases, LayerNorm)."""
+                    clip_norm: float | None, no_decay_variables, learning_rate_scales=None) -> TorchAdamW:
+    """AdamW as torch / HF Trainer (eps 1e-8) whose weight decay skips ``no_decay_variables`` (biases, LayerNorm);
+    ``learning_rate_scales`` (``[(variable, factor)]``) gives variables a fraction of the rate."""
     if not 0 <= warmup <= total_steps:
         warmup = min(max(warmup, 0), total_steps)
     optimizer = TorchAdamW(
         learning_rate=WarmupLinearDecay(learning_rate, warmup, total_steps), weight_decay=weight_decay,
         beta_1=0.9, beta_2=0.999, epsilon=1e-8, global_clipnorm=clip_norm or None)
     optimizer.exclude_from_weight_decay(var_list=list(no_decay_variables))
+    if learning_rate_scales:
+        optimizer.scale_learning_rates(learning_rate_scales)
     return optimizer

@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # matplotlib is imported on first use
 
 __all__ = [
     "DPI", "PANEL_HEIGHT", "PANEL_WIDTH", "TITLE_HEIGHT", "TRAIN_COLOR", "VAL_COLOR",
-    "confusion_matrix_figure", "figure_size", "history_figure", "panel_names", "per_type_f1_figure",
+    "confusion_matrix_figure", "figure_size", "history_figure", "new_figure", "panel_names", "per_type_f1_figure",
     "plot_confusion_matrix", "plot_history", "plot_per_type_f1", "save_png",
 ]
 
@@ -143,7 +143,7 @@ def _per_type(per_type: Mapping[str, Mapping[str, float]]) -> list[tuple[str, fl
 
 
 # --- figures ---------------------------------------------------------------------------------------
-def _new_figure(width_px: float, height_px: float) -> Figure:
+def new_figure(width_px: float, height_px: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -228,7 +228,7 @@ def history_figure(history: Mapping[str, Sequence[float]], title: str = "") -> F
     arrays = _series(history)
     names = panel_names(arrays)
     width, height = figure_size(names, title)
-    figure = _new_figure(width, height)
+    figure = new_figure(width, height)
     if title:
         figure.suptitle(_shorten(title, 100), fontsize="x-large", **_TEXT)
     columns = 1 if len(names) == 1 else 2
@@ -262,7 +262,7 @@ def confusion_matrix_figure(y_true, y_pred, names: Sequence[str], title: str = "
     n = len(labels)
     longest = max(len(label) for label in labels)
     side = min(2000.0, 260 + 42 * n + 7 * min(longest, 30))
-    figure = _new_figure(side + 100, side + (TITLE_HEIGHT if title else 0))
+    figure = new_figure(side + 100, side + (TITLE_HEIGHT if title else 0))
     ax = figure.add_subplot(1, 1, 1)
     image = ax.imshow(counts, cmap="Blues", vmin=0, interpolation="nearest")
     figure.colorbar(image, ax=ax, shrink=0.8, ticks=MaxNLocator(integer=True))
@@ -298,7 +298,7 @@ def per_type_f1_figure(per_type: Mapping[str, Mapping[str, float]], title: str =
     """
     rows = _per_type(per_type)
     longest = max((len(name) for name, _, _ in rows), default=0)
-    figure = _new_figure(640 + 7 * min(longest, 40), 150 + 34 * max(len(rows), 3) + (30 if title else 0))
+    figure = new_figure(640 + 7 * min(longest, 40), 150 + 34 * max(len(rows), 3) + (30 if title else 0))
     ax = figure.add_subplot(1, 1, 1)
     if title:
         ax.set_title(_shorten(title, 100), **_TEXT)

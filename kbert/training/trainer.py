@@ -41,7 +41,7 @@ from kbert.tasks.base import PreparedTraining
 from kbert.training.callbacks import EpochBackup, Evaluation, HistoryFile, KeepBest
 from kbert.training.compile import compile_for_training
 from kbert.training.config import TrainConfig
-from kbert.training.optimizer import build_optimizer, warmup_steps
+from kbert.training.optimizer import build_optimizer, layer_learning_rate_scales, warmup_steps
 from kbert.training.strategy import make_strategy
 
 logger = logging.getLogger(__name__)
@@ -62,61 +62,126 @@ def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options
     ``callbacks`` are extra Keras callbacks, run after kbert's own (so they see the ``val_*`` metrics).
     """
     config = config or TrainConfig.from_options(**options)
-    keras.utils.set_random_seed(config.seed)
-    checkpoint = load_checkpoint(config.model)
-    task_cls = get_task(config.task)
-    max_length = min(config.max_length, checkpoint.tokenizer.model_max_length)
-    # Every check on the data happens here, before anything is written.
-    prepared = task_cls.prepare_training(config, checkpoint, max_length)
-
+    run = TrainingRun(config)  # every check on the data happens here, before anything is written
     output = pathlib.Path(config.output)
     state = output / STATE
     output.mkdir(parents=True, exist_ok=True)
     state.mkdir(exist_ok=True)
 
     strategy = make_strategy(config.strategy)
-    plan = prepared.build()
-    total_steps = plan.train.num_batches * config.epochs
-    with strategy.scope():
-        id2label = prepared.labels.id2label() if prepared.labels is not None else None
-        task = task_cls(checkpoint, id2label=id2label, problem_type=prepared.problem_type)
-        model = task.build_model(dropout=config.dropout)
-        backbone = find_backbone(model)
-        if config.freeze_backbone:
-            backbone.trainable = False
-        no_decay = [s.variable for s in backbone_slots(backbone) + task.head_slots(model)
-                    if s.hf_name.endswith(".bias") or "LayerNorm" in s.hf_name]
-        optimizer = build_optimizer(learning_rate=config.learning_rate,
-                                    warmup=warmup_steps(config.warmup, total_steps), total_steps=total_steps,
-                                    weight_decay=config.weight_decay, clip_norm=config.clip_norm,
-                                    no_decay_variables=no_decay)
-        trainable, loss, metrics = task.training_model(model, plan.loss_options, config.task_options)
-        compile_for_training(trainable, optimizer, loss, metrics, config.jit_compile)
-
-    callbacks = _callbacks(config, task, output, state, plan.scorer) + list(callbacks)
+    run.build(strategy)
+    callbacks = run.callbacks(output, state) + list(callbacks)
     if config.verbose:
-        print(summary(prepared, plan, config, strategy.num_replicas_in_sync))
-    trainable.fit(plan.train.dataset, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose,
-                  shuffle=False)
-
-    best = state / "best.weights.h5"
-    if best.is_file():
-        trainable.load_weights(best)
-    metrics, plots = {}, []
-    evaluation = next((c for c in callbacks if isinstance(c, Evaluation)), None)
-    if evaluation is not None:
-        if best.is_file():
-            evaluation.on_epoch_end(-1)  # score the restored best weights
-        metrics = evaluation.last.metrics
-        plots = task.write_plots(evaluation.last, output)
-    history = next(c for c in callbacks if isinstance(c, HistoryFile)).epochs
-    info = {"text_pair": False, **prepared.checkpoint_info}
-    save_hf_checkpoint(task, model, output, text_pair=info.pop("text_pair"),
-                       kbert_info={"max_length": max_length, **info})
-    write_json(output / "metrics.json", metrics)
-    write_json(output / "training_config.json", config.to_json())
+        print(summary(run.prepared, run.plan, config, strategy.num_replicas_in_sync))
+    run.trainable.fit(run.plan.train.dataset, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose,
+                      shuffle=False)
+    result = run.finish(callbacks, output, best=state / "best.weights.h5")
     shutil.rmtree(state, ignore_errors=True)
-    return TrainResult(output, metrics, history, tuple(plots))
+    return result
+
+
+class TrainingRun:
+    """The parts of one training run, in the order :func:`train` uses them; ``kbert.tuning`` builds its
+    trials from the same parts (a trial is a run whose hyperparameters the tuner picks).
+
+    ``TrainingRun(config)`` seeds Keras, loads the checkpoint and reads and validates all data (nothing is
+    written); :meth:`build` makes the batches, the task model and its optimizer in a strategy's scope;
+    :meth:`callbacks` gives kbert's callbacks; :meth:`finish` restores the best weights, scores them and
+    writes the Hugging Face checkpoint.
+    """
+
+    def __init__(self, config: TrainConfig, checkpoint=None, prepared: PreparedTraining | None = None):
+        self.config = config
+        keras.utils.set_random_seed(config.seed)
+        self.checkpoint = checkpoint if checkpoint is not None else load_checkpoint(config.model)
+        self.task_cls = get_task(config.task)
+        self.max_length = min(config.max_length, self.checkpoint.tokenizer.model_max_length)
+        self.prepared = prepared if prepared is not None else self.task_cls.prepare_training(
+            config, self.checkpoint, self.max_length)
+
+    def build(self, strategy, schedule_epochs: int | None = None) -> None:
+        """Batches (``plan``), ``task``, ``model`` (task outputs) and ``trainable`` (what ``fit`` trains),
+        compiled with AdamW whose schedule spans ``schedule_epochs`` (default: ``config.epochs``)."""
+        config = self.config
+        self.plan = self.prepared.build()
+        total_steps = self.plan.train.num_batches * (schedule_epochs or config.epochs)
+        with strategy.scope():
+            self.task = self.new_task()
+            self.model = self.task.build_model(dropout=config.dropout)
+            backbone = find_backbone(self.model)
+            if config.freeze_backbone:
+                backbone.trainable = False
+            slots = backbone_slots(backbone) + self.task.head_slots(self.model)
+            no_decay = [s.variable for s in slots if s.hf_name.endswith(".bias") or "LayerNorm" in s.hf_name]
+            optimizer = build_optimizer(learning_rate=config.learning_rate,
+                                        warmup=warmup_steps(config.warmup, total_steps), total_steps=total_steps,
+                                        weight_decay=config.weight_decay, clip_norm=config.clip_norm,
+                                        no_decay_variables=no_decay,
+                                        learning_rate_scales=layer_learning_rate_scales(
+                                            slots, config.layer_lr_decay, self.checkpoint.config.num_hidden_layers))
+            self.trainable, loss, metrics = self.task.training_model(self.model, self.plan.loss_options,
+                                                                     config.task_options)
+            compile_for_training(self.trainable, optimizer, loss, metrics, config.jit_compile)
+
+    def new_task(self):
+        """The task for this run's data (its labels and problem type); builds no model."""
+        id2label = self.prepared.labels.id2label() if self.prepared.labels is not None else None
+        return self.task_cls(self.checkpoint, id2label=id2label, problem_type=self.prepared.problem_type)
+
+    @property
+    def monitor(self) -> str:
+        """The watched validation score: ``config.monitor``, else the task's (which may depend on its labels)."""
+        return self.config.monitor or getattr(self, "task", None) and self.task.monitor or self.new_task().monitor
+
+    @property
+    def monitor_mode(self) -> str:
+        """``min`` for losses and errors, else ``max``."""
+        return "min" if self.monitor.endswith(("loss", "mse")) else "max"
+
+    def callbacks(self, output: pathlib.Path, state: pathlib.Path | None) -> list:
+        """Evaluation (``val_*`` logs), keep-best and early stopping, history and TensorBoard; with ``state``,
+        the per-epoch backup for resuming and the best weights file live there."""
+        callbacks = []
+        backup = None
+        if state is not None:
+            backup = EpochBackup(str(state / "backup"))
+            callbacks.append(backup)
+        if self.plan.scorer is not None:
+            callbacks.append(Evaluation(self.plan.scorer))
+            if state is not None:
+                callbacks.append(KeepBest(str(state / "best.weights.h5"), monitor=self.monitor, mode=self.monitor_mode,
+                                          backup=backup))
+            if self.config.early_stopping:
+                callbacks.append(keras.callbacks.EarlyStopping(monitor=self.monitor, mode=self.monitor_mode,
+                                                               patience=self.config.early_stopping))
+        callbacks.append(HistoryFile(output))
+        callbacks.append(keras.callbacks.TensorBoard(str(output / "logs")))
+        return callbacks
+
+    def finish(self, callbacks: list, output: pathlib.Path, best: pathlib.Path | None = None) -> TrainResult:
+        """Load ``best`` weights if that file exists, score them, write plots, the HF checkpoint and JSON files."""
+        if best is not None and best.is_file():
+            self.trainable.load_weights(best)
+        metrics, plots = {}, []
+        evaluation = next((c for c in callbacks if isinstance(c, Evaluation)), None)
+        if evaluation is not None:
+            if evaluation.model is None:  # a callback that never ran in fit
+                evaluation.set_model(self.trainable)
+            if evaluation.last is None or (best is not None and best.is_file()):
+                evaluation.on_epoch_end(-1)  # score the restored best weights (or weights never scored)
+            metrics = evaluation.last.metrics
+            plots = self.task.write_plots(evaluation.last, output)
+        history = next((c.epochs for c in callbacks if isinstance(c, HistoryFile)), [])
+        self.save(output)
+        write_json(output / "metrics.json", metrics)
+        write_json(output / "training_config.json", self.config.to_json())
+        return TrainResult(output, metrics, history, tuple(plots))
+
+    def save(self, output: pathlib.Path) -> None:
+        """The model's Hugging Face checkpoint (config.json with kbert's section, weights, tokenizer files)."""
+        info = {"text_pair": False, **self.prepared.checkpoint_info}
+        save_hf_checkpoint(self.task, self.model, output, text_pair=info.pop("text_pair"),
+                           kbert_info={"max_length": self.max_length, **info})
 
 
 def summary(prepared: PreparedTraining, plan, config: TrainConfig, replicas: int) -> str:
@@ -129,18 +194,3 @@ def summary(prepared: PreparedTraining, plan, config: TrainConfig, replicas: int
               if counts else list(names) or "none")
     return (f"kbert: {plan.train.num_examples} training {train_unit}, {plan.train.num_batches} batches/epoch, "
             f"{config.epochs} epochs; evaluation: {evaluation}; labels: {labels}; {replicas} replica(s)")
-
-
-def _callbacks(config, task, output, state, scorer) -> list:
-    backup = EpochBackup(str(state / "backup"))
-    callbacks = [backup]
-    if scorer is not None:
-        monitor = config.monitor or task.monitor
-        mode = "min" if monitor.endswith(("loss", "mse")) else "max"
-        callbacks.append(Evaluation(scorer))
-        callbacks.append(KeepBest(str(state / "best.weights.h5"), monitor=monitor, mode=mode, backup=backup))
-        if config.early_stopping:
-            callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping))
-    callbacks.append(HistoryFile(output))
-    callbacks.append(keras.callbacks.TensorBoard(str(output / "logs")))
-    return callbacks
