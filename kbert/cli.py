@@ -86,7 +86,14 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--layer-lr-decay", type=float, default=None, metavar="DECAY",
                        help="layer-wise learning-rate decay in (0, 1]: layer i of L trains at lr * DECAY^(L-i)")
     train.add_argument("--clip-norm", type=float, default=1.0, help="global gradient-norm clipping (0: off)")
-    train.add_argument("--strategy", default="default", choices=["default", "mirrored"])
+    train.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker", "tpu"],
+                       help="mirrored: local GPUs (CPU: KBERT_CPU_DEVICES=2); multiworker: the cluster in TF_CONFIG; "
+                            "tpu: TPUStrategy (--tpu)")
+    train.add_argument("--tpu", default=None, help="with --strategy tpu: the TPU's name or grpc://host:port "
+                                                   "(default: from the environment)")
+    train.add_argument("--precision", default="float32", choices=["float32", "mixed_float16", "mixed_bfloat16"],
+                       help="mixed precision: float16/bfloat16 compute, float32 variables and outputs")
+    train.add_argument("--xla", action="store_true", help="compile the training step with XLA (jit_compile)")
     train.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
     train.add_argument("--train-limit", type=int, default=None)
     train.add_argument("--eval-limit", type=int, default=None)
@@ -367,7 +374,8 @@ def _train(args) -> int:
         train_limit=args.train_limit, eval_limit=args.eval_limit, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, warmup=args.warmup, weight_decay=args.weight_decay, dropout=args.dropout,
         max_length=args.max_length, seed=args.seed, freeze_backbone=args.freeze_backbone,
-        layer_lr_decay=args.layer_lr_decay, clip_norm=args.clip_norm or None, strategy=args.strategy, early_stopping=args.early_stopping,
+        layer_lr_decay=args.layer_lr_decay, clip_norm=args.clip_norm or None, strategy=args.strategy, tpu=args.tpu, precision=args.precision,
+        jit_compile=True if args.xla else "auto", early_stopping=args.early_stopping,
         download=args.download, verbose=0 if args.quiet else 1)
     result = train(config)
     print(json.dumps({"checkpoint": str(result.output), "metrics": result.metrics}))

@@ -24,5 +24,5 @@ def compile_for_training(model: keras.Model, optimizer: keras.optimizers.Optimiz
                          jit_compile="auto") -> None:
     """``model.compile(...)`` then build ``optimizer`` for the model's trainable variables (in the current scope)."""
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile)
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
+    if not model.optimizer.built:  # model.optimizer: a LossScaleOptimizer around ``optimizer`` under mixed_float16
+        model.optimizer.build(model.trainable_variables)

@@ -26,7 +26,8 @@ from typing import Any
 from kbert.errors import KbertError, TrainingError
 from kbert.tasks.registry import DEFAULT_TRAIN_TASK, get_spec
 
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")  # kbert.training.strategy
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +58,9 @@ class TrainConfig:
     freeze_backbone: bool = False  # feature-extractor mode: only the head trains
     layer_lr_decay: float | None = None  # layer-wise LR decay: layer i of L trains at lr * decay ** (L - i)
     clip_norm: float | None = 1.0  # global gradient-norm clipping (HF Trainer's max_grad_norm)
-    strategy: str = "default"  # "mirrored": all local GPUs (or logical CPUs, see kbert.training.strategy)
+    strategy: str = "default"  # mirrored (local GPUs / logical CPUs), multiworker (TF_CONFIG), tpu: kbert.training.strategy
+    tpu: str | None = None  # strategy "tpu": the TPU's name or grpc:// address (default: from the environment)
+    precision: str = "float32"  # mixed_float16 (loss scaling) / mixed_bfloat16: float32 variables, heads' outputs
     early_stopping: int | None = None  # stop after this many epochs without improvement of `monitor`
     monitor: str | None = None  # default: the task's (val_macro_f1, val_micro_f1, val_pearson)
     download: bool = False  # allow TFDS to download datasets (never implicit)
@@ -95,6 +98,10 @@ class TrainConfig:
             raise TrainingError(f"clip_norm must be positive (or None for no clipping), got {self.clip_norm!r}")
         if self.strategy not in STRATEGIES:
             raise TrainingError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
+        if self.tpu is not None and self.strategy != "tpu":
+            raise TrainingError(f"tpu={self.tpu!r} goes with strategy 'tpu', not {self.strategy!r}")
+        if self.precision not in PRECISIONS:
+            raise TrainingError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if not self.output:
             raise TrainingError("an output folder is required")
         spec = get_spec(self.task)

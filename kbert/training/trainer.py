@@ -41,8 +41,10 @@ from kbert.tasks.base import PreparedTraining
 from kbert.training.callbacks import EpochBackup, Evaluation, HistoryFile, KeepBest
 from kbert.training.compile import compile_for_training
 from kbert.training.config import TrainConfig
+from kbert.training.multiworker_fit import prepare_fit
+from kbert.training.precision import dtype_policy, float32_outputs
 from kbert.training.optimizer import build_optimizer, layer_learning_rate_scales, warmup_steps
-from kbert.training.strategy import make_strategy
+from kbert.training.strategy import make_strategy, worker_role
 
 logger = logging.getLogger(__name__)
 STATE = ".kbert-state"  # inside the run folder: backup for resuming, best weights; removed when done
@@ -62,19 +64,27 @@ def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options
     ``callbacks`` are extra Keras callbacks, run after kbert's own (so they see the ``val_*`` metrics).
     """
     config = config or TrainConfig.from_options(**options)
+    role = worker_role(config.strategy)  # TF_CONFIG checked before anything runs
+    strategy = make_strategy(config.strategy, config.tpu)  # multi-worker: before TensorFlow runs any op
     run = TrainingRun(config)  # every check on the data happens here, before anything is written
     output = pathlib.Path(config.output)
-    state = output / STATE
-    output.mkdir(parents=True, exist_ok=True)
-    state.mkdir(exist_ok=True)
+    # The chief writes the run folder; another worker keeps its backups and scratch files in a folder of its own
+    # (every worker restores its own backup on resume: all hold the same weights after each synchronous epoch).
+    folder = output if role.is_chief else output / f"{STATE}-{role.name}"
+    state = folder / STATE
+    state.mkdir(parents=True, exist_ok=True)
 
-    strategy = make_strategy(config.strategy)
     run.build(strategy)
-    callbacks = run.callbacks(output, state) + list(callbacks)
-    if config.verbose:
+    callbacks = run.callbacks(folder, state) + list(callbacks)
+    if config.strategy == "multiworker":
+        prepare_fit(run.trainable, run.plan.train.dataset)  # two Keras 3 failures under this strategy
+    if config.verbose and role.is_chief:
         print(summary(run.prepared, run.plan, config, strategy.num_replicas_in_sync))
-    run.trainable.fit(run.plan.train.dataset, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose,
-                      shuffle=False)
+    run.trainable.fit(run.plan.train.dataset, epochs=config.epochs, callbacks=callbacks,
+                      verbose=config.verbose if role.is_chief else 0, shuffle=False)
+    if not role.is_chief:
+        shutil.rmtree(folder, ignore_errors=True)
+        return TrainResult(output, {}, [], ())
     result = run.finish(callbacks, output, best=state / "best.weights.h5")
     shutil.rmtree(state, ignore_errors=True)
     return result
@@ -105,9 +115,9 @@ class TrainingRun:
         config = self.config
         self.plan = self.prepared.build()
         total_steps = self.plan.train.num_batches * (schedule_epochs or config.epochs)
-        with strategy.scope():
+        with strategy.scope(), dtype_policy(config.precision):
             self.task = self.new_task()
-            self.model = self.task.build_model(dropout=config.dropout)
+            self.model = float32_outputs(self.task.build_model(dropout=config.dropout))
             backbone = find_backbone(self.model)
             if config.freeze_backbone:
                 backbone.trainable = False

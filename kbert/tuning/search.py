@@ -80,6 +80,9 @@ def tune(config: TrainConfig | None = None, space: SearchSpace | Mapping | None 
     for name, value in (("max_trials", max_trials), ("factor", factor), ("max_epochs", max_epochs)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise TuningError(f"{name} must be a positive integer, got {value!r}")
+    if config.strategy == "multiworker":
+        raise TuningError("a search runs its trials under strategy 'default', 'mirrored' or 'tpu'; to use several "
+                          "machines, distribute the search (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP/PORT)")
     if tuner == "hyperband" and "epochs" in space.params:
         raise TuningError("Hyperband picks each trial's epochs itself (up to max_epochs): leave epochs out of "
                           "the space")
