@@ -37,6 +37,9 @@ class DieInSecondEpoch(keras.callbacks.Callback):  # a worker killed mid-epoch (
             os._exit(17)
 
 kill = os.environ.get("KBERT_TEST_DIE") == "1"
+if os.environ.get("KBERT_TEST_KERAS_ALONE") == "1":  # without kbert.training.multiworker_fit: Keras's own fit
+    import kbert.training.trainer
+    kbert.training.trainer.prepare_fit = lambda model, dataset: None
 result = kbert.train(output=sys.argv[1], model=sys.argv[2], epochs=int(sys.argv[3]), strategy="multiworker",
                      callbacks=[DieInSecondEpoch()] if kill else [], **json.loads(sys.argv[4]))
 print(json.dumps({"metrics": result.metrics, "history": result.history}))
@@ -64,14 +67,14 @@ def _free_ports(n):
     return ports
 
 
-def start_workers(output, model, epochs, *, die=None):
+def start_workers(output, model, epochs, *, die=None, keras_alone=False):
     ports = _free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     processes = []
     for index in range(2):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
                    TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
-                   KBERT_TEST_DIE="1" if die == index else "0")
+                   KBERT_TEST_DIE="1" if die == index else "0", KBERT_TEST_KERAS_ALONE="1" if keras_alone else "0")
         processes.append(subprocess.Popen(
             [sys.executable, "-c", WORKER, str(output), str(model), str(epochs), json.dumps(RUN)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT))
@@ -101,6 +104,17 @@ def test_two_workers_reach_the_weights_of_one_process_with_the_same_global_batch
     assert chief["metrics"]["loss"] == pytest.approx(single.metrics["loss"], abs=1e-4)
     assert worker == {"metrics": {}, "history": []}  # only the chief writes the run folder and reports
     assert sorted(p.name for p in (tmp_path / "multi").iterdir() if p.name.startswith(".")) == []
+
+
+def test_keras_fit_alone_fails_under_multiworker_the_reason_for_multiworker_fit(tmp_path, no_dropout):
+    processes = start_workers(tmp_path / "run", no_dropout, 1, keras_alone=True)
+    try:
+        errors = [p.communicate(timeout=420)[1] for p in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    assert all(p.returncode != 0 for p in processes)
+    assert "ValueError: Attempt to convert a value ({'token_ids': PerReplica" in errors[0], errors[0][-2000:]
 
 
 def test_a_killed_worker_resumes_from_the_last_epoch_backup(tmp_path, no_dropout):
