@@ -6,6 +6,9 @@ AdamW lr 5e-5, 10 % linear warm-up then linear decay, weight decay 0.01, max len
 The reference runs in .venv-ref (`make reference-env`) in its own process.
 
     .venv/bin/python benchmarks/bench_training.py [--n 4000] [--seeds 42 43 44] [--jit-compile auto|true|false] [--skip-hf | --skip-kbert]
+    .venv/bin/python benchmarks/bench_training.py --skip-hf --n 1000 --precision mixed_bfloat16   # --precision / --xla
+
+Mixed precision and XLA on this 2-core CPU: see benchmarks/TRAINING_NOTES.md (expected, measured).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ def sst2_rows(start, stop):
     return [(line.split("\t")[0], int(line.split("\t")[1])) for line in lines[start:stop]]
 
 
-def run_kbert(n, jit_compile, seed, bucket=True):
+def run_kbert(n, jit_compile, seed, bucket=True, precision="float32"):
     import kbert
     from kbert.checkpoint.resolve import default_model_path
 
@@ -40,6 +43,7 @@ def run_kbert(n, jit_compile, seed, bucket=True):
     with tempfile.TemporaryDirectory() as tmp:
         result = kbert.train(train=f"{sst2}[:{n}]", eval=f"{sst2}[60000:60872]", output=tmp, model=str(default_model_path()),
                              verbose=0, jit_compile=jit_compile, callbacks=(clock,), bucket_by_length=bucket,
+                             precision=precision,
                              **{**HYPER, "seed": seed})
     # every batch holds 32 examples except the last of each length bucket: fit_rates spreads them evenly
     return {"accuracy": result.metrics["accuracy"], "macro_f1": result.metrics["macro_f1"],
@@ -65,6 +69,8 @@ def main():
     parser.add_argument("--skip-kbert", action="store_true", help="only the reference (e.g. to add seeds)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--no-buckets", action="store_true", help="kbert: random batches instead of length buckets")
+    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_float16", "mixed_bfloat16"],
+                        help="kbert's --precision")
     args = parser.parse_args()
     if not (data_dir() / "sst2" / "train.tsv").is_file():
         sys.exit("needs ../shared/data/sst2/train.tsv (or $KBERT_DATA)")
@@ -72,7 +78,8 @@ def main():
     rows = []
     for seed in args.seeds:
         hf = None if args.skip_hf else run_hf(args.n, seed)
-        ours = None if args.skip_kbert else run_kbert(args.n, jit, seed, bucket=not args.no_buckets)
+        ours = None if args.skip_kbert else run_kbert(args.n, jit, seed, bucket=not args.no_buckets,
+                                                     precision=args.precision)
         rows.append((seed, hf, ours))
         print(json.dumps({"seed": seed, "kbert": ours, "hf": hf and {k: v for k, v in hf.items() if k != "step_seconds"}}))
     print(f"\n{args.n} SST-2 sentences, 1 epoch, batch 32, {os.cpu_count()} cores; accuracy on 872 held-out sentences")
