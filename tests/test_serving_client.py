@@ -181,3 +181,48 @@ def test_bad_arguments_are_input_errors(served):
         Client(server.rest_url, "tiny").answers(["a"])
     with pytest.raises(ServingConfigError, match=r"saved_model=.*: no version 4 \(has \[1\]\)"):
         Client(server.rest_url, "tiny", saved_model=bases["tiny"], version=4)
+
+
+# --- question answering and entity tagging through the server --------------------------------------------
+QA = CHECKPOINTS / "tiny-uncased-qa"
+NER = CHECKPOINTS / "tiny-cased-token-cls"  # random head: many entities, every kind of piece
+QUESTIONS = [{"question": "Where is Sinan living these days?",
+              "context": "Sinan lives in California but Matt lives in Boston."},
+             {"question": "Who lives in Boston?", "context": "Café déjà vu: Matt lives in Boston, 北京 is far. " * 20}]
+SENTENCES = ["Sinan lives in California but Matt lives in Boston .", "Apple opened a store in Paris 😀"]
+
+
+@pytest.fixture(scope="module")
+def served_tasks(tmp_path_factory):
+    root = tmp_path_factory.mktemp("saved_task_models")
+    bases = {"qa": export_saved_model(QA, root / "qa", task="question-answering").parent,
+             "ner": export_saved_model(NER, root / "ner").parent}
+    with LocalModelServer(bases) as server:
+        yield server, bases
+
+
+@pytest.mark.parametrize("protocol, rest_format", PROTOCOLS)
+def test_question_answering_answers_equal_the_pipeline(served_tasks, protocol, rest_format):
+    with client(served_tasks, "qa", protocol, rest_format) as c:
+        assert c.input_names == ["question", "context"]
+        answers = c.answers({"question": [q["question"] for q in QUESTIONS],
+                             "context": [q["context"] for q in QUESTIONS]})
+    want = pipeline("question-answering", QA)(QUESTIONS)
+    assert [a["question"] for a in answers] == [q["question"] for q in QUESTIONS]
+    for got, expected, record in zip(answers, want, QUESTIONS):
+        assert (got["answer"], got["start"], got["end"]) == (expected["answer"], expected["start"], expected["end"])
+        assert got["answer"] == record["context"][got["start"]:got["end"]]  # character offsets into the context
+        assert got["score"] == pytest.approx(expected["score"], abs=1e-4)
+
+
+@pytest.mark.parametrize("protocol, rest_format", PROTOCOLS)
+def test_entity_answers_equal_the_pipeline(served_tasks, protocol, rest_format):
+    with client(served_tasks, "ner", protocol, rest_format) as c:
+        answers = c.answers(SENTENCES)
+    want = pipeline("token-classification", NER)(SENTENCES, aggregation_strategy="simple")
+    assert [a["text"] for a in answers] == SENTENCES
+    assert all(len(entities) >= 5 for entities in want)  # something to compare
+    for got, expected in zip(answers, want):
+        assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in got["entities"]] == \
+               [(e["entity_group"], e["word"], e["start"], e["end"]) for e in expected]
+        np.testing.assert_allclose([e["score"] for e in got["entities"]], [e["score"] for e in expected], atol=1e-4)
