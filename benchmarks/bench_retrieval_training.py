@@ -78,9 +78,10 @@ def headline(metrics: dict) -> dict:
 
 
 def rerank_run(model: str, train_file, eval_rows, work: pathlib.Path, minilm: str, *, rows: int | None,
-               negatives: int, queries: int | None) -> dict:
-    """Mine ``negatives`` per row with ``model`` on the first ``rows`` training rows, train a cross-encoder on them,
-    re-rank ``model``'s top 20 for the first ``queries`` evaluation queries (against the whole evaluation corpus)."""
+               negatives: int, queries: int | None, miner: str | None = None, epochs: int = 1) -> dict:
+    """Mine ``negatives`` per row with ``miner`` (default ``model``) on the first ``rows`` training rows, train a
+    cross-encoder on them for ``epochs``, re-rank ``model``'s top 20 for the first ``queries`` evaluation queries
+    (against the whole evaluation corpus)."""
     import kbert
     from kbert.retrieval.indexing import build_index, search_index
     from kbert.retrieval.metrics import retrieval_metrics
@@ -89,12 +90,12 @@ def rerank_run(model: str, train_file, eval_rows, work: pathlib.Path, minilm: st
     from kbert.tasks.retrieval.scoring import CUTOFFS
 
     start = time.time()
-    mined, summary = mine_hard_negatives(model, read_pairs(train_file)[:rows], num_negatives=negatives)
+    mined, summary = mine_hard_negatives(miner or model, read_pairs(train_file)[:rows], num_negatives=negatives)
     write_mined(mined, work / "mined.jsonl", work / "rerank_pairs.tsv")
     mined_seconds = time.time() - start
     start = time.time()
     kbert.train(train=str(work / "rerank_pairs.tsv"), output=str(work / "cross-encoder"), model=minilm,
-                epochs=1, batch_size=32, learning_rate=5e-5, max_length=256, seed=42, verbose=2)
+                epochs=epochs, batch_size=32, learning_rate=5e-5, max_length=256, seed=42, verbose=2)
     cross_seconds = time.time() - start
     documents = list(dict.fromkeys(p for _, p in eval_rows))
     corpus = work / "eval_corpus.jsonl"
@@ -127,6 +128,9 @@ def main() -> None:
     parser.add_argument("--rerank-rows", type=int, default=None, help="training rows to mine (default: all)")
     parser.add_argument("--rerank-negatives", type=int, default=3, help="mined negatives per row (default 3)")
     parser.add_argument("--rerank-queries", type=int, default=None, help="evaluation queries re-ranked (default: all)")
+    parser.add_argument("--rerank-miner", choices=["tuned", "untuned"], default="tuned",
+                        help="mine the cross-encoder's negatives with the fine-tuned bi-encoder or the untuned MiniLM")
+    parser.add_argument("--rerank-epochs", type=int, default=1)
     parser.add_argument("--skip-st", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="reuse the kbert model already trained in --work")
     parser.add_argument("--work", help="folder for the runs (default: a temporary one)")
@@ -174,7 +178,8 @@ def main() -> None:
     if args.rerank:
         report["runs"]["rerank"] = rerank_run(str(work / "kbert"), train_file, eval_rows, work, minilm,
                                               rows=args.rerank_rows, negatives=args.rerank_negatives,
-                                              queries=args.rerank_queries)
+                                              queries=args.rerank_queries, epochs=args.rerank_epochs,
+                                              miner=minilm if args.rerank_miner == "untuned" else None)
     print(json.dumps(report, indent=2))
 
 
