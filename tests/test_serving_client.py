@@ -177,8 +177,10 @@ def test_bad_arguments_are_input_errors(served):
         c.predict([])
     with pytest.raises(InputError, match=r"model 'tiny' \(text-classification export\) takes no text pairs"):
         c.predict(["a"], ["b"])
-    with pytest.raises(ServingConfigError, match=r"answers\(\) needs the export's assets.extra/kbert.json"):
-        Client(server.rest_url, "tiny").answers(["a"])
+    for read in (Client(server.rest_url, "tiny").answers, Client(server.rest_url, "tiny")):
+        with pytest.raises(ServingConfigError, match=r"reading the answers needs the export's assets.extra/kbert.json: "
+                                                     r"create the Client with saved_model=FOLDER"):
+            read(["a"])
     with pytest.raises(ServingConfigError, match=r"saved_model=.*: no version 4 \(has \[1\]\)"):
         Client(server.rest_url, "tiny", saved_model=bases["tiny"], version=4)
 
@@ -196,7 +198,8 @@ SENTENCES = ["Sinan lives in California but Matt lives in Boston .", "Apple open
 def served_tasks(tmp_path_factory):
     root = tmp_path_factory.mktemp("saved_task_models")
     bases = {"qa": export_saved_model(QA, root / "qa", task="question-answering").parent,
-             "ner": export_saved_model(NER, root / "ner").parent}
+             "ner": export_saved_model(NER, root / "ner").parent,
+             "features": export_saved_model(TINY, root / "features", task="feature-extraction").parent}
     with LocalModelServer(bases) as server:
         yield server, bases
 
@@ -226,3 +229,36 @@ def test_entity_answers_equal_the_pipeline(served_tasks, protocol, rest_format):
         assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in got["entities"]] == \
                [(e["entity_group"], e["word"], e["start"], e["end"]) for e in expected]
         np.testing.assert_allclose([e["score"] for e in got["entities"]], [e["score"] for e in expected], atol=1e-4)
+
+
+# --- calling the client: the pipeline's own output shapes ------------------------------------------------
+def _close(got, want):
+    """Equal structures: strings and ints exactly, floats within 1e-4."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and sorted(got) == sorted(want), (got, want)
+        for key in want:
+            _close(got[key], want[key])
+    elif isinstance(want, (list, tuple)):
+        assert isinstance(got, (list, tuple)) and len(got) == len(want), (got, want)
+        for a, b in zip(got, want):
+            _close(a, b)
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, abs=1e-4)
+    else:
+        assert got == want
+
+
+@pytest.mark.parametrize("protocol, rest_format", PROTOCOLS)
+def test_calling_the_client_gives_the_pipelines_outputs(served, served_tasks, protocol, rest_format):
+    with client(served, "tiny", protocol, rest_format) as c:
+        _close(c(TEXTS), pipeline("text-classification", TINY)(TEXTS))  # [{'label', 'score'}]
+    with client(served, "embed", protocol, rest_format) as c:
+        _close(c(TEXTS[:3]), pipeline("sentence-embedding", TINY)(TEXTS[:3]))  # [[floats]]
+    with client(served_tasks, "qa", protocol, rest_format) as c:
+        got = c({"question": [q["question"] for q in QUESTIONS], "context": [q["context"] for q in QUESTIONS]})
+        _close(got, pipeline("question-answering", QA)(QUESTIONS))  # [{'score', 'start', 'end', 'answer'}]
+    with client(served_tasks, "ner", protocol, rest_format) as c:
+        want = pipeline("token-classification", NER)(SENTENCES, aggregation_strategy="simple")
+        _close(c(SENTENCES), want)  # [[{'entity_group', 'score', 'word', 'start', 'end'}]]
+    with client(served_tasks, "features", protocol, rest_format) as c:
+        _close(c(SENTENCES), pipeline("feature-extraction", TINY)(SENTENCES))  # [(1, T, H) nested lists]

@@ -4,11 +4,13 @@
 (:mod:`kbert.serving.rest`, standard library only; ``rest_format="inputs"`` columns or ``"instances"``
 rows) or its gRPC API (:mod:`kbert.serving.grpc_client`). :meth:`Client.predict` returns the signature's
 outputs as numpy arrays (strings as ``str``), the same for both protocols except that REST numbers
-arrive through JSON as float64 / int64. :meth:`Client.answers` gives the readable answers of the
-exported task (``Task.answers_from_serving``, as ``kbert run`` recipes print them: ``{'text', 'label',
-'score'}`` for classifiers...). That needs the export's ``assets.extra/kbert.json``, which TF Serving does not
-serve: pass the SavedModel's folder as ``saved_model=`` (a version folder, or the base folder: its highest
-version, or ``version``). It also gives the input names (``question``/``context`` for question answering).
+arrive through JSON as float64 / int64. Calling the client (``client(texts)``) gives what the task's
+pipeline returns for those texts, in Hugging Face's shapes (``{'label', 'score'}``, entity dicts with character
+offsets, ``{'score', 'start', 'end', 'answer'}``, vectors: ``Task.pipeline_outputs_from_serving``);
+:meth:`Client.answers` the readable answers ``kbert run`` recipes print (the inputs included). Both need the
+export's ``assets.extra/kbert.json``, which TF Serving does not serve: pass the SavedModel's folder as
+``saved_model=`` (a version folder, or the base folder: its highest version, or ``version``). It also gives
+the input names (``question``/``context`` for question answering).
 
 Errors are kbert errors naming the server: :class:`~kbert.errors.ServingConnectionError` (refused,
 timed out), :class:`~kbert.errors.ServingResponseError` (the server's message and HTTP status or gRPC code),
@@ -111,12 +113,20 @@ class Client:
         """The signature's raw outputs for ``texts`` (a list of str; or a dict of input name -> list)."""
         return self._transport.predict(self.request_inputs(texts, text_pairs), self.signature_name)
 
+    def __call__(self, texts, text_pairs=None) -> list:
+        """What the export's pipeline returns for ``texts``, one result per text in Hugging Face's shape
+        (``Task.pipeline_outputs_from_serving``; needs ``saved_model=``)."""
+        return self._task_results("pipeline_outputs_from_serving", texts, text_pairs)
+
     def answers(self, texts, text_pairs=None) -> list[dict]:
         """The export's task answers for ``texts``, shaped as ``kbert run`` recipes give them
         (``Task.answers_from_serving``; needs ``saved_model=``)."""
+        return self._task_results("answers_from_serving", texts, text_pairs)
+
+    def _task_results(self, hook: str, texts, text_pairs) -> list:
         if self.metadata is None:
-            raise ServingConfigError("answers() needs the export's assets.extra/kbert.json: create the Client "
-                                     "with saved_model=FOLDER (TF Serving does not serve it)")
+            raise ServingConfigError("reading the answers needs the export's assets.extra/kbert.json: create the "
+                                     "Client with saved_model=FOLDER (TF Serving does not serve it)")
         from kbert.tasks import get_task
 
         inputs = self.request_inputs(texts, text_pairs)
@@ -129,7 +139,7 @@ class Client:
         else:
             records = [dict(zip(names, row)) for row in zip(*inputs.values())]
         plain = {name: value.tolist() for name, value in outputs.items()}
-        return get_task(self.metadata["task"]).answers_from_serving(records, plain, self.metadata)
+        return getattr(get_task(self.metadata["task"]), hook)(records, plain, self.metadata)
 
     def status(self) -> list[dict]:
         """The model's versions: ``[{'version': 1, 'state': 'AVAILABLE', 'error_code': 'OK', 'error_message': ''}]``."""

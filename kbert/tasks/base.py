@@ -366,6 +366,14 @@ class Task:
         """Readable answers from a SavedModel's outputs (as lists) for ``texts`` (recipes' [predict])."""
         raise NotImplementedError
 
+    @classmethod
+    def pipeline_outputs_from_serving(cls, texts: list, outputs: dict[str, list], metadata: dict) -> list:
+        """What the pipeline returns for each of ``texts``, from a SavedModel's outputs (``kbert.serving.Client``):
+        by default :meth:`answers_from_serving` without the inputs it repeats (``text``, ``question``...)."""
+        echoed = {"text", "text_pair", *cls.input_fields, *cls.optional_input_fields}
+        return [{k: v for k, v in answer.items() if k not in echoed}
+                for answer in cls.answers_from_serving(texts, outputs, metadata)]
+
 
 def _check_encodable(text: str, where: str) -> str:
     """Reject strings that cannot be UTF-8 encoded (lone surrogates), which TensorFlow cannot take."""

@@ -74,3 +74,14 @@ class FeatureExtraction(Task):
         mean = tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
         return {"embedding": mean, "normalized_embedding": tf.math.l2_normalize(mean, axis=-1),
                 "last_hidden_state": hidden, "mask": tf.cast(inputs["padding_mask"], tf.int32)}
+
+    @classmethod
+    def answers_from_serving(cls, texts, outputs, metadata):
+        """``{'text', 'embedding'}``: the mean-pooled vector (the export's ``embedding``)."""
+        return [{"text": t, "embedding": vector} for t, vector in zip(texts, outputs["embedding"])]
+
+    @classmethod
+    def pipeline_outputs_from_serving(cls, texts, outputs, metadata):
+        """The pipeline's default output per text: the hidden states of its tokens, ``(1, T, H)`` as HF gives them."""
+        return [[[row for row, real in zip(hidden, mask) if real]]
+                for hidden, mask in zip(outputs["last_hidden_state"], outputs["mask"])]

@@ -10,8 +10,8 @@ Example:
     >>> from kbert.tasks.retrieval.pairs import RetrievalExample
     >>> data = RetrievalSet.from_examples([RetrievalExample("q1", "doc a"), RetrievalExample("q2", "doc b"),
     ...                                    RetrievalExample("q1", "doc c")])
-    >>> data.queries, data.documents, data.relevant
-    (['q1', 'q2'], ['doc a', 'doc b', 'doc c'], {'0': {'0', '2'}, '1': {'1'}})
+    >>> data.queries, data.documents, {query: sorted(ids) for query, ids in data.relevant.items()}
+    (['q1', 'q2'], ['doc a', 'doc b', 'doc c'], {'0': ['0', '2'], '1': ['1']})
 """
 
 from __future__ import annotations

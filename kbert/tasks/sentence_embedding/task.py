@@ -191,6 +191,11 @@ class SentenceEmbedding(Task):
     def answers_from_serving(cls, texts, outputs, metadata):
         return [{"text": t, "embedding": vector} for t, vector in zip(texts, outputs["embedding"])]
 
+    @classmethod
+    def pipeline_outputs_from_serving(cls, texts, outputs, metadata):
+        """One vector (list of floats) per text, as the pipeline and ``SentenceTransformer.encode`` give it."""
+        return list(outputs["embedding"])
+
     def export_metadata(self) -> dict:
         return {**self.describe(), "max_length": self._serving_max_length or self.max_seq_length,
                 "prompt": self.sentence_config.prompt_for()}

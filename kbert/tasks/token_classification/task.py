@@ -246,3 +246,9 @@ class TokenClassification(Task):
                             for k in range(outputs["entity_count"][b])]
                 answers.append({"text": text, "entities": entities})
         return answers
+
+    @classmethod
+    def pipeline_outputs_from_serving(cls, texts, outputs, metadata):
+        """Per text, the pipeline's list: entity groups (``aggregation_strategy="simple"``, the export's), or for
+        other tags one ``{'word', 'tag', 'score'}`` per real token."""
+        return [a["entities"] if "entities" in a else a["tags"] for a in cls.answers_from_serving(texts, outputs, metadata)]
