@@ -374,8 +374,8 @@ def _train(args) -> int:
         train_limit=args.train_limit, eval_limit=args.eval_limit, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, warmup=args.warmup, weight_decay=args.weight_decay, dropout=args.dropout,
         max_length=args.max_length, seed=args.seed, freeze_backbone=args.freeze_backbone,
-        layer_lr_decay=args.layer_lr_decay, clip_norm=args.clip_norm or None, strategy=args.strategy, tpu=args.tpu, precision=args.precision,
-        jit_compile=True if args.xla else "auto", early_stopping=args.early_stopping,
+        layer_lr_decay=args.layer_lr_decay, clip_norm=args.clip_norm or None, strategy=args.strategy, tpu=args.tpu,
+        precision=args.precision, jit_compile=True if args.xla else "auto", early_stopping=args.early_stopping,
         download=args.download, verbose=0 if args.quiet else 1)
     result = train(config)
     print(json.dumps({"checkpoint": str(result.output), "metrics": result.metrics}))

@@ -159,6 +159,7 @@ def test_hyperband_picks_the_epochs_and_bayesian_search_runs(tmp_path):
 @pytest.mark.parametrize("options, message", [
     (dict(tuner="annealing"), r"tuner must be one of \['random', 'bayesian', 'hyperband', 'grid'\], got 'annealing'"),
     (dict(max_trials=0), "max_trials must be a positive integer, got 0"),
+    (dict(overwrite="yes"), "overwrite must be true or false, got 'yes'"),
     (dict(tuner="hyperband", space={"epochs": [1, 2]}), "Hyperband picks each trial's epochs itself"),
     (dict(eval=None), r"a search needs evaluation data \(eval / --eval\)"),
 ])

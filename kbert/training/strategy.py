@@ -63,12 +63,12 @@ class WorkerRole:
     task_type: str = "chief"
     index: int = 0
     num_workers: int = 1  # chief + workers (the processes that train)
+    cluster_has_chief: bool = True  # False: worker 0 is the chief
 
     @property
     def is_chief(self) -> bool:
-        return self.task_type == "chief" or (self.task_type == "worker" and self.index == 0 and not self._has_chief)
-
-    _has_chief: bool = dataclasses.field(default=True, repr=False)
+        return self.task_type == "chief" or (self.task_type == "worker" and self.index == 0
+                                             and not self.cluster_has_chief)
 
     @property
     def name(self) -> str:
@@ -120,7 +120,7 @@ def read_tf_config(text: str | None = None) -> WorkerRole:
         raise TrainingError("TF_CONFIG: task.type 'evaluator': kbert's workers evaluate every epoch themselves; "
                             "run this process as a worker or not at all")
     trainers = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
-    return WorkerRole(task_type, index, trainers, _has_chief="chief" in cluster)
+    return WorkerRole(task_type, index, trainers, cluster_has_chief="chief" in cluster)
 
 
 def worker_role(strategy_name: str) -> WorkerRole:

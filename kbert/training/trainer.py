@@ -141,32 +141,34 @@ class TrainingRun:
     @property
     def monitor(self) -> str:
         """The watched validation score: ``config.monitor``, else the task's (which may depend on its labels)."""
-        return self.config.monitor or getattr(self, "task", None) and self.task.monitor or self.new_task().monitor
+        if self.config.monitor:
+            return self.config.monitor
+        return (self.task if hasattr(self, "task") else self.new_task()).monitor
 
     @property
     def monitor_mode(self) -> str:
         """``min`` for losses and errors, else ``max``."""
         return "min" if self.monitor.endswith(("loss", "mse")) else "max"
 
-    def callbacks(self, output: pathlib.Path, state: pathlib.Path | None) -> list:
-        """Evaluation (``val_*`` logs), keep-best and early stopping, history and TensorBoard; with ``state``,
-        the per-epoch backup for resuming and the best weights file live there."""
-        callbacks = []
-        backup = None
-        if state is not None:
-            backup = EpochBackup(str(state / "backup"))
-            callbacks.append(backup)
-        if self.plan.scorer is not None:
-            callbacks.append(Evaluation(self.plan.scorer))
-            if state is not None:
-                callbacks.append(KeepBest(str(state / "best.weights.h5"), monitor=self.monitor, mode=self.monitor_mode,
-                                          backup=backup))
-            if self.config.early_stopping:
-                callbacks.append(keras.callbacks.EarlyStopping(monitor=self.monitor, mode=self.monitor_mode,
-                                                               patience=self.config.early_stopping))
-        callbacks.append(HistoryFile(output))
-        callbacks.append(keras.callbacks.TensorBoard(str(output / "logs")))
+    def scoring_callbacks(self) -> list:
+        """The evaluation callback (``val_*`` logs after every epoch) and early stopping on :attr:`monitor`;
+        none without evaluation data. A tuner's trials use these alone."""
+        if self.plan.scorer is None:
+            return []
+        callbacks = [Evaluation(self.plan.scorer)]
+        if self.config.early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping(monitor=self.monitor, mode=self.monitor_mode,
+                                                           patience=self.config.early_stopping))
         return callbacks
+
+    def callbacks(self, output: pathlib.Path, state: pathlib.Path) -> list:
+        """The per-epoch backup for resuming (in ``state``), :meth:`scoring_callbacks`, keep-best (its weights
+        in ``state``), ``history.json`` with the curves, and TensorBoard logs (in ``output``)."""
+        backup = EpochBackup(str(state / "backup"))
+        keep_best = ([KeepBest(str(state / "best.weights.h5"), monitor=self.monitor, mode=self.monitor_mode,
+                               backup=backup)] if self.plan.scorer is not None else [])
+        return [backup, *self.scoring_callbacks(), *keep_best, HistoryFile(output),
+                keras.callbacks.TensorBoard(str(output / "logs"))]
 
     def finish(self, callbacks: list, output: pathlib.Path, best: pathlib.Path | None = None) -> TrainResult:
         """Load ``best`` weights if that file exists, score them, write plots, the HF checkpoint and JSON files."""

@@ -35,7 +35,6 @@ import keras
 import keras_tuner
 
 from kbert.errors import TuningError
-from kbert.training.callbacks import Evaluation
 from kbert.training.config import TrainConfig
 from kbert.training.strategy import make_strategy
 from kbert.training.trainer import TrainingRun
@@ -78,10 +77,6 @@ class KbertHyperModel(keras_tuner.HyperModel):
         run = self.run
         if run is None or model is not run.trainable:
             raise RuntimeError("KbertHyperModel.fit() takes the model its build() returned last")
-        ours = [Evaluation(run.plan.scorer)]
-        if run.config.early_stopping:
-            ours.append(keras.callbacks.EarlyStopping(monitor=self.objective.name, mode=self.objective.direction,
-                                                      patience=run.config.early_stopping))
         return model.fit(run.plan.train.dataset, epochs=epochs or run.config.epochs, initial_epoch=initial_epoch,
-                         callbacks=ours + list(callbacks), verbose=kwargs.get("verbose", run.config.verbose),
+                         callbacks=run.scoring_callbacks() + list(callbacks), verbose=kwargs.get("verbose", run.config.verbose),
                          shuffle=False)

@@ -77,6 +77,8 @@ def tune(config: TrainConfig | None = None, space: SearchSpace | Mapping | None 
         raise TuningError(f"tuner must be one of {list(TUNERS)}, got {tuner!r}")
     if config.eval is None:
         raise TuningError("a search needs evaluation data (eval / --eval): its metric is the objective")
+    if not isinstance(overwrite, bool):
+        raise TuningError(f"overwrite must be true or false, got {overwrite!r}")
     for name, value in (("max_trials", max_trials), ("factor", factor), ("max_epochs", max_epochs)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise TuningError(f"{name} must be a positive integer, got {value!r}")
