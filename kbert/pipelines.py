@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
-import time
 from typing import Any
 
 import numpy as np
@@ -33,11 +32,11 @@ from kbert.errors import InputError
 from kbert.progress import progress
 from kbert.tasks import ExampleOutput, get_task
 from kbert.tokenizer import Encoding
+from kbert.tokenizer.tracing import EagerThenTraced
 
 BUCKET_MULTIPLE = 8  # with XLA: padded lengths are multiples of this (one compile per batch shape)
 RAGGED_FIELDS = ("token_ids", "segment_ids", "starts", "ends", "sequence_ids")
 OUTPUT_FIELDS = ("token_ids", "starts", "ends", "sequence_ids")  # the token fields of an ExampleOutput
-EAGER_TOKENIZER_SECONDS = 1.0  # eager tokenization per (pair?, stride) kind before it is traced (Pipeline._tokenize)
 EAGER_TOKENIZER_TEXTS = 1024  # calls with more texts always use the traced tokenizer
 
 
@@ -99,38 +98,30 @@ class Pipeline:
         self._forward = tf.function(self._call_model, input_signature=[spec, spec, spec], jit_compile=xla,
                                     autograph=False)
         self._bucket_multiple = BUCKET_MULTIPLE if xla else 1
-        self._encoders: dict[tuple[bool, int | None, int], Any] = {}
-        self._eager_seconds: dict[tuple[bool, int | None, int], float] = {}
+        self._encoders: dict[tuple[bool, int | None, int], EagerThenTraced] = {}
 
     def _tokenize(self, texts: list[tf.Tensor], is_pair: bool, stride: int | None, max_length: int) -> Encoding:
         """The encoding of one call's texts (and pairs), eagerly or by the traced tokenizer.
 
         Tracing the tokenizer costs ~2 s (building ~1,650 ops, then instantiating them) and makes a call
-        cost ~10-40 ms; eagerly a call of up to 1,024 texts costs ~0.1-0.2 s (measured, 2-core CPU). So,
-        as in ski rental: the calls of one kind run eagerly until they have spent EAGER_TOKENIZER_SECONDS,
-        then the traced function takes over. A pipeline called once or twice never traces; a long job
-        traces once, after at most about a second of eager calls. Both give the same encodings.
+        cost ~10-40 ms; eagerly a call of up to 1,024 texts costs ~0.1-0.2 s (measured, 2-core CPU). So
+        the calls of one kind run eagerly until they have spent about a second, then the traced function
+        takes over (:class:`~kbert.tokenizer.tracing.EagerThenTraced`); a call of more than
+        EAGER_TOKENIZER_TEXTS texts uses it at once. A pipeline called once or twice never traces; a long
+        job traces once. Both give the same encodings.
         """
-        key = (is_pair, stride, max_length)
-        spent = self._eager_seconds.get(key, 0.0)
-        if key in self._encoders or spent >= EAGER_TOKENIZER_SECONDS or int(texts[0].shape[0]) > EAGER_TOKENIZER_TEXTS:
-            return Encoding(**self._encoder(is_pair, stride, max_length)(*texts))
-        start = time.perf_counter()
-        encoding = Encoding(**self._encode(texts[0], texts[1] if is_pair else None, stride, max_length))
-        self._eager_seconds[key] = spent + time.perf_counter() - start
-        return encoding
+        return Encoding(**self._encoder(is_pair, stride, max_length)(*texts))
 
-    def _encoder(self, is_pair: bool, stride: int | None, max_length: int):
-        """Tokenization traced once per (pair?, stride, window length)."""
+    def _encoder(self, is_pair: bool, stride: int | None, max_length: int) -> EagerThenTraced:
+        """Tokenization of one kind (pair?, stride, window length), eager first, then traced once."""
         key = (is_pair, stride, max_length)
         if key not in self._encoders:
             texts = tf.TensorSpec([None], tf.string)
             if is_pair:
-                self._encoders[key] = tf.function(lambda t, p: self._encode(t, p, stride, max_length),
-                                                  input_signature=[texts, texts], autograph=False)
+                encode, signature = (lambda t, p: self._encode(t, p, stride, max_length)), [texts, texts]
             else:
-                self._encoders[key] = tf.function(lambda t: self._encode(t, None, stride, max_length),
-                                                  input_signature=[texts], autograph=False)
+                encode, signature = (lambda t: self._encode(t, None, stride, max_length)), [texts]
+            self._encoders[key] = EagerThenTraced(encode, signature, max_eager_rows=EAGER_TOKENIZER_TEXTS)
         return self._encoders[key]
 
     def _encode(self, texts, text_pairs, stride, max_length):

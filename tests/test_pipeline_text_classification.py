@@ -97,17 +97,18 @@ def test_forward_pass_is_traced_once_for_all_batch_shapes(pipelines):
     assert pipe._forward.experimental_get_tracing_count() == 1
 
 
-def test_eager_first_calls_and_traced_tokenizer_give_the_same_results(monkeypatch):
+def test_eager_first_calls_and_traced_tokenizer_give_the_same_results():
     import importlib
 
     pipeline_module = importlib.import_module("kbert.pipelines")
     texts = ["I love Paris", "a", "the movie was not good " * 20, "what a day ! the team won", "ünïcödé café"]
     pipe = kbert.pipeline("text-classification", model=CHECKPOINTS / "tiny-uncased-cls")
     eager = pipe(texts, top_k=None, batch_size=2)
-    assert not pipe._encoders  # a first call is tokenized eagerly: no tracing
-    monkeypatch.setattr(pipeline_module, "EAGER_TOKENIZER_SECONDS", 0.0)
+    (key, encoder), = pipe._encoders.items()
+    assert key == (False, None, pipe.max_length) and not encoder.traced  # a first call is tokenized eagerly
+    encoder.budget_seconds = 0.0  # spent: the next call traces
     traced = pipe(texts, top_k=None, batch_size=2)
-    assert list(pipe._encoders) == [(False, None, pipe.max_length)]
+    assert encoder.traced
     assert_same_structure(traced, eager)
     assert pipeline_module.bucket_length(13, 512, 1) == 13 and pipeline_module.bucket_length(13, 512) == 16
 

@@ -271,23 +271,6 @@ class SubwordTokenizer(tf.Module):
                 + ("" if stride is None else f" with stride={stride}"))
 
 
-class TracedOnFirstUse:
-    """``tf.function(fn, input_signature=[strings (None,)])``, made on its first call.
-
-    A plain object, not a tracked part of a ``tf.Module``: a SavedModel holds the function only where an
-    exported function calls it. Every call in a graph reuses the one trace.
-    """
-
-    def __init__(self, fn):
-        self._fn, self._function = fn, None
-
-    def __call__(self, texts):
-        if self._function is None:
-            self._function = tf.function(self._fn, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False,
-                                         experimental_attributes={"_noinline": True})
-        return self._function(texts)
-
-
 def _check_stride(stride: int, budget: int) -> None:
     if not 0 <= stride < budget:
         raise TokenizerError(f"stride={stride} must be at least 0 and less than the {budget} tokens a window holds")
