@@ -185,6 +185,9 @@ def _build_parser() -> argparse.ArgumentParser:
                                                                        "(default: max(k, 50))")
     search.add_argument("--relevant-label", help="the re-ranker's label meaning relevant (default: relevant, 1, "
                                                  "LABEL_1 or positive)")
+    search.add_argument("--fusion", choices=["rrf"], default=None,
+                        help="order re-ranked documents by reciprocal rank fusion of the bi-encoder's and the "
+                             "cross-encoder's rankings (default: the cross-encoder's score alone)")
 
     serving = sub.add_parser("serving-config", help="write TF Serving's models.config (and batching_parameters.txt) "
                                                     "for exported model base folders")
@@ -456,10 +459,10 @@ def _search(args) -> int:
         from kbert.retrieval.rerank import Reranker
 
         reranker = Reranker(args.rerank, relevant_label=args.relevant_label)
-    elif args.rerank_depth is not None or args.relevant_label is not None:
-        raise InputError("--rerank-depth and --relevant-label go with --rerank MODEL")
+    elif args.rerank_depth is not None or args.relevant_label is not None or args.fusion is not None:
+        raise InputError("--rerank-depth, --relevant-label and --fusion go with --rerank MODEL")
     results = search_index(args.index, args.queries, k=args.k, model=args.model, nprobe=args.nprobe,
-                           rerank=reranker, rerank_depth=args.rerank_depth)
+                           rerank=reranker, rerank_depth=args.rerank_depth, fusion=args.fusion)
     for query, hits in zip(args.queries, results):
         if not args.table:
             print(json.dumps({"query": query, "results": hits}, ensure_ascii=False))

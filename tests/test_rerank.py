@@ -57,11 +57,35 @@ def test_reranked_order_is_the_cross_encoder_order(index_folder, classifier, neg
         order = np.argsort(-np.asarray(scores), kind="stable")[:3]
         assert [hit["id"] for hit in after] == [before[i]["id"] for i in order]
         np.testing.assert_allclose([hit["score"] for hit in after], [scores[i] for i in order], rtol=1e-4)
+        assert [hit["rerank_score"] for hit in after] == [hit["score"] for hit in after]
         assert [hit["retrieval_score"] for hit in after] == [before[i]["score"] for i in order]  # the bi-encoder's
         assert [hit["retrieval_rank"] for hit in after] == [int(i) + 1 for i in order]
         assert [hit["rank"] for hit in after] == [1, 2, 3]
         assert after[0]["text"] == before[order[0]]["text"] and after[0]["source"] == "s"
     assert any([h["id"] for h in after] != [h["id"] for h in before[:3]] for before, after in zip(retrieved, reranked))
+
+
+def test_reciprocal_rank_fusion_of_the_two_rankings(index_folder, classifier, negative):
+    """score = 1/(60 + bi-encoder rank) + 1/(60 + cross-encoder rank), computed here from the two orders."""
+    retrieved = search_index(index_folder, QUERIES, k=8)
+    fused = search_index(index_folder, QUERIES, k=4, rerank=negative, rerank_depth=8, fusion="rrf")
+    moved = 0
+    for query, before, after in zip(QUERIES, retrieved, fused):
+        scores = pipeline_scores(classifier, query, [hit["text"] for hit in before], "negative")
+        cross_rank = {int(i): r for r, i in enumerate(np.argsort(-np.asarray(scores), kind="stable"), start=1)}
+        rrf = {i: 1 / (60 + i + 1) + 1 / (60 + cross_rank[i]) for i in range(8)}
+        order = sorted(range(8), key=lambda i: (-rrf[i], i))[:4]
+        assert [hit["id"] for hit in after] == [before[i]["id"] for i in order]
+        np.testing.assert_allclose([hit["score"] for hit in after], [rrf[i] for i in order], rtol=1e-12)
+        assert [hit["rerank_rank"] for hit in after] == [cross_rank[i] for i in order]
+        np.testing.assert_allclose([hit["rerank_score"] for hit in after], [scores[i] for i in order], rtol=1e-4)
+        cross_order = sorted(range(8), key=lambda i: cross_rank[i])[:4]
+        moved += order != list(range(4)) and order != cross_order  # neither ranking alone
+    assert moved
+    with pytest.raises(InputError, match=r"fusion must be one of \['rrf'\] or None, got 'mean'"):
+        search_index(index_folder, ["paris"], k=2, rerank=negative, fusion="mean")
+    with pytest.raises(InputError, match="fusion goes with rerank"):
+        search_index(index_folder, ["paris"], k=2, fusion="rrf")
 
 
 def test_default_depth_reranks_max_k_50(index_folder, classifier, negative):
@@ -121,15 +145,20 @@ def test_search_command_reranks(index_folder, capsys, negative):
     for line, hits in zip(lines, want):
         assert [h["id"] for h in line["results"]] == [h["id"] for h in hits]
         np.testing.assert_allclose([h["score"] for h in line["results"]], [h["score"] for h in hits], rtol=1e-4)
-        assert sorted(line["results"][0]) == ["id", "rank", "retrieval_rank", "retrieval_score", "score", "source",
-                                              "text"]
+        assert sorted(line["results"][0]) == ["id", "rank", "rerank_score", "retrieval_rank", "retrieval_score",
+                                              "score", "source", "text"]
     code, out, err = run_cli(capsys, "search", "--index", index_folder, "--table", "-k", "3", "--rerank", TINY, "paris")
     table = out.splitlines()
     assert code == 0 and table[1].split() == ["rank", "score", "retrieval", "id", "text"] and len(table) == 5
+    code, out, err = run_cli(capsys, "search", "--index", index_folder, "-k", "3", "--rerank", TINY,
+                             "--relevant-label", "negative", "--rerank-depth", "8", "--fusion", "rrf", QUERIES[0])
+    want = search_index(index_folder, QUERIES[:1], k=3, rerank=negative, rerank_depth=8, fusion="rrf")[0]
+    assert code == 0 and [h["id"] for h in json.loads(out)["results"]] == [h["id"] for h in want]
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--rerank-depth", "5"], "--rerank-depth and --relevant-label go with --rerank MODEL"),
+    (["--rerank-depth", "5"], "--rerank-depth, --relevant-label and --fusion go with --rerank MODEL"),
+    (["--fusion", "rrf"], "--rerank-depth, --relevant-label and --fusion go with --rerank MODEL"),
     (["--rerank", str(TINY), "--relevant-label", "yes"], "relevant_label 'yes' is not one of its labels"),
     (["--rerank", str(TINY), "-k", "4", "--rerank-depth", "2"], "rerank_depth must be an int of at least k (4)"),
 ])
