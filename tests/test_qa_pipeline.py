@@ -154,15 +154,15 @@ def test_answers_equal_the_recorded_transformers_calls(pipelines, case):
     _assert_same_answers(ours, case["output"], case["inputs"] if isinstance(case["inputs"], dict) else "list")
 
 
-def test_a_question_too_long_for_its_windows_is_an_error_eagerly_and_traced(qa, monkeypatch):
+def test_a_question_too_long_for_its_windows_is_an_error_eagerly_and_traced(qa):
     """The eager tokenizer refuses it; the traced one (after a second of eager calls) skips that check, so the
     pipeline checks the window lengths itself instead of feeding over-long windows to the model."""
     from kbert.errors import KbertError
-    import kbert.pipelines as pipelines
 
     call = dict(question="why " * 70, context="Sinan lives in California. " * 5, max_seq_len=64, doc_stride=16)
     with pytest.raises(KbertError, match="input 0: with truncation='only_second'"):
         qa(**call)
-    monkeypatch.setattr(pipelines, "EAGER_TOKENIZER_SECONDS", 0.0)
+    for encoder in qa._encoders.values():
+        encoder.budget_seconds = -1.0  # the eager budget is spent: the next call runs the traced tokenizer
     with pytest.raises(InputError, match="input 0: its first text leaves no room for the second in windows of 64"):
         qa(**call)
