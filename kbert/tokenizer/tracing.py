@@ -49,7 +49,7 @@ class TracedOnFirstUse:
 
     @property
     def traced(self) -> bool:
-        """Whether the ``tf.function`` exists (it is traced when it is made: the signature is fixed)."""
+        """Whether the ``tf.function`` exists: it is made by the first call that needs it, which traces it."""
         return self._function is not None
 
     def __call__(self, *args):

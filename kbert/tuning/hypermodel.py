@@ -78,5 +78,5 @@ class KbertHyperModel(keras_tuner.HyperModel):
         if run is None or model is not run.trainable:
             raise RuntimeError("KbertHyperModel.fit() takes the model its build() returned last")
         return model.fit(run.plan.train.dataset, epochs=epochs or run.config.epochs, initial_epoch=initial_epoch,
-                         callbacks=run.scoring_callbacks() + list(callbacks), verbose=kwargs.get("verbose", run.config.verbose),
-                         shuffle=False)
+                         callbacks=run.scoring_callbacks() + list(callbacks),
+                         verbose=kwargs.get("verbose", run.config.verbose), shuffle=False)
