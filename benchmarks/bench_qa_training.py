@@ -31,6 +31,7 @@ the last step; "total s" is each process from its start to the scores.
     .venv/bin/python benchmarks/bench_qa_training.py [--v2] [--seeds 42 43] [--epochs 2] [--batch-size 12]
         [--learning-rate 3e-5] [--eval-articles N] [--train-limit N] [--eval-limit N] [--model DIR]
         [--max-seq-length 384] [--doc-stride 128] [--hf-dynamic-padding] [--no-buckets] [--skip-hf | --skip-kbert]
+        [--out DIR]
 """
 
 from __future__ import annotations
@@ -199,6 +200,7 @@ def main():
     parser.add_argument("--no-buckets", action="store_true", help="kbert: random batches instead of length buckets")
     parser.add_argument("--skip-hf", action="store_true")
     parser.add_argument("--skip-kbert", action="store_true")
+    parser.add_argument("--out", help="folder for each side's whole result, predictions included ({side}-seed{N}.json)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -223,6 +225,12 @@ def main():
             hf = None if args.skip_hf else run_side("hf", request)
             ours = None if args.skip_kbert else run_side("kbert", request)
             rows.append((seed, hf, ours))
+            if args.out:
+                folder = pathlib.Path(args.out)
+                folder.mkdir(parents=True, exist_ok=True)
+                for side, out in (("hf", hf), ("kbert", ours)):
+                    if out is not None:
+                        (folder / f"{side}-seed{seed}.json").write_text(json.dumps(out), encoding="utf-8")
             brief = {side: out and {k: v for k, v in out.items() if k not in ("step_seconds", "predictions")}
                      for side, out in (("hf", hf), ("kbert", ours))}
             print(json.dumps({"seed": seed, **brief}), flush=True)
