@@ -67,3 +67,20 @@ def test_backbone_config_round_trips_through_keras_serialization(tmp_path):
     inputs = {"token_ids": np.array([[2, 7, 9, 3]], "int32"), "segment_ids": np.zeros((1, 4), "int32"),
               "padding_mask": np.ones((1, 4), "int32")}
     np.testing.assert_allclose(reloaded(inputs)["sequence_output"], backbone(inputs)["sequence_output"], atol=1e-6)
+
+
+def test_random_init_false_leaves_only_the_pooler_random():
+    """Loading skips drawing weights the checkpoint overwrites; a pooler it lacks must still be drawn (as HF)."""
+    from kbert.modeling.backbone import BertBackbone
+
+    config = load_checkpoint(CHECKPOINTS / "tiny-uncased-cls").config
+    drawn = BertBackbone.from_config_json(config, use_pooler=True)
+    bare = BertBackbone.from_config_json(config, use_pooler=True, random_init=False)
+    std = float(np.std(drawn.token_embedding.embeddings.numpy()))
+    assert std == pytest.approx(config.extra.get("initializer_range", 0.02), rel=0.1)
+    kernels = [v for v in bare.weights if "pooled_dense" not in v.path and v.path.endswith(("kernel", "embeddings"))]
+    assert kernels and all(not np.any(v.numpy()) for v in kernels)
+    assert np.std(bare.pooled_dense.kernel.numpy()) > 0.01
+
+    no_pooler = load_checkpoint(CHECKPOINTS / "tiny-cased-token-cls")
+    assert np.std(no_pooler.build_backbone(use_pooler=True).pooled_dense.kernel.numpy()) > 0.01

@@ -77,7 +77,7 @@ class Checkpoint:
         from kbert.modeling.backbone import BertBackbone
 
         use_pooler = self.has_pooler if use_pooler is None else use_pooler
-        backbone = BertBackbone.from_config_json(self.config, use_pooler=use_pooler, dtype=dtype)
+        backbone = BertBackbone.from_config_json(self.config, use_pooler=use_pooler, dtype=dtype, random_init=False)
         all_slots = backbone_slots(backbone)
         slots = all_slots
         if use_pooler and not self.has_pooler:

@@ -57,6 +57,10 @@ class BertBackbone(Backbone):
         initializer_range: stddev of the normal initialisation of new weights (:func:`hf_initializer`).
         positions_pad_id: ``None`` for BERT's positions ``0..T-1``; RoBERTa's ``pad_token_id``: positions
             counted from ``pad_token_id + 1`` over the non-padding ids, as transformers does.
+        weights_initializer: how the embeddings and the encoder's kernels start; default
+            :func:`hf_initializer`. Not part of the config. :meth:`from_config_json` passes ``Zeros`` when a
+            checkpoint will overwrite every one of them: drawing MiniLM's 22.7M random numbers is ~0.5 s of
+            the ~0.7 s that building it costs (measured, ``benchmarks/bench_cold_inference.py`` notes).
 
     Inputs are ``token_ids``, ``segment_ids`` and ``padding_mask`` (int32, ``(B, T)``; masks as int
     so that ``MirroredStrategy`` can all-reduce them); outputs ``sequence_output`` ``(B, T, H)`` and,
@@ -66,21 +70,24 @@ class BertBackbone(Backbone):
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, *,
                  hidden_act="gelu", layer_norm_epsilon=1e-12, dropout=0.1, max_sequence_length=512,
                  num_segments=2, use_pooler=True, initializer_range=0.02, positions_pad_id=None, dtype=None,
-                 **kwargs):
+                 weights_initializer=None, **kwargs):
+        def weights():  # a new initializer per layer, as Keras expects of seeded ones
+            return weights_initializer or hf_initializer(initializer_range)
+
         # === Layers (names as keras_hub.models.BertBackbone) ===
         self.token_embedding = ReversibleEmbedding(
-            input_dim=vocabulary_size, output_dim=hidden_dim, embeddings_initializer=hf_initializer(initializer_range),
+            input_dim=vocabulary_size, output_dim=hidden_dim, embeddings_initializer=weights(),
             dtype=dtype, name="token_embedding")
         if positions_pad_id is None:
             self.position_embedding = PositionEmbedding(
-                initializer=hf_initializer(initializer_range), sequence_length=max_sequence_length, dtype=dtype,
+                initializer=weights(), sequence_length=max_sequence_length, dtype=dtype,
                 name="position_embedding")
         else:
             self.position_embedding = PaddingAwarePositionEmbedding(
                 sequence_length=max_sequence_length, hidden_dim=hidden_dim, pad_token_id=positions_pad_id,
-                initializer=hf_initializer(initializer_range), dtype=dtype, name="position_embedding")
+                initializer=weights(), dtype=dtype, name="position_embedding")
         self.segment_embedding = keras.layers.Embedding(
-            input_dim=num_segments, output_dim=hidden_dim, embeddings_initializer=hf_initializer(initializer_range),
+            input_dim=num_segments, output_dim=hidden_dim, embeddings_initializer=weights(),
             dtype=dtype, name="segment_embedding")
         self.embeddings_add = keras.layers.Add(dtype=dtype, name="embeddings_add")
         self.embeddings_layer_norm = keras.layers.LayerNormalization(
@@ -90,7 +97,7 @@ class BertBackbone(Backbone):
             TransformerEncoder(
                 num_heads=num_heads, intermediate_dim=intermediate_dim, activation=get_activation(hidden_act),
                 dropout=dropout, layer_norm_epsilon=layer_norm_epsilon,
-                kernel_initializer=hf_initializer(initializer_range), dtype=dtype, name=f"transformer_layer_{i}")
+                kernel_initializer=weights(), dtype=dtype, name=f"transformer_layer_{i}")
             for i in range(num_layers)
         ]
         self.pooled_dense = keras.layers.Dense(
@@ -129,8 +136,11 @@ class BertBackbone(Backbone):
         self.positions_pad_id = positions_pad_id
 
     @classmethod
-    def from_config_json(cls, config, *, use_pooler: bool = True, dtype=None) -> "BertBackbone":
-        """Build (randomly initialised) from a :class:`kbert.checkpoint.config.BertConfig`."""
+    def from_config_json(cls, config, *, use_pooler: bool = True, dtype=None,
+                         random_init: bool = True) -> "BertBackbone":
+        """Build from a :class:`kbert.checkpoint.config.BertConfig`, randomly initialised; with
+        ``random_init=False`` the embeddings and encoder kernels start at zero (for a caller that loads all of
+        them next; the pooler stays random, as a checkpoint may lack it)."""
         return cls(
             vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
             num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
@@ -138,7 +148,8 @@ class BertBackbone(Backbone):
             layer_norm_epsilon=config.layer_norm_eps, dropout=config.hidden_dropout_prob,
             max_sequence_length=config.max_position_embeddings, num_segments=config.type_vocab_size,
             use_pooler=use_pooler, initializer_range=config.extra.get("initializer_range", 0.02),
-            positions_pad_id=config.pad_token_id if config.family.positions_from_padding else None, dtype=dtype)
+            positions_pad_id=config.pad_token_id if config.family.positions_from_padding else None, dtype=dtype,
+            weights_initializer=None if random_init else keras.initializers.Zeros())
 
     def get_config(self):
         config = super().get_config()
