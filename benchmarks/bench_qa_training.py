@@ -31,7 +31,10 @@ the last step; "total s" is each process from its start to the scores.
     .venv/bin/python benchmarks/bench_qa_training.py [--v2] [--seeds 42 43] [--epochs 2] [--batch-size 12]
         [--learning-rate 3e-5] [--eval-articles N] [--train-limit N] [--eval-limit N] [--model DIR]
         [--max-seq-length 384] [--doc-stride 128] [--hf-dynamic-padding] [--no-buckets] [--skip-hf | --skip-kbert]
-        [--out DIR]
+        [--out DIR] [--table-only]
+
+Sides and seeds can run as separate processes (e.g. one per core, `taskset -c N`, `--skip-hf` on one and
+`--skip-kbert` on the other) with the same --out; `--table-only --out DIR --seeds ...` then prints the table.
 """
 
 from __future__ import annotations
@@ -181,6 +184,20 @@ def print_table(rows, args, about: str) -> None:
         print(f"{seed:5d} " + " ".join(f"{t:>{max(len(h), 8)}}" for t, h in zip(text, heads)))
 
 
+def print_saved_table(args) -> None:
+    """The table of the results an earlier run kept in ``--out`` (a side without a file shows nan)."""
+    if not args.out:
+        sys.exit("--table-only needs --out DIR")
+    folder = pathlib.Path(args.out)
+
+    def saved(side: str, seed: int) -> dict | None:
+        path = folder / f"{side}-seed{seed}.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    rows = [(seed, saved("hf", seed), saved("kbert", seed)) for seed in args.seeds]
+    print_table(rows, args, f"results kept in {folder}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--v2", action="store_true", help=f"SQuAD v2.0 ({SQUAD_V2}), version_2_with_negative")
@@ -201,10 +218,13 @@ def main():
     parser.add_argument("--skip-hf", action="store_true")
     parser.add_argument("--skip-kbert", action="store_true")
     parser.add_argument("--out", help="folder for each side's whole result, predictions included ({side}-seed{N}.json)")
+    parser.add_argument("--table-only", action="store_true", help="train nothing: the table of the results in --out")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return kbert_child()
+    if args.table_only:
+        return print_saved_table(args)
     source = data_dir() / (SQUAD_V2 if args.v2 else SQUAD_V1)
     if not source.is_file():
         sys.exit(f"{source} not found: the benchmark needs ../shared/data (or $KBERT_DATA)")
