@@ -34,7 +34,9 @@ the last step; "total s" is each process from its start to the scores.
         [--out DIR] [--table-only]
 
 Sides and seeds can run as separate processes (e.g. one per core, `taskset -c N`, `--skip-hf` on one and
-`--skip-kbert` on the other) with the same --out; `--table-only --out DIR --seeds ...` then prints the table.
+`--skip-kbert` on the other) with the same --out; `--table-only --out DIR --seeds ...` (same split options)
+then prints the table. Below the table: kbert minus Trainer in EM / F1 per seed, paired question by
+question, with a 95 % bootstrap interval over the eval questions.
 """
 
 from __future__ import annotations
@@ -152,6 +154,43 @@ def agreement(ours: dict, theirs: dict) -> float:
     return sum(ours.get(qid) == text for qid, text in theirs.items()) / max(len(theirs), 1)
 
 
+def paired_differences(rows, eval_file: pathlib.Path, v2: bool, resamples: int = 2000) -> list[str]:
+    """kbert minus Trainer in EM and F1, question by question on the same eval questions (each seed with
+    both sides, and their mean): the difference and a 95 % paired bootstrap interval over questions.
+
+    Two runs of one seed differ in head, dropout and data order, so a seed's difference mixes that noise
+    with any real gap; resampling questions says how much of it the eval set alone could produce."""
+    import numpy as np
+
+    from kbert.tasks.question_answering.squad_files import read_qa_examples
+    from kbert.tasks.question_answering.squad_metrics import exact_match, f1
+
+    examples = read_qa_examples(str(eval_file))
+
+    def per_question(predictions: dict) -> np.ndarray:
+        scores = []
+        for ex in examples:
+            guess, golds = predictions.get(ex.id, ""), ex.answers or ("",)
+            scores.append((max(exact_match(guess, g) for g in golds),
+                           max(f1(guess, g, version_2=v2) for g in golds)))
+        return 100 * np.asarray(scores, dtype=float)  # (questions, [EM, F1])
+
+    paired = [(seed, per_question(ours["predictions"]) - per_question(hf["predictions"]))
+              for seed, hf, ours in rows if hf and ours]
+    if not paired:
+        return []
+    if len(paired) > 1:
+        paired.append(("mean", np.mean([d for _, d in paired], axis=0)))
+    picks = np.random.default_rng(0).integers(0, len(examples), size=(resamples, len(examples)))
+    lines = [f"kbert - Trainer, paired over the {len(examples)} eval questions (95 % bootstrap interval):"]
+    for seed, diff in paired:
+        low, high = np.percentile(diff[picks].mean(axis=1), [2.5, 97.5], axis=0)
+        mean = diff.mean(axis=0)
+        lines.append(f"  seed {seed}: EM {mean[0]:+.2f} [{low[0]:+.2f}, {high[0]:+.2f}], "
+                     f"F1 {mean[1]:+.2f} [{low[1]:+.2f}, {high[1]:+.2f}]")
+    return lines
+
+
 # --- table -----------------------------------------------------------------------------------------
 def side_cells(out: dict | None, v2: bool, fit_key: str) -> tuple[list[float], list[float]]:
     """(EM, F1[, NoAns exact]) and (steady windows/s, train or fit seconds, total seconds) of one side."""
@@ -184,18 +223,13 @@ def print_table(rows, args, about: str) -> None:
         print(f"{seed:5d} " + " ".join(f"{t:>{max(len(h), 8)}}" for t, h in zip(text, heads)))
 
 
-def print_saved_table(args) -> None:
-    """The table of the results an earlier run kept in ``--out`` (a side without a file shows nan)."""
-    if not args.out:
-        sys.exit("--table-only needs --out DIR")
-    folder = pathlib.Path(args.out)
-
+def saved_rows(folder: pathlib.Path, seeds) -> list:
+    """(seed, Trainer result, kbert result) as an earlier run kept them in ``--out`` (None: no file)."""
     def saved(side: str, seed: int) -> dict | None:
         path = folder / f"{side}-seed{seed}.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
-    rows = [(seed, saved("hf", seed), saved("kbert", seed)) for seed in args.seeds]
-    print_table(rows, args, f"results kept in {folder}")
+    return [(seed, saved("hf", seed), saved("kbert", seed)) for seed in seeds]
 
 
 def main():
@@ -223,8 +257,8 @@ def main():
     args = parser.parse_args()
     if args.child:
         return kbert_child()
-    if args.table_only:
-        return print_saved_table(args)
+    if args.table_only and not args.out:
+        sys.exit("--table-only needs --out DIR")
     source = data_dir() / (SQUAD_V2 if args.v2 else SQUAD_V1)
     if not source.is_file():
         sys.exit(f"{source} not found: the benchmark needs ../shared/data (or $KBERT_DATA)")
@@ -240,7 +274,7 @@ def main():
                 "max_seq_length": args.max_seq_length, "doc_stride": args.doc_stride,
                 "version_2_with_negative": args.v2, "pad_to_max_length": not args.hf_dynamic_padding,
                 "bucket_by_length": not args.no_buckets}
-        for seed in args.seeds:
+        for seed in [] if args.table_only else args.seeds:
             request = {**base, "seed": seed}
             hf = None if args.skip_hf else run_side("hf", request)
             ours = None if args.skip_kbert else run_side("kbert", request)
@@ -254,7 +288,9 @@ def main():
             brief = {side: out and {k: v for k, v in out.items() if k not in ("step_seconds", "predictions")}
                      for side, out in (("hf", hf), ("kbert", ours))}
             print(json.dumps({"seed": seed, **brief}), flush=True)
-    print_table(rows, args, about)
+        rows = saved_rows(pathlib.Path(args.out), args.seeds) if args.table_only else rows
+        print_table(rows, args, about)
+        print("\n".join(paired_differences(rows, eval_file, args.v2)))
 
 
 if __name__ == "__main__":
