@@ -100,11 +100,12 @@ def fit_rates(record: dict, examples: int) -> dict:
     """
     stamps = record["steps"]
     steps = len(stamps) - 1
-    steady_examples = examples * (steps - EXCLUDED_STEPS) / steps
     pauses = sum(started - stamps[done] for done, started in record["epochs"][1:] if done >= EXCLUDED_STEPS)
+    steady = float("nan")  # a toy run of EXCLUDED_STEPS steps or fewer has no steady part
+    if steps > EXCLUDED_STEPS:
+        steady = examples * (steps - EXCLUDED_STEPS) / steps / (stamps[-1] - stamps[EXCLUDED_STEPS] - pauses)
     return {"steps": steps, "fit_seconds": stamps[-1] - stamps[0], "epoch_end_seconds": pauses,
-            "examples_per_second": examples / (stamps[-1] - stamps[0]),
-            "steady_examples_per_second": steady_examples / (stamps[-1] - stamps[EXCLUDED_STEPS] - pauses)}
+            "examples_per_second": examples / (stamps[-1] - stamps[0]), "steady_examples_per_second": steady}
 
 
 def run_reference(script: str, request: dict, python: pathlib.Path | str = REFERENCE_PYTHON,
