@@ -161,19 +161,16 @@ def paired_differences(rows, eval_file: pathlib.Path, v2: bool, resamples: int =
     Two runs of one seed differ in head, dropout and data order, so a seed's difference mixes that noise
     with any real gap; resampling questions says how much of it the eval set alone could produce."""
     import numpy as np
+    from scipy.stats import bootstrap
 
     from kbert.tasks.question_answering.squad_files import read_qa_examples
-    from kbert.tasks.question_answering.squad_metrics import exact_match, f1
+    from kbert.tasks.question_answering.squad_metrics import qa_metrics
 
     examples = read_qa_examples(str(eval_file))
 
-    def per_question(predictions: dict) -> np.ndarray:
-        scores = []
-        for ex in examples:
-            guess, golds = predictions.get(ex.id, ""), ex.answers or ("",)
-            scores.append((max(exact_match(guess, g) for g in golds),
-                           max(f1(guess, g, version_2=v2) for g in golds)))
-        return 100 * np.asarray(scores, dtype=float)  # (questions, [EM, F1])
+    def per_question(predictions: dict) -> np.ndarray:  # the official definitions, one question at a time
+        scores = [qa_metrics([ex], {ex.id: predictions.get(ex.id, "")}, version_2=v2) for ex in examples]
+        return np.asarray([(m["exact_match"], m["f1"]) for m in scores])  # (questions, [EM, F1]), percentages
 
     paired = [(seed, per_question(ours["predictions"]) - per_question(hf["predictions"]))
               for seed, hf, ours in rows if hf and ours]
@@ -181,10 +178,10 @@ def paired_differences(rows, eval_file: pathlib.Path, v2: bool, resamples: int =
         return []
     if len(paired) > 1:
         paired.append(("mean", np.mean([d for _, d in paired], axis=0)))
-    picks = np.random.default_rng(0).integers(0, len(examples), size=(resamples, len(examples)))
     lines = [f"kbert - Trainer, paired over the {len(examples)} eval questions (95 % bootstrap interval):"]
     for seed, diff in paired:
-        low, high = np.percentile(diff[picks].mean(axis=1), [2.5, 97.5], axis=0)
+        low, high = bootstrap((diff,), np.mean, n_resamples=resamples, method="percentile", axis=0,
+                              random_state=0).confidence_interval
         mean = diff.mean(axis=0)
         lines.append(f"  seed {seed}: EM {mean[0]:+.2f} [{low[0]:+.2f}, {high[0]:+.2f}], "
                      f"F1 {mean[1]:+.2f} [{low[1]:+.2f}, {high[1]:+.2f}]")
