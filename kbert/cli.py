@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 
@@ -41,7 +42,9 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", default="minilm", help="checkpoint folder, 'minilm' (default) or hf://org/name")
     predict.add_argument("--task", help="task name (default: the task of the model's trained head, else "
                                         "feature extraction)")
-    predict.add_argument("--input", help="file with one text per line, or .jsonl with {'text', 'text_pair'} objects")
+    predict.add_argument("--input", help="file with one text per line, or .jsonl with {'text', 'text_pair'} objects "
+                                         "(FILE[start:stop] for a range of them)")
+    _encoding_flag(predict)
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--max-length", type=int, default=None, help="truncate to this many tokens")
     _task_flags(predict, "predict")
@@ -103,7 +106,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="score a fine-tuned checkpoint on labelled data; one JSON object")
     evaluate.add_argument("--model", required=True)
-    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--data", required=True, help="labelled data in the forms of train --train "
+                                                        "(FILE[start:stop] for a range)")
     evaluate.add_argument("--task", default=None, help="default: the task the checkpoint was trained for")
     _data_flags(evaluate)
     evaluate.add_argument("--batch-size", type=int, default=32)
@@ -131,11 +135,14 @@ def _build_parser() -> argparse.ArgumentParser:
                                                  "ranks high that are not relevant; JSON lines for kbert train --task "
                                                  "retrieval")
     mine.add_argument("--model", default="minilm", help="the sentence-embedding model that ranks (default: minilm)")
-    mine.add_argument("--data", required=True, help="csv/tsv/jsonl rows with query and positive columns")
+    mine.add_argument("--data", required=True, help="csv/tsv/jsonl rows with query and positive columns "
+                                                    "(FILE[start:stop] for a range of rows)")
     mine.add_argument("--output", required=True, help="the .jsonl file of {query, positive, negatives} rows")
     mine.add_argument("--pairs-output", help="also a (text, text_pair, label) TSV of relevant / irrelevant pairs, to "
                                              "train a cross-encoder re-ranker with kbert train")
-    mine.add_argument("--corpus", help="more candidate documents: csv/tsv/jsonl read as kbert index reads a corpus")
+    mine.add_argument("--corpus", help="more candidate documents: csv/tsv/jsonl read as kbert index reads a corpus "
+                                       "(FILE[start:stop] for a range of rows)")
+    _encoding_flag(mine)
     mine.add_argument("--corpus-text-column", help="text column(s) of --corpus, comma-separated (default: text)")
     mine.add_argument("--query-column", help="default: query or anchor")
     mine.add_argument("--positive-column", help="default: positive")
@@ -152,7 +159,8 @@ def _build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--model", default="minilm", help="sentence-transformers or HF folder, 'minilm' (default) "
                                                          "or hf://org/name")
     embed.add_argument("--input", required=True, help="one text per line (blank lines skipped), or .jsonl with "
-                                                      "{'text'} objects")
+                                                      "{'text'} objects (FILE[start:stop] for a range of them)")
+    _encoding_flag(embed)
     embed.add_argument("--output", required=True, help="the .npy file of (texts, dimension) float32 vectors")
     _embedding_flags(embed)
     embed.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
@@ -160,12 +168,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
     index = sub.add_parser("index", help="embed a corpus and write a FAISS vector index folder")
     index.add_argument("--model", default="minilm", help="the sentence-embedding model (default: minilm)")
-    index.add_argument("--corpus", required=True, help="csv/tsv with a header row, or jsonl objects")
+    index.add_argument("--corpus", required=True, help="csv/tsv with a header row, or jsonl objects "
+                                                       "(FILE[start:stop] for a range of rows)")
     index.add_argument("--output", required=True, help="the index folder")
     index.add_argument("--text-column", help="column(s) to embed, comma-separated and joined by a space "
                                              "(names or 0-based indexes; default: text)")
     index.add_argument("--id-column", help="column of the document ids (default: id if present, else the row number)")
     index.add_argument("--format", choices=["csv", "tsv", "jsonl"], help="default: from the file extension")
+    _encoding_flag(index)
     index.add_argument("--approximate", choices=["hnsw", "ivf"], help="an approximate HNSW or IVF index "
                                                                       "(default: exact search)")
     index.add_argument("--ivf-lists", type=int, default=None, help="with --approximate ivf: k-means lists "
@@ -215,11 +225,17 @@ def _embedding_flags(parser) -> None:
 
 
 def _data_flags(parser) -> None:
-    parser.add_argument("--format", choices=["csv", "tsv", "jsonl", "conll", "conllu"],
+    parser.add_argument("--format", choices=["csv", "tsv", "jsonl", "conll", "conllu", "squad"],
                         help="default: from the file extension")
+    _encoding_flag(parser)
     parser.add_argument("--text-column", help="column name or 0-based index (default: text/sentence/...)")
     parser.add_argument("--text-pair-column")
     parser.add_argument("--label-column")
+
+
+def _encoding_flag(parser) -> None:
+    parser.add_argument("--encoding", default="utf-8", help="text encoding of the data files (default utf-8; a "
+                                                            "byte-order mark is accepted), e.g. latin-1, cp1252")
 
 
 def _data_help() -> list[str]:
@@ -270,20 +286,115 @@ def _label_names(value):
     return {k.strip(): v.strip() for k, v in pairs}
 
 
+def _columns(value, flag: str):
+    """``--text-column title,description`` as a list of column names / indexes (``None`` when not given)."""
+    if value is None:
+        return None
+    columns = [_column(c.strip()) for c in value.split(",")]
+    if any(c == "" for c in columns):
+        raise InputError(f"{flag} takes comma-separated column names, got {value!r}")
+    return columns
+
+
+def _batching(args) -> dict:
+    given = {k: getattr(args, k) for k in ("max_batch_size", "batch_timeout_micros", "num_batch_threads",
+                                           "max_enqueued_batches") if getattr(args, k) is not None}
+    if given and not args.batching:
+        raise InputError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: only with --batching")
+    return given
+
+
+# Python keywords whose flag has another name, per command (the rest: keyword == the flag's dest).
+_KEYWORD_FLAGS = {"index": {"text_columns": "text_column"}, "mine-negatives": {"text_columns": "corpus_text_column"},
+                  "serving-config": {"names": "name"}}
+
+
+def _flags(parser, command: str) -> dict[str, str] | None:
+    """Python keyword -> flag of ``command``, for messages (:mod:`kbert.hints`); none for ``run``/``tune``, whose
+    recipes use the Python keywords."""
+    if command in ("run", "tune"):
+        return None
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    flags = {}
+    for action in sub._actions:
+        if action.option_strings and action.dest != "help":
+            name = action.dest[len("task_"):] if action.dest.startswith("task_") else action.dest
+            flags[name] = action.option_strings[-1]
+    for keyword, dest in _KEYWORD_FLAGS.get(command, {}).items():
+        flags[keyword] = flags[dest]
+    return flags
+
+
+def _check_usage(args) -> None:
+    """The usage errors that need no model, before TensorFlow starts: options of another task, bad values,
+    missing files and folders (the library checks them again where it reads them)."""
+    from kbert.checkpoint.resolve import HF_SCHEME, resolve_model
+    from kbert.tasks.registry import get_spec
+
+    command = args.command
+    if command == "predict" and bool(args.texts) == bool(args.input):
+        raise InputError("give texts as arguments or --input FILE (exactly one of them)")
+    task = args.task if command in ("predict", "evaluate", "train") else None
+    if task is not None:
+        _task_options(args, get_spec(task), command)
+    _label_names(getattr(args, "label_names", None))
+    if command == "index":
+        _columns(args.text_column, "--text-column")
+    if command == "mine-negatives":
+        _columns(args.corpus_text_column, "--corpus-text-column")
+    if command == "search":
+        if args.k < 1:
+            raise InputError(f"-k must be a positive integer, got {args.k}")
+        if args.rerank is None and (args.rerank_depth is not None or args.relevant_label is not None
+                                    or args.fusion is not None):
+            raise InputError("--rerank-depth, --relevant-label and --fusion go with --rerank MODEL")
+    if command == "serving-config":
+        _batching(args)
+    for flag in ("model", "rerank"):
+        model = getattr(args, flag, None)
+        if model is not None and not str(model).startswith(HF_SCHEME):
+            resolve_model(model)
+    for flag in ("train", "eval", "data", "input", "corpus", "recipe"):
+        _check_file(getattr(args, flag, None), flag)
+    for flag in ("index", "corpus_index"):
+        folder = getattr(args, flag, None)
+        if folder is not None and not os.path.isdir(folder):
+            raise InputError(f"--{flag.replace('_', '-')} {folder}: no such index folder")
+
+
+def _check_file(source, flag: str) -> None:
+    """A data file given as ``--flag FILE`` (or ``FILE[start:stop]``) exists; ``tfds:`` names are not files."""
+    from kbert.data.sources import split_row_range
+    from kbert.data.tfds_sources import is_tfds_name
+
+    if source is None or is_tfds_name(source):
+        return
+    path, _ = split_row_range(source)
+    shown = f"--{flag} {path}" if flag != "recipe" else path
+    if not os.path.exists(path):
+        raise InputError(f"{shown}: no such file")
+    if os.path.isdir(path):
+        raise InputError(f"{shown}: is a folder, not a file")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)  # --help and usage errors exit here, before TensorFlow loads
+    parser = _build_parser()
+    args = parser.parse_args(argv)  # --help and usage errors exit here, before TensorFlow loads
     from kbert.errors import KbertError
+    from kbert.hints import command_line_flags
     from kbert.quiet_tensorflow import start_quietly
 
     warnings.showwarning = _show_warning
     try:
+        _check_usage(args)  # what needs no model answers at once, before TensorFlow loads
         # TensorFlow without its C++ start-up lines (unless TF_CPP_MIN_LOG_LEVEL is set); KBERT_CPU_DEVICES:
         # logical CPU devices for --strategy mirrored without GPUs, set up before the devices start.
         start_quietly(configure=_split_cpu_from_env)
         commands = {"predict": _predict, "info": _info, "export": _export, "train": _train, "evaluate": _evaluate,
                     "run": _run, "tune": _tune, "embed": _embed, "index": _index, "search": _search,
                     "mine-negatives": _mine_negatives, "serving-config": _serving_config}
-        return commands[args.command](args)
+        with command_line_flags(_flags(parser, args.command)):  # hints name --flags, not Python keywords
+            return commands[args.command](args)
     except KbertError as err:
         print(f"kbert: error: {err}", file=sys.stderr)
         return 2
@@ -314,8 +425,6 @@ def _predict(args) -> int:
     from kbert.inputs import read_examples
     from kbert.tasks import default_task, get_spec
 
-    if bool(args.texts) == bool(args.input):
-        raise InputError("give texts as arguments or --input FILE (exactly one of them)")
     checkpoint = load_checkpoint(args.model)
     spec = get_spec(args.task or default_task(checkpoint))
     params = _task_options(args, spec, "predict")
@@ -323,7 +432,7 @@ def _predict(args) -> int:
     if args.texts and task.input_fields != ("text",):
         raise InputError(f"{spec.name} reads {' and '.join(task.input_fields)}: give them in --input FILE.jsonl")
     examples = ([{"text": t} for t in args.texts] if args.texts
-                else read_examples(args.input, task.input_fields, task.optional_input_fields))
+                else read_examples(args.input, task.input_fields, task.optional_input_fields, args.encoding))
     pipe = kbert.Pipeline(task, batch_size=args.batch_size, max_length=args.max_length)
     inputs = [task.input_of_record(e) for e in examples]
     from kbert.progress import progress_bars
@@ -370,6 +479,7 @@ def _train(args) -> int:
 
     config = TrainConfig(
         train=args.train, eval=args.eval, output=args.output, task=args.task, model=args.model, format=args.format,
+        encoding=args.encoding,
         text_column=_column(args.text_column), text_pair_column=_column(args.text_pair_column),
         label_column=_column(args.label_column), label_names=_label_names(args.label_names),
         labels=tuple(n.strip() for n in args.labels.split(",")) if args.labels else None,
@@ -395,7 +505,7 @@ def _evaluate(args) -> int:
         checkpoint = load_checkpoint(args.model)
         task = default_task(checkpoint)
     options = _task_options(args, get_spec(task), "evaluate") if task else {}
-    metrics = evaluate(args.model, args.data, task=task, format=args.format,
+    metrics = evaluate(args.model, args.data, task=task, format=args.format, encoding=args.encoding,
                        text_column=_column(args.text_column), text_pair_column=_column(args.text_pair_column),
                        label_column=_column(args.label_column), batch_size=args.batch_size,
                        max_length=args.max_length, download=args.download, plots=args.plots, **options)
@@ -427,7 +537,7 @@ def _embed(args) -> int:
     from kbert.inputs import read_examples
     from kbert.retrieval.indexing import Embedder, embed_texts
 
-    texts = [e["text"] for e in read_examples(args.input, ("text",), ())]
+    texts = [e["text"] for e in read_examples(args.input, ("text",), (), args.encoding)]
     embedder = Embedder(args.model, batch_size=args.batch_size, max_seq_length=args.max_length,
                         normalize=args.normalize)
     print(json.dumps(embed_texts(embedder, texts, args.output)))
@@ -437,13 +547,10 @@ def _embed(args) -> int:
 def _index(args) -> int:
     from kbert.retrieval.indexing import build_index
 
-    columns = None
-    if args.text_column is not None:
-        columns = [_column(c.strip()) for c in args.text_column.split(",")]
-        if not all(c != "" for c in columns):
-            raise InputError(f"--text-column takes comma-separated column names, got {args.text_column!r}")
-    summary = build_index(args.model, args.corpus, args.output, text_columns=columns, id_column=_column(args.id_column),
-                          format=args.format, approximate=args.approximate, ivf_lists=args.ivf_lists,
+    columns = _columns(args.text_column, "--text-column")
+    summary = build_index(args.model, args.corpus, args.output, text_columns=columns,
+                          id_column=_column(args.id_column), format=args.format, encoding=args.encoding,
+                          approximate=args.approximate, ivf_lists=args.ivf_lists,
                           batch_size=args.batch_size, max_seq_length=args.max_length)
     print(json.dumps(summary))
     return 0
@@ -452,15 +559,11 @@ def _index(args) -> int:
 def _search(args) -> int:
     from kbert.retrieval.indexing import search_index
 
-    if args.k < 1:
-        raise InputError(f"-k must be a positive integer, got {args.k}")
     reranker = None
     if args.rerank is not None:
         from kbert.retrieval.rerank import Reranker
 
         reranker = Reranker(args.rerank, relevant_label=args.relevant_label)
-    elif args.rerank_depth is not None or args.relevant_label is not None or args.fusion is not None:
-        raise InputError("--rerank-depth, --relevant-label and --fusion go with --rerank MODEL")
     results = search_index(args.index, args.queries, k=args.k, model=args.model, nprobe=args.nprobe,
                            rerank=reranker, rerank_depth=args.rerank_depth, fusion=args.fusion)
     for query, hits in zip(args.queries, results):
@@ -482,11 +585,12 @@ def _mine_negatives(args) -> int:
     from kbert.retrieval.negative_mining import mine_hard_negatives, write_mined
     from kbert.tasks.retrieval.pairs import read_pairs
 
-    rows = read_pairs(args.data, query_column=_column(args.query_column), positive_column=_column(args.positive_column))
+    rows = read_pairs(args.data, query_column=_column(args.query_column), positive_column=_column(args.positive_column),
+                      encoding=args.encoding)
     corpus = []
     if args.corpus:
-        columns = [_column(c.strip()) for c in args.corpus_text_column.split(",")] if args.corpus_text_column else None
-        corpus = [d.text for d in read_corpus(args.corpus, text_columns=columns)]
+        columns = _columns(args.corpus_text_column, "--corpus-text-column")
+        corpus = [d.text for d in read_corpus(args.corpus, text_columns=columns, encoding=args.encoding)]
     mined, summary = mine_hard_negatives(args.model, rows, corpus=corpus, num_negatives=args.num_negatives,
                                          range_max=args.range_max, margin=args.margin,
                                          relative_margin=args.relative_margin or None, batch_size=args.batch_size,
@@ -499,10 +603,7 @@ def _mine_negatives(args) -> int:
 def _serving_config(args) -> int:
     from kbert.serving.server_config import BatchingParameters, write_serving_config
 
-    given = {k: getattr(args, k) for k in ("max_batch_size", "batch_timeout_micros", "num_batch_threads",
-                                           "max_enqueued_batches") if getattr(args, k) is not None}
-    if given and not args.batching:
-        raise InputError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: only with --batching")
+    given = _batching(args)
     summary = write_serving_config(args.output, args.bases, names=args.name, base_path_root=args.base_path_root,
                                    batching=BatchingParameters(**given) if args.batching else None)
     print(json.dumps(summary))

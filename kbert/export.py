@@ -37,6 +37,7 @@ import keras
 
 from kbert.checkpoint import load_checkpoint
 from kbert.errors import ExportError
+from kbert.hints import hint, parameter
 from kbert.serving.warmup import write_warmup_requests
 from kbert.tasks import default_task, get_task
 
@@ -116,8 +117,8 @@ def _search_corpus(model, checkpoint, task_obj, corpus_index, top_k):
     """The corpus of the ``search`` signature (``None`` without ``corpus_index``), checked against the task."""
     if corpus_index is None:
         if top_k is not None:
-            raise ExportError("top_k is the size of the search signature's answers: give corpus_index "
-                              "(--corpus-index) too")
+            raise ExportError(f"{parameter('top_k')} is the size of the search signature's answers"
+                              f"{hint('; give {} too', 'corpus_index')}")
         return None
     from kbert.retrieval.indexing import model_name
     from kbert.retrieval.search_graph import DEFAULT_TOP_K, SearchCorpus

@@ -1,4 +1,5 @@
-"""Read inference inputs from files, validating every line (errors name ``file:line``).
+"""Read inference inputs from files, validating every line (errors name ``file:line``); a file name may end in a
+row range, ``texts.txt[:100]`` (:func:`kbert.data.sources.split_row_range`: inputs, blank lines not counted).
 
 Example:
     >>> import pathlib, tempfile
@@ -14,36 +15,34 @@ import json
 import os
 import pathlib
 
+from kbert.data.readers import _decode, _read_bytes
+from kbert.data.sources import split_row_range
 from kbert.errors import InputError
 
 
 def read_examples(path: str | os.PathLike, required: tuple[str, ...] = ("text",),
-                  optional: tuple[str, ...] = ("text_pair",)) -> list[dict]:
+                  optional: tuple[str, ...] = ("text_pair",), encoding: str = "utf-8") -> list[dict]:
     """Inputs from ``path``: JSON lines (``.jsonl``/``.json``) of objects with the string fields ``required``
     (and ``optional``), else one text per line (only when the one required field is ``text``).
 
     Blank lines are skipped in plain text files.
     """
-    path = pathlib.Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
+    source, rows = split_row_range(os.fspath(path))
+    path = pathlib.Path(source)
+    text = _decode(_read_bytes(source), source, encoding)
     examples = []
     is_jsonl = path.suffix in (".jsonl", ".json")
     if not is_jsonl and required != ("text",):
         raise InputError(f"{path}: inputs with {', '.join(map(repr, required))} must be JSON lines (.jsonl)")
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        try:
-            text = line.decode("utf-8").rstrip("\r")
-        except UnicodeDecodeError as err:
-            raise InputError(f"{path}:{number}: not UTF-8 (byte {err.start} of the line)") from None
-        if not text.strip():
-            continue
-        examples.append(_parse_json_line(text, path, number, required, optional) if is_jsonl else {"text": text})
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if line.strip():
+            examples.append(_parse_json_line(line, path, number, required, optional) if is_jsonl else {"text": line})
     if not examples:
         raise InputError(f"{path}: no inputs (the file is empty)")
-    return examples
+    if not examples[rows]:
+        raise InputError(f"{path}: no inputs in rows {rows.start or ''}:{rows.stop or ''} (it has {len(examples)})")
+    return examples[rows]
 
 
 def _parse_json_line(text: str, path: pathlib.Path, number: int, required, optional) -> dict:

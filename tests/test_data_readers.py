@@ -151,13 +151,13 @@ def test_explicit_format_for_txt(tmp_path):
      "d.csv:1: no column 'sentense' in the header ['sentence', 'label']"),
     ("d.csv", "\n\nsentence,lab\ngood,positive\n", {},
      "d.csv:3: no label column in the header ['sentence', 'lab']; expected one of label, score, labels "
-     "(or give label_column)"),
+     "(or give label_column=)"),
     ("d.csv", "label,idx\nx,1\n", {}, "d.csv:1: no text column in the header ['label', 'idx']"),
     ("d.csv", "a,b\n", {"text_column": "a", "label_column": "b"}, "d.csv: no examples (only a header)"),
     ("d.csv", "a,b\n", {"header": False, "text_column": "a"}, "column 'a' is a name, but header=False"),
     ("d.csv", "just text\n", {}, "d.csv:1: one field per row and no header, so no label column"),
-    ("d.csv", "x,y\n", {"text_column": 1}, "d.csv:1: the file has no header; give label_column too"),
-    ("d.csv", "x,y\n", {"label_column": 1}, "d.csv:1: the file has no header; give text_column too"),
+    ("d.csv", "x,y\n", {"text_column": 1}, "d.csv:1: the file has no header; give label_column= too"),
+    ("d.csv", "x,y\n", {"label_column": 1}, "d.csv:1: the file has no header; give text_column= too"),
     ("d.csv", "x,y\n", {"text_column": -1, "label_column": 1}, "text column must be a 0-based index >= 0, got -1"),
     ("d.csv", "x,y\n", {"text_column": 0, "label_column": 1.0}, "label column must be a header name or a 0-based"),
     ("d.csv", "x,y\nz,w\n", {"text_column": 0, "label_column": 5}, "d.csv:1: expected at least 6 fields"),
@@ -166,7 +166,7 @@ def test_explicit_format_for_txt(tmp_path):
      "d.csv:4: a quoted field starting on this row is never closed"),
     ("d.csv", 'text,label\na,x\n"quoted" then text,y\n', {}, "d.csv:3: malformed row"),
     ("r.csv", "a,b,3.5\nc,d,high\n", {"label_type": "regression"},
-     "r.csv:2: label 'high' is not a number (label_type='regression')"),
+     "r.csv:2: label 'high' is not a number (a regression label)"),
     ("r.csv", "a,b,3.5\nc,d,nan\n", {"label_type": "regression"}, "r.csv:2: label 'nan' is not a finite number"),
     ("r.csv", "a,b,inf\n", {"label_type": "regression"}, "r.csv:1: label 'inf' is not a finite number"),
     ("d.csv", "", {}, "d.csv: no examples (the file is empty)"),
@@ -192,9 +192,9 @@ def test_not_utf8_inside_a_multiline_field(tmp_path):
 
 # --- files and formats -------------------------------------------------------------------------
 @pytest.mark.parametrize("name, kwargs, message", [
-    ("d.txt", {}, "d.txt: a .txt file could hold any format; give it with --format (format= in Python): "
-                  "one of csv, jsonl, tsv"),
-    ("d.xml", {}, "d.xml: cannot tell the format from extension '.xml'; give it with --format"),
+    ("d.txt", {}, "d.txt: a .txt file could hold any format; give it with format= (one of csv, jsonl, tsv)"),
+    ("d.xml", {}, "d.xml: cannot tell the format from extension '.xml' (recognised extensions: .csv, .tsv, .jsonl, "
+                  ".json); give it with format= (one of csv, jsonl, tsv)"),
     ("data", {}, "data: cannot tell the format from no extension"),
     ("d.csv", {"format": "parquet"}, "unknown data format 'parquet'; expected one of csv, jsonl, tsv"),
     ("d.csv", {"label_type": "ordinal"}, "unknown label type 'ordinal'; expected one of class, multi_label"),
@@ -258,7 +258,7 @@ def test_jsonl_remapped_fields(tmp_path):
     ('{"text": "a", "label": "x"}\n', {"label_type": "regression"}, "d.jsonl:1: label 'x' is not a number"),
     ('{"text": "a", "label": NaN}\n', {"label_type": "regression"}, "d.jsonl:1: label nan is not a finite number"),
     ('{"text": "a", "label": false}\n', {"label_type": "regression"}, "d.jsonl:1: label False is not a number"),
-    ('{"text": "a", "label": "x"}\n', {"text_column": 0}, "JSON lines fields are named; text_column must be a name"),
+    ('{"text": "a", "label": "x"}\n', {"text_column": 0}, "JSON lines fields are named; the text column must be a name"),
     ("\n\n", {}, "d.jsonl: no examples (the file is empty)"),
 ])
 def test_jsonl_errors(tmp_path, content, kwargs, message):

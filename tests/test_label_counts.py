@@ -30,7 +30,7 @@ def test_counts_are_sorted_and_a_singleton_is_named():
     assert counts == {"0": 2, "1": 2, "postive": 1}
     assert [str(w.message) for w in caught] == [
         "f.tsv:4: label 'postive' occurs only once in the training data (labels: {'0': 2, '1': 2, 'postive': 1}); "
-        "fix the row or give the label set with --labels"]
+        "fix the row or give the label set with labels="]
 
 
 def test_no_report_when_not_asked_or_nothing_is_rare():

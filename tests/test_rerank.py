@@ -104,7 +104,7 @@ def test_relevant_label_defaults_and_errors(classifier):
                                          r"\['negative', 'neutral', 'positive'\]"):
         Reranker(TINY, relevant_label="relevant")
     with pytest.raises(InputError, match=r"tiny-relu-pair: cannot tell which of its labels \['entailment', "
-                                         r"'not_entailment'\] means relevant .*give relevant_label"):
+                                         r"'not_entailment'\] means relevant .*give it with relevant_label="):
         Reranker(CHECKPOINTS / "tiny-relu-pair")
     assert Reranker(CHECKPOINTS / "tiny-relu-pair", relevant_label="entailment").label == "entailment"
 

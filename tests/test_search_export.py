@@ -115,7 +115,7 @@ def test_corpus_index_errors(tmp_path, embedder_folder, index_folder, monkeypatc
     with pytest.raises(ExportError, match="hnsw: a hnsw index; the search signature scores every vector, so give an "
                                           "exact index"):
         export_saved_model(embedder_folder, tmp_path / "a", corpus_index=tmp_path / "hnsw")
-    with pytest.raises(ExportError, match="top_k is the size of the search signature's answers: give corpus_index"):
+    with pytest.raises(ExportError, match="top_k is the size of the search signature's answers; give corpus_index= too"):
         export_saved_model(embedder_folder, tmp_path / "a", top_k=3)
     with pytest.raises(ExportError, match="corpus_index needs the sentence-embedding task, not text-classification"):
         export_saved_model(embedder_folder, tmp_path / "a", task="text-classification", corpus_index=index_folder)

@@ -81,7 +81,7 @@ def test_default_batch_threads_are_the_cores():
      r"{t}/m: no version folder <number>/saved_model.pb in it"),
     (lambda t: base_folder(t / "m"), ["{t}/m/1"], r"it is a version folder itself: give its parent {t}/m$"),
     (lambda t: (base_folder(t / "x" / "m"), base_folder(t / "y" / "m")), ["{t}/x/m", "{t}/y/m"],
-     r"model name 'm' is given twice: {t}/x/m and {t}/y/m \(pass --name to tell them apart\)"),
+     r"model name 'm' is given twice: {t}/x/m and {t}/y/m \(give --name to tell them apart\)"),
     (lambda t: (base_folder(t / "a"), base_folder(t / "b")), ["--name", "same", "--name", "same", "{t}/a", "{t}/b"],
      r"model name 'same' is given twice"),
     (lambda t: (base_folder(t / "a"), base_folder(t / "b")), ["--name", "only", "{t}/a", "{t}/b"],
@@ -104,5 +104,5 @@ def test_bad_folders_and_names_are_errors_and_write_nothing(tmp_path, capsys, la
 
 def test_same_folder_name_under_a_base_path_root_is_an_error(tmp_path):
     a, b = base_folder(tmp_path / "x" / "m"), base_folder(tmp_path / "y" / "m")
-    with pytest.raises(ServingConfigError, match=r"both become base_path '/models/m' under --base-path-root /models"):
+    with pytest.raises(ServingConfigError, match=r"both become base_path '/models/m' under base_path_root /models"):
         served_models([a, b], ["one", "two"], base_path_root="/models")

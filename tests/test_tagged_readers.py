@@ -217,7 +217,7 @@ def test_jsonl_errors_name_file_and_line(tmp_path):
         "word 0 'New York' contains whitespace; give each word separately")
     assert one("emptyword.jsonl", '{"tokens": ["a", ""], "tags": ["O", "O"]}') == "word 1 is empty"
     assert one("notags.jsonl", '{"tokens": ["a"], "ner": ["O"]}').startswith(
-        "no tags field: expected one of 'tags', 'ner_tags', 'pos_tags', 'labels' or give tags_key "
+        "no tags field: expected one of 'tags', 'ner_tags', 'pos_tags', 'labels' or give tags_key= "
         "(fields: 'tokens', 'ner')")
     assert one("nowords.jsonl", '{"text": "a b", "tags": ["O"]}').startswith("no words field")
     assert one("key.jsonl", '{"tokens": ["a"], "ner": ["O"]}', tags_key="tags") == (
@@ -252,8 +252,7 @@ def test_non_utf8_names_the_file_and_line(tmp_path, name):
 def test_format_from_extension_and_txt_needs_format(tmp_path):
     assert TAGGED_EXTENSIONS[".conllu"] == "conllu" and TAGGED_EXTENSIONS[".iob"] == "conll"
     path = write(tmp_path, "train.txt", "a O\n")
-    with raises(f"{path}: a .txt file could hold any format; give it with --format (format= in Python): "
-                f"one of conll, conllu, jsonl"):
+    with raises(f"{path}: a .txt file could hold any format; give it with format= (one of conll, conllu, jsonl)"):
         read_tagged(path)
     assert pairs(read_tagged(path, format="conll")) == [(("a",), ("O",))]
     other = write(tmp_path, "train.csv", "a O\n")

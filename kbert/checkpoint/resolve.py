@@ -73,14 +73,46 @@ def hub_patterns(repo_files: list[str]) -> list[str]:
 
 
 def download_from_hub(repo_id: str) -> pathlib.Path:
-    """Download (or reuse from the cache) the files kbert needs from a Hugging Face Hub repository."""
+    """Download (or reuse from the cache) the files kbert needs from a Hugging Face Hub repository.
+
+    Offline (``HF_HUB_OFFLINE`` set, or the Hub's address refusing the first connection) only the local
+    cache is used, and a model not in it fails at once, naming the reason; the Hub client would otherwise
+    retry for half a minute.
+    """
     try:
         import huggingface_hub
+        from huggingface_hub import constants
     except ImportError:
         raise CheckpointNotFoundError(f"hf://{repo_id}: downloading needs the huggingface_hub package") from None
+    offline = "HF_HUB_OFFLINE is set" if constants.is_offline_mode() else _unreachable(constants.ENDPOINT)
+    if offline:
+        try:
+            return pathlib.Path(huggingface_hub.snapshot_download(repo_id=repo_id, local_files_only=True))
+        except Exception:  # not in the cache (the client's errors vary with the case)
+            raise CheckpointNotFoundError(f"hf://{repo_id}: not in the local Hugging Face cache, and it cannot be "
+                                          f"downloaded: {offline}") from None
     try:
         patterns = hub_patterns(huggingface_hub.list_repo_files(repo_id))
         folder = huggingface_hub.snapshot_download(repo_id=repo_id, allow_patterns=patterns)
     except Exception as err:  # the hub client raises many types (offline, 404, auth)
         raise CheckpointNotFoundError(f"hf://{repo_id}: download failed: {err}") from None
     return pathlib.Path(folder)
+
+
+def _unreachable(endpoint: str, timeout: float = 10.0) -> str | None:
+    """Why ``endpoint`` (or the proxy in front of it) takes no connection, else ``None``: one try, no retries."""
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    url = urllib.parse.urlsplit(endpoint)
+    host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        proxied = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = proxied.hostname, proxied.port or 80
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        return f"{endpoint} is unreachable ({err.strerror or err})"
+    return None

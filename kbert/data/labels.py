@@ -29,6 +29,7 @@ import numpy as np
 
 from kbert.data.examples import RawExample
 from kbert.errors import DataError, DataWarning
+from kbert.hints import hint
 
 KINDS = ("class", "multi_label", "regression")
 PROBLEM_TYPES = {"class": "single_label_classification", "multi_label": "multi_label_classification",
@@ -208,7 +209,7 @@ def check_label_counts(occurrences: Iterable[tuple[str, str]], *, report: bool =
     >>> check_label_counts([("0", "t.tsv:2"), ("0", "t.tsv:3"), ("postive", "t.tsv:4")], strict=True)
     Traceback (most recent call last):
     ...
-    kbert.errors.DataError: t.tsv:4: label 'postive' occurs only once in the training data (labels: {'0': 2, 'postive': 1}); fix the row or give the label set with --labels
+    kbert.errors.DataError: t.tsv:4: label 'postive' occurs only once in the training data (labels: {'0': 2, 'postive': 1}); fix the row or give the label set with labels=
     """
     counts: Counter = Counter()
     first: dict[str, str] = {}
@@ -219,7 +220,7 @@ def check_label_counts(occurrences: Iterable[tuple[str, str]], *, report: bool =
     for name, count in ordered.items():
         if report and count == 1 and len(ordered) > 1:
             message = (f"{first[name]}: label {name!r} occurs only once in the training data (labels: {ordered}); "
-                       f"fix the row or give the label set with --labels")
+                       f"fix the row{hint(' or give the label set with {}', 'labels')}")
             if strict:
                 raise DataError(message)
             warnings.warn(message, DataWarning, stacklevel=2)

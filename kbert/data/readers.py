@@ -37,17 +37,19 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
 import math
 import numbers
 import os
 import pathlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from kbert.data.examples import RawExample, RawLabel
 from kbert.errors import DataError
+from kbert.hints import hint
 
 LABEL_TYPES = ("class", "multi_label", "regression", "none")
 TEXT_NAMES = ("text", "sentence", "sentence1", "question")
@@ -137,12 +139,12 @@ def format_of(source: str, format: str | None, formats=None, extensions=None, wh
     suffix = pathlib.PurePath(source).suffix.lower()
     if suffix in extensions:
         return extensions[suffix]
+    give = hint(f"; give it with {{}} (one of {accepted})", "format")
     if suffix == ".txt":
-        raise DataError(f"{source}: a .txt file could hold any format; give it with --format "
-                        f"(format= in Python): one of {accepted}")
+        raise DataError(f"{source}: a .txt file could hold any format{give}")
     shown = f"extension {suffix!r}" if suffix else "no extension"
-    raise DataError(f"{source}: cannot tell the format from {shown}; give it with --format (format= in Python): "
-                    f"one of {accepted} (recognised extensions: {', '.join(extensions)})")
+    raise DataError(f"{source}: cannot tell the format from {shown} (recognised extensions: {', '.join(extensions)})"
+                    f"{give}")
 
 
 def _read_bytes(source: str) -> bytes:
@@ -157,19 +159,47 @@ def _read_bytes(source: str) -> bytes:
 
 
 def _decode(raw: bytes, source: str, encoding: str) -> str:
+    codec = _codec(encoding)
     try:
-        codec = codecs.lookup(encoding)
-    except LookupError:
-        raise DataError(f"unknown text encoding {encoding!r}") from None
-    utf8 = codec.name in ("utf-8", "utf-8-sig")
-    try:
-        text = raw.decode("utf-8-sig" if utf8 else codec.name)
+        return raw.decode(codec)
     except UnicodeDecodeError as err:
         line = raw.count(b"\n", 0, err.start) + 1
         column = err.start - (raw.rfind(b"\n", 0, err.start) + 1)
-        raise DataError(f"{source}:{line}: not {'UTF-8' if utf8 else encoding} (byte {column} of the line); "
-                        f"pass the file's encoding if it is another one") from None
-    return text
+        raise _not_decodable(source, line, column, encoding) from None
+
+
+def text_lines(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """``(line number, line with its "\\n")`` of a text file read as it is consumed (for files larger than
+    memory), decoded as :func:`read_examples` decodes a whole file: a decoding error names its line."""
+    decoder = codecs.getincrementaldecoder(_codec(encoding))()
+    number, pending = 0, ""
+    with open(path, "rb") as f:
+        for raw in itertools.chain(f, [None]):
+            try:
+                pending += decoder.decode(b"", final=True) if raw is None else decoder.decode(raw)
+            except UnicodeDecodeError as err:
+                raise _not_decodable(path, number + pending.count("\n") + 1, err.start, encoding) from None
+            *complete, pending = pending.split("\n")
+            for line in complete:
+                number += 1
+                yield number, line + "\n"
+    if pending:
+        yield number + 1, pending
+
+
+def _codec(encoding: str) -> str:
+    """The codec to decode ``encoding`` with; UTF-8 accepts a byte-order mark."""
+    try:
+        name = codecs.lookup(encoding).name
+    except (LookupError, TypeError):
+        raise DataError(f"unknown text encoding {encoding!r}") from None
+    return "utf-8-sig" if name in ("utf-8", "utf-8-sig") else name
+
+
+def _not_decodable(source, line: int, byte: int, encoding: str) -> DataError:
+    shown = "UTF-8" if _codec(encoding) == "utf-8-sig" else encoding
+    return DataError(f"{source}:{line}: not {shown} (byte {byte} of the line)"
+                     f"{hint('; if the file has another encoding, give it with {}', 'encoding')}")
 
 
 def _check_label_type(label_type: str) -> None:
@@ -259,7 +289,7 @@ def _columns(first: list[str], has_header: bool, options: ReadOptions, where: st
                     return lowered.index(name)
             if required:
                 raise DataError(f"{where}: no {role} column in the header {fields}; expected one of "
-                                f"{', '.join(defaults)} (or give {role.replace(' ', '_')}_column)")
+                                f"{', '.join(defaults)}{hint(' (or give {})', role.replace(' ', '_') + '_column')}")
             return None
 
         guess_pair = text is None and pair is None
@@ -275,14 +305,14 @@ def _columns(first: list[str], has_header: bool, options: ReadOptions, where: st
     if text is None and pair is None and label is None:
         width = len(first)
         if width == 1 and need_label:
-            raise DataError(f"{where}: one field per row and no header, so no label column; pass label_type='none' "
-                            f"for unlabelled text, or give the columns")
+            raise DataError(f"{where}: one field per row and no header, so no label column"
+                            f"{hint('; pass {} for unlabelled text', 'label_type', 'none')}")
         return _Columns(0, 1 if width >= 3 else None, (2 if width >= 3 else 1) if need_label else None)
     if text is None:
-        raise DataError(f"{where}: the file has no header; give text_column too (a 0-based index)")
+        raise DataError(f"{where}: the file has no header{hint('; give {} too (a 0-based index)', 'text_column')}")
     if need_label and label is None:
-        raise DataError(f"{where}: the file has no header; give label_column too (a 0-based index), "
-                        f"or label_type='none' for unlabelled text")
+        raise DataError(f"{where}: the file has no header{hint('; give {} too (a 0-based index)', 'label_column')}"
+                        f"{hint(', or {} for unlabelled text', 'label_type', 'none')}")
     return _Columns(_index(text, [], "text", where), _index(pair, [], "text pair", where),
                     _index(label, [], "label", where))
 
@@ -320,14 +350,15 @@ def _read_jsonl(text: str, source: str, options: ReadOptions) -> list[RawExample
                                 ("text_pair", options.text_pair_column, "text_pair"),
                                 ("label", options.label_column, "label")):
         if spec is not None and not isinstance(spec, str):
-            raise DataError(f"{source}: JSON lines fields are named; {role}_column must be a name, got {spec!r}")
+            raise DataError(f"{source}: JSON lines fields are named; the {role.replace('_', ' ')} column must be a "
+                            f"name, got {spec!r}")
         keys[role] = spec or default
     examples = []
     for where, line, item in json_lines(text, source):
         if not isinstance(item, dict):
-            hint = " (a JSON array of objects is not JSON lines: write one object per line)" if (
+            tip = " (a JSON array of objects is not JSON lines: write one object per line)" if (
                 not examples and isinstance(item, list) and item and isinstance(item[0], dict)) else ""
-            raise DataError(f"{where}: expected a JSON object, got {type(item).__name__}{hint}: {line.strip():.60}")
+            raise DataError(f"{where}: expected a JSON object, got {type(item).__name__}{tip}: {line.strip():.60}")
         examples.append(_json_example(item, keys, options, where))
     if not examples:
         raise DataError(f"{source}: no examples (the file is empty)")
@@ -350,9 +381,9 @@ def json_lines(text, source: str):
         try:
             item = json.loads(line)
         except json.JSONDecodeError as err:
-            hint = "; expected one JSON object per line (a JSON array is not JSON lines)" if (
+            tip = "; expected one JSON object per line (a JSON array is not JSON lines)" if (
                 first and line.lstrip().startswith("[")) else "; expected one JSON object per line"
-            raise DataError(f"{where}: not valid JSON ({err.msg} at column {err.colno}){hint}") from None
+            raise DataError(f"{where}: not valid JSON ({err.msg} at column {err.colno}){tip}") from None
         first = False
         yield where, line, item
 
@@ -368,8 +399,8 @@ def _json_example(item: dict, keys: dict, options: ReadOptions, where: str) -> R
     label = None
     if options.label_type != "none":
         if keys["label"] not in item:
-            raise DataError(f"{where}: no {keys['label']!r} field (fields: {', '.join(item)}); "
-                            f"pass label_type='none' for unlabelled text")
+            raise DataError(f"{where}: no {keys['label']!r} field (fields: {', '.join(item)})"
+                            f"{hint('; pass {} for unlabelled text', 'label_type', 'none')}")
         label = _parse_label(item[keys["label"]], options.label_type, where)
     return RawExample(text, pair, label, where)
 
@@ -400,9 +431,10 @@ def _parse_label(value, label_type: str, where: str) -> RawLabel:
             return value.strip()
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             return str(int(value))
-        hint = {list: " (use label_type='multi_label' for lists)", tuple: " (use label_type='multi_label')",
-                float: " (use label_type='regression' for scores)"}.get(type(value), "")
-        raise DataError(f"{where}: a class label must be a string or an integer, got {value!r:.40}{hint}")
+        kind, what = {list: ("multi_label", " for lists"), tuple: ("multi_label", ""),
+                      float: ("regression", " for scores")}.get(type(value), (None, ""))
+        use = hint(" (use {}" + what + ")", "label_type", kind) if kind else ""
+        raise DataError(f"{where}: a class label must be a string or an integer, got {value!r:.40}{use}")
     if label_type == "multi_label":
         if isinstance(value, str):  # "a;b" "a|b" "a,b"; "" is an example with no labels
             value = [part for part in MULTI_LABEL_SEPARATORS.split(value) if part.strip()]
@@ -415,7 +447,7 @@ def _parse_label(value, label_type: str, where: str) -> RawLabel:
             raise ValueError
         number = float(value.strip() if isinstance(value, str) else value)
     except ValueError:
-        raise DataError(f"{where}: label {value!r:.40} is not a number (label_type='regression')") from None
+        raise DataError(f"{where}: label {value!r:.40} is not a number (a regression label)") from None
     if not math.isfinite(number):
         raise DataError(f"{where}: label {value!r} is not a finite number")
     return number

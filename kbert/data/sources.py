@@ -21,7 +21,7 @@ from kbert.errors import DataError
 
 def load_examples(source: Any, *, label_type: str, format: str | None = None, text_column=None,
                   text_pair_column=None, label_column=None, limit: int | None = None,
-                  download: bool = False) -> tuple[list[RawExample], list[str] | None]:
+                  download: bool = False, encoding: str = "utf-8") -> tuple[list[RawExample], list[str] | None]:
     """Examples from ``source`` plus the label names the source itself declares (TFDS), else ``None``."""
     names = None
     if isinstance(source, (list, tuple)) and all(isinstance(e, RawExample) for e in source):
@@ -31,7 +31,7 @@ def load_examples(source: Any, *, label_type: str, format: str | None = None, te
     elif isinstance(source, (str, os.PathLike)):
         path, rows = split_row_range(os.fspath(source))
         examples = read_examples(path, format=format, text_column=text_column, text_pair_column=text_pair_column,
-                                 label_column=label_column, label_type=label_type)[rows]
+                                 label_column=label_column, label_type=label_type, encoding=encoding)[rows]
     else:
         raise DataError(f"data must be a file path, a 'tfds:NAME' or a list of RawExample, got {type(source).__name__}")
     if limit is not None:

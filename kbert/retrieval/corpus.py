@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import itertools
 import os
 import pathlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from kbert.data.readers import json_lines
+from kbert.data.readers import json_lines, text_lines
+from kbert.data.sources import split_row_range
 from kbert.errors import DataError
+from kbert.hints import hint
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
 
@@ -45,31 +48,39 @@ def corpus_format(path: str | os.PathLike, format: str | None = None) -> str:
         return format
     suffix = pathlib.Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise DataError(f"{path}: cannot tell the format from the extension {suffix!r}; use .csv, .tsv or .jsonl "
-                        f"(or give the format)")
+        raise DataError(f"{path}: cannot tell the format from the extension {suffix!r}; use .csv, .tsv or .jsonl"
+                        f"{hint(' (or give {})', 'format')}")
     return FORMATS[suffix]
 
 
 def read_corpus(path: str | os.PathLike, *, text_columns: Sequence[str | int] | None = None,
-                id_column: str | int | None = None, format: str | None = None) -> Iterator[Document]:
-    """The documents of ``path`` in file order (a generator: the file is read as it is consumed)."""
+                id_column: str | int | None = None, format: str | None = None,
+                encoding: str = "utf-8") -> Iterator[Document]:
+    """The documents of ``path`` in file order (a generator: the file is read as it is consumed).
+
+    ``path`` may end in a row range, ``news.csv[:1000]`` (:func:`kbert.data.sources.split_row_range`); a
+    document's default id is its row number in the file.
+    """
+    path, rows = split_row_range(os.fspath(path))
     path = pathlib.Path(path)
     seen: dict[str, str] = {}
     count = 0
-    records = read_records(path, format=format)
+    records = itertools.islice(read_records(path, format=format, encoding=encoding), rows.start, rows.stop)
     tabular = corpus_format(path, format) != "jsonl"
     for where, record, texts, doc_id in _pick(records, text_columns, id_column, path, tabular):
-        doc_id = str(count) if doc_id is None else doc_id
+        doc_id = str(count + (rows.start or 0)) if doc_id is None else doc_id
         if doc_id in seen:
             raise DataError(f"{where}: id {doc_id!r} repeats the document of {seen[doc_id]}")
         seen[doc_id] = where
         count += 1
         yield Document(doc_id, " ".join(texts), record, where)
     if not count:
-        raise DataError(f"{path}: no documents (the corpus is empty)")
+        where = "the corpus is empty" if rows == slice(None) else f"none in rows {rows.start or ''}:{rows.stop or ''}"
+        raise DataError(f"{path}: no documents ({where})")
 
 
-def read_records(path: str | os.PathLike, *, format: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+def read_records(path: str | os.PathLike, *, format: str | None = None,
+                 encoding: str = "utf-8") -> Iterator[tuple[str, dict[str, Any]]]:
     """``(where, record)`` of every row of ``path`` in file order: a CSV/TSV row as a header -> value dict
     (the first record also carries every header name, so a column index can be turned into its name), a JSON
     line as its object. Blank lines are skipped; ``where`` is ``file:line`` (the line a CSV row starts on).
@@ -84,21 +95,11 @@ def read_records(path: str | os.PathLike, *, format: str | None = None) -> Itera
     kind = corpus_format(path, format)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    return _json_rows(path) if kind == "jsonl" else _csv_rows(path, "\t" if kind == "tsv" else ",")
+    lines = text_lines(path, encoding)
+    return _json_rows(path, lines) if kind == "jsonl" else _csv_rows(path, lines, "\t" if kind == "tsv" else ",")
 
 
-def _lines(path: pathlib.Path):
-    """``path`` as text lines, a decoding error naming its line."""
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as err:
-                raise DataError(f"{path}:{number}: not UTF-8 (byte {err.start} of the line)") from None
-
-
-def _csv_rows(path: pathlib.Path, delimiter: str):
-    numbered = _lines(path)
+def _csv_rows(path: pathlib.Path, numbered, delimiter: str):
     state = {"line": 0}
 
     def lines():
@@ -141,8 +142,8 @@ def column_name(column: str | int, header: Sequence[str], path) -> str:
     return column
 
 
-def _json_rows(path: pathlib.Path):
-    for where, _, item in json_lines((line for _, line in _lines(path)), str(path)):
+def _json_rows(path: pathlib.Path, numbered):
+    for where, _, item in json_lines((line for _, line in numbered), str(path)):
         if not isinstance(item, dict):
             raise DataError(f"{where}: expected a JSON object, got {type(item).__name__}")
         yield where, item

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from kbert.errors import DataWarning, InputError
+from kbert.hints import option, parameter
 from kbert.progress import progress, progress_bars
 from kbert.retrieval.corpus import Document, read_corpus
 from kbert.retrieval.index import IndexMismatchError, VectorIndex, check_positive
@@ -148,8 +149,9 @@ def embed_texts(embedder: Embedder, texts: Sequence[str], output: str | os.PathL
 
 def build_index(model: str | os.PathLike | None, corpus: str | os.PathLike, output: str | os.PathLike, *,
                 text_columns: Sequence[str | int] | None = None, id_column: str | int | None = None,
-                format: str | None = None, approximate: str | None = None, ivf_lists: int | None = None,
-                batch_size: int = 32, max_seq_length: int | None = None, chunk_size: int = CHUNK_SIZE) -> dict:
+                format: str | None = None, encoding: str = "utf-8", approximate: str | None = None,
+                ivf_lists: int | None = None, batch_size: int = 32, max_seq_length: int | None = None,
+                chunk_size: int = CHUNK_SIZE) -> dict:
     """Embed every document of ``corpus`` with ``model`` and save the index to the folder ``output``.
 
     ``approximate``: ``None`` (exact search), ``"hnsw"`` or ``"ivf"`` (with ``ivf_lists``, default
@@ -161,11 +163,11 @@ def build_index(model: str | os.PathLike | None, corpus: str | os.PathLike, outp
     if approximate not in (None, *APPROXIMATE):
         raise InputError(f"approximate must be one of {list(APPROXIMATE)} or None (exact), got {approximate!r}")
     if ivf_lists is not None and approximate != "ivf":
-        raise InputError(f"ivf_lists (--ivf-lists) applies to approximate='ivf' (--approximate ivf) indexes, "
+        raise InputError(f"{parameter('ivf_lists')} applies to {option('approximate', 'ivf')} indexes, "
                          f"not to {approximate or 'exact'} ones")
     if ivf_lists is not None:
         check_positive(ivf_lists, "ivf_lists")
-    read = dict(text_columns=text_columns, id_column=id_column, format=format)
+    read = dict(text_columns=text_columns, id_column=id_column, format=format, encoding=encoding)
     count = sum(1 for _ in read_corpus(corpus, **read))  # every row checked before anything is embedded
     embedder = Embedder(model, batch_size=batch_size, max_seq_length=max_seq_length)
     index = VectorIndex(embedder.dimension, kind=approximate or "exact", metric="cosine", ivf_lists=ivf_lists,

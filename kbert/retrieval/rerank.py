@@ -23,6 +23,7 @@ import os
 from collections.abc import Sequence
 
 from kbert.errors import InputError
+from kbert.hints import hint
 
 RELEVANT_LABELS = ("relevant", "1", "LABEL_1", "positive")  # tried in this order when no relevant_label is given
 
@@ -39,7 +40,7 @@ def relevant_label_of(id2label: dict[int, str], relevant_label: str | None, wher
     found = next((label for label in RELEVANT_LABELS if label in labels), None)
     if found is None:
         raise InputError(f"{where}: cannot tell which of its labels {labels} means relevant (none of "
-                         f"{list(RELEVANT_LABELS)}); give relevant_label (kbert search --relevant-label)")
+                         f"{list(RELEVANT_LABELS)}){hint('; give it with {}', 'relevant_label')}")
     return found
 
 

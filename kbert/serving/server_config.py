@@ -41,6 +41,7 @@ import re
 from collections.abc import Sequence
 
 from kbert.errors import ServingConfigError
+from kbert.hints import hint, parameter
 
 BATCHING_FILE = "batching_parameters.txt"  # written beside models.config
 _NAME = re.compile(r"[A-Za-z0-9_.\-]+")  # the name is part of the REST URL /v1/models/NAME
@@ -99,7 +100,7 @@ def served_models(bases: Sequence[str | os.PathLike], names: Sequence[str] | Non
         raise ServingConfigError("give at least one model base folder")
     if names is not None and len(names) != len(bases):
         raise ServingConfigError(f"{len(names)} model name(s) {list(names)} for {len(bases)} base folder(s): "
-                                 "give one --name per folder, in the same order")
+                                 f"give one {parameter('names')} per folder, in the same order")
     models: list[ServedModel] = []
     for i, base in enumerate(bases):
         folder = pathlib.Path(base).resolve()
@@ -107,10 +108,10 @@ def served_models(bases: Sequence[str | os.PathLike], names: Sequence[str] | Non
             raise ServingConfigError(f"{base}: no such model base folder")
         versions = model_versions(folder)
         if not versions:
-            hint = (f"; it is a version folder itself: give its parent {folder.parent}"
-                    if (folder / "saved_model.pb").is_file() else "")
+            tip = (f"; it is a version folder itself: give its parent {folder.parent}"
+                   if (folder / "saved_model.pb").is_file() else "")
             raise ServingConfigError(f"{base}: no version folder <number>/saved_model.pb in it (TF Serving loads "
-                                     f"BASE/<version>/){hint}")
+                                     f"BASE/<version>/){tip}")
         name = names[i] if names is not None else folder.name
         if not _NAME.fullmatch(name):
             raise ServingConfigError(f"{base}: model name {name!r} must be letters, digits, '_', '.' or '-' "
@@ -118,11 +119,11 @@ def served_models(bases: Sequence[str | os.PathLike], names: Sequence[str] | Non
         base_path = str(folder) if base_path_root is None else f"{base_path_root.rstrip('/')}/{folder.name}"
         for other in models:
             if other.name == name:
-                raise ServingConfigError(f"model name {name!r} is given twice: {other.folder} and {folder} "
-                                         "(pass --name to tell them apart)")
+                raise ServingConfigError(f"model name {name!r} is given twice: {other.folder} and {folder}"
+                                         f"{hint(' (give {} to tell them apart)', 'names')}")
             if other.base_path == base_path and other.folder != folder:
                 raise ServingConfigError(f"{other.folder} and {folder} both become base_path {base_path!r} "
-                                         f"under --base-path-root {base_path_root}")
+                                         f"under {parameter('base_path_root')} {base_path_root}")
         models.append(ServedModel(name, base_path, folder, versions))
     return models
 
@@ -157,7 +158,8 @@ def write_serving_config(output: str | os.PathLike, bases: Sequence[str | os.Pat
     models = served_models(bases, names, base_path_root=base_path_root)
     output = pathlib.Path(output)
     if output.is_dir():
-        raise ServingConfigError(f"--output {output}: is a folder; give the file to write, e.g. {output}/models.config")
+        raise ServingConfigError(f"{parameter('output')} {output}: is a folder; give the file to write, e.g. "
+                                 f"{output}/models.config")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         write_bytes(output, models_config_text(models).encode("utf-8"))

@@ -37,7 +37,8 @@ class TrainConfig:
     task: str = DEFAULT_TRAIN_TASK  # a registered task name (kbert.tasks.task_names())
     model: str | None = "minilm"  # checkpoint folder, "minilm" or "hf://org/name"
     eval: Any = None  # evaluation data, same forms as train; None: no per-epoch evaluation
-    format: str | None = None  # csv, tsv, jsonl, conll, conllu (default: from the file extension)
+    format: str | None = None  # csv, tsv, jsonl, conll, conllu, squad (default: from the file extension)
+    encoding: str = "utf-8"  # of the data files (a UTF-8 byte-order mark is accepted)
     text_column: str | int | None = None  # default: the reader's conventions (text, sentence, ...)
     text_pair_column: str | int | None = None
     label_column: str | int | None = None

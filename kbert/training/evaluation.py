@@ -22,10 +22,10 @@ from kbert.progress import progress_bars
 from kbert.tasks import EvaluationReport, default_task, get_spec
 
 
-def evaluate(model, data, *, task: str | None = None, format: str | None = None, text_column=None,
-             text_pair_column=None, label_column=None, batch_size: int = 32, max_length: int | None = None,
-             limit: int | None = None, download: bool = False, plots: str | os.PathLike | None = None,
-             **task_options) -> dict:
+def evaluate(model, data, *, task: str | None = None, format: str | None = None, encoding: str = "utf-8",
+             text_column=None, text_pair_column=None, label_column=None, batch_size: int = 32,
+             max_length: int | None = None, limit: int | None = None, download: bool = False,
+             plots: str | os.PathLike | None = None, **task_options) -> dict:
     """Metrics of a fine-tuned checkpoint on labelled ``data`` as one JSON-safe dict.
 
     Text classification gives ``{"accuracy", "macro_f1", "loss", "examples"}`` (micro-F1 for
@@ -34,7 +34,7 @@ def evaluate(model, data, *, task: str | None = None, format: str | None = None,
     for other tags. ``task_options`` are the task's own (e.g. ``tag_column``); ``plots`` is a folder
     for the task's figures (confusion matrix, per-type F1).
     """
-    return evaluate_report(model, data, task=task, format=format, text_column=text_column,
+    return evaluate_report(model, data, task=task, format=format, encoding=encoding, text_column=text_column,
                            text_pair_column=text_pair_column, label_column=label_column, batch_size=batch_size,
                            max_length=max_length, limit=limit, download=download, plots=plots,
                            **task_options).metrics
@@ -42,8 +42,8 @@ def evaluate(model, data, *, task: str | None = None, format: str | None = None,
 
 def evaluate_report(model, data, *, task: str | None = None, batch_size: int = 32, max_length: int | None = None,
                     limit: int | None = None, plots: str | os.PathLike | None = None, format: str | None = None,
-                    text_column=None, text_pair_column=None, label_column=None, download: bool = False,
-                    **task_options) -> EvaluationReport:
+                    encoding: str = "utf-8", text_column=None, text_pair_column=None, label_column=None,
+                    download: bool = False, **task_options) -> EvaluationReport:
     """:func:`evaluate`, returning the task's whole report (metrics and what its plots are drawn from)."""
     checkpoint = load_checkpoint(model)
     task_name = task or default_task(checkpoint)  # the task it was trained for, else its head's
@@ -58,7 +58,7 @@ def evaluate_report(model, data, *, task: str | None = None, batch_size: int = 3
         max_length = trained.get("max_length") or checkpoint.tokenizer.model_max_length
     max_length = min(max_length, checkpoint.tokenizer.model_max_length)
     read = dict(format=format, text_column=text_column, text_pair_column=text_pair_column, label_column=label_column,
-                download=download)
+                download=download, encoding=encoding)
     with progress_bars("evaluating"):
         report = task_obj.evaluate_data(data, read_options=read, task_options=options, batch_size=batch_size,
                                         max_length=max_length, limit=limit)

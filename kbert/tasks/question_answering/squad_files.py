@@ -54,7 +54,7 @@ _TFDS_BATCH = 256
 
 # --- entry points ----------------------------------------------------------------------------------
 def read_qa_examples(source, *, format: str | None = None, limit: int | None = None, download: bool = False,
-                     data_dir: str | None = None) -> list[QAExample]:
+                     data_dir: str | None = None, encoding: str = "utf-8") -> list[QAExample]:
     """Validated questions of a SQuAD file (``.json``), a JSON lines file (``.jsonl``), ``tfds:squad/...``
     or a list of :class:`QAExample` (checked the same way), in source order; ``limit`` keeps the first N.
 
@@ -72,7 +72,7 @@ def read_qa_examples(source, *, format: str | None = None, limit: int | None = N
     elif isinstance(source, (str, os.PathLike)):
         path, rows = split_row_range(os.fspath(source))
         name = format_of(path, format, QA_FORMATS, QA_EXTENSIONS, "question-answering data")
-        text = _decode(_read_bytes(path), path, "utf-8")
+        text = _decode(_read_bytes(path), path, encoding)
         questions = _squad_examples(text, path) if name == "squad" else _jsonl_examples(text, path)
         if rows != slice(None):
             questions = iter(list(questions)[rows])

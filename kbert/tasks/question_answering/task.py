@@ -104,7 +104,8 @@ class QuestionAnswering(Task):
         defaults = {o.name: o.default for o in scoring_options(lambda value: value)}
         options = {name: task_options.get(name, trained.get(name, default)) for name, default in defaults.items()}
         examples = read_qa_examples(data, format=read_options.get("format"), limit=limit,
-                                    download=read_options.get("download", False))
+                                    download=read_options.get("download", False),
+                                    encoding=read_options.get("encoding", "utf-8"))
         windows = evaluation_windows(self.checkpoint.tokenizer, examples, max_length=max_length,
                                      doc_stride=options["doc_stride"], batch_size=batch_size)
         return score_squad(self.build_model(), windows, examples, **_scoring_options(options))

@@ -56,7 +56,7 @@ def prepare(task_cls, config, checkpoint, max_length: int):
     from kbert.tasks.question_answering.task import _scoring_options
 
     options = config.task_options
-    read = dict(format=config.format, download=config.download)
+    read = dict(format=config.format, download=config.download, encoding=config.encoding)
     train_examples = read_qa_examples(config.train, limit=config.train_limit, **read)
     eval_examples = (read_qa_examples(config.eval, limit=config.eval_limit, **read)
                      if config.eval is not None else None)

@@ -47,7 +47,8 @@ class RetrievalExample:
 
 
 def read_pairs(source: Any, *, format: str | None = None, query_column: str | int | None = None,
-               positive_column: str | int | None = None, limit: int | None = None) -> list[RetrievalExample]:
+               positive_column: str | int | None = None, limit: int | None = None,
+               encoding: str = "utf-8") -> list[RetrievalExample]:
     """The rows of ``source`` (a file, optionally with a row range, or a list of :class:`RetrievalExample`)."""
     if isinstance(source, (list, tuple)) and all(isinstance(e, RetrievalExample) for e in source):
         examples = list(source)
@@ -56,7 +57,7 @@ def read_pairs(source: Any, *, format: str | None = None, query_column: str | in
         path, rows = split_row_range(os.fspath(source))
         tabular = corpus_format(path, format) != "jsonl"
         examples = [_example(where, record, path, tabular, query_column, positive_column)
-                    for where, record in read_records(path, format=format)][rows]
+                    for where, record in read_records(path, format=format, encoding=encoding)][rows]
         what = path
     else:
         raise DataError(f"retrieval data must be a csv/tsv/jsonl file or a list of RetrievalExample, "

@@ -72,7 +72,8 @@ class Retrieval(SentenceEmbedding):
         from kbert.tasks.retrieval.scoring import RetrievalSet, score
 
         examples = read_pairs(data, format=read_options.get("format"), query_column=read_options.get("text_column"),
-                              positive_column=read_options.get("text_pair_column"), limit=limit)
+                              positive_column=read_options.get("text_pair_column"), limit=limit,
+                              encoding=read_options.get("encoding", "utf-8"))
         held_out = RetrievalSet.from_examples(examples).with_texts(self.model_text)
         return score(self.build_model(), held_out, self.checkpoint.tokenizer, batch_size=batch_size,
                      max_length=min(max_length, self.max_seq_length))

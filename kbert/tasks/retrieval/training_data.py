@@ -74,7 +74,8 @@ def prepare(task_cls, config, checkpoint, max_length: int) -> PreparedTraining:
     from kbert.tasks.sentence_embedding.config import SentenceEmbeddingConfig
 
     options = config.task_options
-    read = dict(format=config.format, query_column=config.text_column, positive_column=config.text_pair_column)
+    read = dict(format=config.format, query_column=config.text_column, positive_column=config.text_pair_column,
+                encoding=config.encoding)
     train = read_pairs(config.train, limit=config.train_limit, **read)
     evaluation = read_pairs(config.eval, limit=config.eval_limit, **read) if config.eval is not None else None
     mini_batch = options.get("mini_batch_size")

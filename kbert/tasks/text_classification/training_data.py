@@ -32,7 +32,8 @@ def prepare(task_cls, config, checkpoint, max_length: int) -> PreparedTraining:
 
     kind = task_cls.label_kind_for(checkpoint)
     read = dict(label_type=kind, format=config.format, text_column=config.text_column,
-                text_pair_column=config.text_pair_column, label_column=config.label_column, download=config.download)
+                text_pair_column=config.text_pair_column, label_column=config.label_column, download=config.download,
+                encoding=config.encoding)
     train, declared = load_examples(config.train, limit=config.train_limit, **read)
     evaluation = load_examples(config.eval, limit=config.eval_limit, **read)[0] if config.eval is not None else None
     if config.label_names and kind != "regression":

@@ -44,6 +44,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from kbert.data.readers import _decode, _read_bytes, format_of, json_lines
 from kbert.errors import DataError
+from kbert.hints import hint, parameter
 
 TAGGED_FORMATS = ("conll", "conllu", "jsonl")
 # Extension → format name, used when ``format`` is not given (``.txt`` needs ``format``).
@@ -125,22 +126,22 @@ def tagged_from_lists(words: Sequence[Sequence[str]],
 # --- format dispatch and options ---------------------------------------------------------------
 def _check_options(name: str, tag_column, words_key, tags_key) -> None:
     if name != "jsonl":
-        for option, value in (("words_key", words_key), ("tags_key", tags_key)):
+        for key, value in (("words_key", words_key), ("tags_key", tags_key)):
             if value is not None:
-                raise DataError(f"{option} names a JSON field, but a {name} file has columns; "
-                                f"use tag_column to pick the tag column")
+                raise DataError(f"{key} names a JSON field, but a {name} file has columns"
+                                f"{hint('; use {} to pick the tag column', 'tag_column')}")
     else:
         if tag_column is not None:
-            raise DataError(f"tag_column picks a column, but a jsonl file has named fields; "
-                            f"use tags_key={tag_column!r} to pick the tags field")
-        for option, value in (("words_key", words_key), ("tags_key", tags_key)):
+            raise DataError(f"{parameter('tag_column')} picks a column, but a jsonl file has named "
+                            f"fields{hint('; use {} to pick the tags field', 'tags_key', tag_column)}")
+        for key, value in (("words_key", words_key), ("tags_key", tags_key)):
             if value is not None and not isinstance(value, str):
-                raise DataError(f"{option} must be a field name (a string), got {value!r}")
+                raise DataError(f"{key} must be a field name (a string), got {value!r}")
     if isinstance(tag_column, bool) or not (tag_column is None or isinstance(tag_column, (str, int))):
-        raise DataError(f"tag_column must be a 0-based column index{' or a name' if name == 'conllu' else ''}, "
-                        f"got {tag_column!r}")
+        raise DataError(f"{parameter('tag_column')} must be a 0-based column index"
+                        f"{' or a name' if name == 'conllu' else ''}, got {tag_column!r}")
     if name == "conll" and isinstance(tag_column, str):
-        raise DataError(f"a conll file's columns have no names; give tag_column as a 0-based index "
+        raise DataError(f"a conll file's columns have no names; give {parameter('tag_column')} as a 0-based index "
                         f"(-1 is the last column), got {tag_column!r}")
 
 
@@ -196,8 +197,8 @@ def _read_conll(text: str, source: str, tag_column: int | None, labelled: bool) 
 
 def _conll_tag(fields: list[str], tag_column: int | None, line: str, where: str) -> str:
     if len(fields) < 2:
-        raise DataError(f"{where}: expected a word and a tag separated by a tab or spaces, got {line.strip()!r:.80}; "
-                        f"pass labelled=False to read words only")
+        raise DataError(f"{where}: expected a word and a tag separated by a tab or spaces, got {line.strip()!r:.80}"
+                        f"{hint('; pass {} to read words only', 'labelled', False)}")
     index = -1 if tag_column is None else tag_column
     if not -len(fields) <= index < len(fields):
         raise DataError(f"{where}: tag_column is {index} but the line has {len(fields)} columns: {line.strip()!r:.80}")
@@ -282,9 +283,9 @@ def _json_key(item: dict, given: str | None, defaults: tuple[str, ...], role: st
     for key in defaults:
         if key in item:
             return key
-    hint = "; pass labelled=False to read words only" if role == "tags" else ""
-    raise DataError(f"{where}: no {role} field: expected one of {', '.join(map(repr, defaults))} "
-                    f"or give {role}_key (fields: {fields}){hint}")
+    words_only = hint("; pass {} to read words only", "labelled", False) if role == "tags" else ""
+    raise DataError(f"{where}: no {role} field: expected one of {', '.join(map(repr, defaults))}"
+                    f"{hint(' or give {}', role + '_key')} (fields: {fields}){words_only}")
 
 
 # --- values ------------------------------------------------------------------------------------

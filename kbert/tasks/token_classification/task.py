@@ -118,6 +118,7 @@ class TokenClassification(Task):
         from kbert.tasks.token_classification.training_data import DEFAULT_STRIDE, load_tagged, tagged_dataset
 
         sentences = load_tagged(data, format=read_options.get("format"), tag_column=task_options.get("tag_column"),
+                                encoding=read_options.get("encoding", "utf-8"),
                                 limit=limit)
         stride = self.config.extra.get("kbert", {}).get("stride")
         tagged = tagged_dataset(self.checkpoint.tokenizer, sentences, LabelSet(tuple(self.label_names)),

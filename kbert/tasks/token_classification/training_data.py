@@ -30,13 +30,13 @@ DEFAULT_STRIDE = 32  # pieces shared by consecutive windows of a sentence longer
 
 
 def load_tagged(source: Any, *, format: str | None = None, tag_column=None, limit: int | None = None,
-                labelled: bool = True) -> list[TaggedSentence]:
+                labelled: bool = True, encoding: str = "utf-8") -> list[TaggedSentence]:
     """Sentences from a file (``FILE[start:stop]`` selects sentences) or a list of :class:`TaggedSentence`."""
     if isinstance(source, (list, tuple)) and all(isinstance(s, TaggedSentence) for s in source):
         sentences = list(source)
     elif isinstance(source, (str, os.PathLike)):
         path, rows = split_row_range(os.fspath(source))
-        sentences = read_tagged(path, format=format, tag_column=tag_column, labelled=labelled)[rows]
+        sentences = read_tagged(path, format=format, tag_column=tag_column, labelled=labelled, encoding=encoding)[rows]
     else:
         raise DataError(f"token-classification data must be a CoNLL/CoNLL-U/JSONL file or a list of TaggedSentence, "
                         f"got {type(source).__name__}")
@@ -104,7 +104,7 @@ def prepare(task_cls, config, checkpoint, max_length: int):
     from kbert.tasks.token_classification.task import is_entity_scheme
 
     options = config.task_options
-    read = dict(format=config.format, tag_column=options["tag_column"])
+    read = dict(format=config.format, tag_column=options["tag_column"], encoding=config.encoding)
     train_sentences = load_tagged(config.train, limit=config.train_limit, **read)
     eval_sentences = load_tagged(config.eval, limit=config.eval_limit, **read) if config.eval is not None else None
     head = checkpoint.task_head(task_cls.head_prefix, task_cls.hf_head)
