@@ -41,6 +41,7 @@ from kbert.training.config import TrainConfig
 from kbert.tuning.search_space import DEFAULT_SPACE, SearchSpace
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
+TUNER_STRATEGIES = ("default", "mirrored", "tpu")  # a trial's strategy (several machines: a distributed search)
 SEARCH_FOLDER = "search"  # Keras Tuner's project folder inside the output folder
 BEST_FOLDER = "best"
 
@@ -82,13 +83,16 @@ def tune(config: TrainConfig | None = None, space: SearchSpace | Mapping | None 
     for name, value in (("max_trials", max_trials), ("factor", factor), ("max_epochs", max_epochs)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise TuningError(f"{name} must be a positive integer, got {value!r}")
-    if config.strategy == "multiworker":
+    if config.strategy not in TUNER_STRATEGIES:
         raise TuningError("a search runs its trials under strategy 'default', 'mirrored' or 'tpu'; to use several "
                           "machines, distribute the search (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP/PORT)")
     if tuner == "hyperband" and "epochs" in space.params:
         raise TuningError("Hyperband picks each trial's epochs itself (up to max_epochs): leave epochs out of "
                           "the space")
 
+    from kbert.training.strategy import make_at_startup
+
+    make_at_startup(config.strategy, config.tpu)  # as kbert.train: a TPU system starts before anything else runs
     output = pathlib.Path(config.output)
     schedule_epochs = (max_epochs or config.epochs) if tuner == "hyperband" else None
     hypermodel = KbertHyperModel(config, space, schedule_epochs=schedule_epochs)
