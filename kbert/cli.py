@@ -387,9 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     try:
         _check_usage(args)  # what needs no model answers at once, before TensorFlow loads
-        # TensorFlow without its C++ start-up lines (unless TF_CPP_MIN_LOG_LEVEL is set); KBERT_CPU_DEVICES:
-        # logical CPU devices for --strategy mirrored without GPUs, set up before the devices start.
-        start_quietly(configure=_split_cpu_from_env)
+        # TensorFlow without its C++ start-up lines (unless TF_CPP_MIN_LOG_LEVEL is set), and the device
+        # settings that must come before its devices start (_configure_devices).
+        strategy, tpu = _strategy_at_startup(args)
+        start_quietly(configure=lambda: _configure_devices(strategy, tpu))
         commands = {"predict": _predict, "info": _info, "export": _export, "train": _train, "evaluate": _evaluate,
                     "run": _run, "tune": _tune, "embed": _embed, "index": _index, "search": _search,
                     "mine-negatives": _mine_negatives, "serving-config": _serving_config}
@@ -403,10 +404,31 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _split_cpu_from_env() -> None:
-    from kbert.training.strategy import split_cpu_from_env
+def _strategy_at_startup(args) -> tuple[str, str | None]:
+    """The strategy (and TPU) the command will train under, read before TensorFlow starts: ``train``'s
+    ``--strategy``/``--tpu``, the recipe's [train] for ``run`` and ``tune`` (loading it checks the recipe early);
+    ``default`` for the other commands and for a search under a strategy the tuner refuses (it says so itself)."""
+    if args.command == "train":
+        return args.strategy, args.tpu
+    if args.command in ("run", "tune"):
+        from kbert.recipes import load_recipe
+        from kbert.tuning.search import TUNER_STRATEGIES
+
+        train = load_recipe(args.recipe).train
+        if args.command == "run" or train.strategy in TUNER_STRATEGIES:
+            return train.strategy, train.tpu
+    return "default", None
+
+
+def _configure_devices(strategy: str, tpu: str | None) -> None:
+    """Run by :func:`start_quietly` between TensorFlow's import and its device initialisation: the logical CPU
+    devices of ``KBERT_CPU_DEVICES`` (``mirrored`` without GPUs), then the strategy if it must exist before the
+    devices start (``multiworker``, ``tpu``: :func:`~kbert.training.strategy.make_at_startup`); the command's
+    own ``make_strategy`` call then returns that same strategy."""
+    from kbert.training.strategy import make_at_startup, split_cpu_from_env
 
     split_cpu_from_env()
+    make_at_startup(strategy, tpu)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

@@ -93,14 +93,17 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
 
 
 def run_recipe(path: str | os.PathLike) -> dict:
-    """Train, evaluate, export, then answer ``[predict]`` texts through the exported SavedModel."""
+    """Train, evaluate, export, then answer ``[predict]`` texts through the exported SavedModel.
+
+    Under ``multiworker`` only the chief exports (the other workers report the run folder and no metrics)."""
     from kbert.export import export_saved_model
+    from kbert.training.strategy import worker_role
     from kbert.training.trainer import train
 
     recipe = load_recipe(path)
     result = train(recipe.train)
     summary = {"checkpoint": str(result.output), "metrics": result.metrics}
-    if recipe.export_to:
+    if recipe.export_to and worker_role(recipe.train.strategy).is_chief:
         version = export_saved_model(result.output, recipe.export_to)
         summary["saved_model"] = str(version)
         if recipe.predict_texts:

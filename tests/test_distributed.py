@@ -81,27 +81,33 @@ def _free_ports(n):
     return ports
 
 
-def start_workers(output, model, epochs, *, die=None, keras_alone=False, run=RUN):
+def start_cluster(command, env=lambda index: {}):
+    """``command`` run as two workers on localhost, each with its own ``TF_CONFIG`` (and ``env(index)``)."""
     ports = _free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
-    processes = []
-    for index in range(2):
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
-                   TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
-                   KBERT_TEST_DIE="1" if die == index else "0", KBERT_TEST_KERAS_ALONE="1" if keras_alone else "0")
-        processes.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(output), str(model), str(epochs), json.dumps(run)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT))
-    return processes
+    return [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=dict(
+        os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
+        TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}), **env(index)))
+        for index in range(2)]
 
 
-def finish(processes, timeout=420):
+def start_workers(output, model, epochs, *, die=None, keras_alone=False, run=RUN):
+    return start_cluster([sys.executable, "-c", WORKER, str(output), str(model), str(epochs), json.dumps(run)],
+                         lambda index: {"KBERT_TEST_DIE": "1" if die == index else "0",
+                                        "KBERT_TEST_KERAS_ALONE": "1" if keras_alone else "0"})
+
+
+def last_line(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def finish(processes, timeout=420, parse=last_line):
     outputs = []
     try:
         for process in processes:
             out, err = process.communicate(timeout=timeout)
             assert process.returncode == 0, err[-3000:]
-            outputs.append(json.loads(out.strip().splitlines()[-1]))
+            outputs.append(parse(out))
     finally:
         for process in processes:
             process.kill()
@@ -118,6 +124,77 @@ def test_two_workers_reach_the_weights_of_one_process_with_the_same_global_batch
     assert chief["metrics"]["loss"] == pytest.approx(single.metrics["loss"], abs=1e-4)
     assert worker == {"metrics": {}, "history": []}  # only the chief writes the run folder and reports
     assert sorted(p.name for p in (tmp_path / "multi").iterdir() if p.name.startswith(".")) == []
+
+
+# --- the command line: kbert train / run / tune make their strategy before TensorFlow starts its devices -------
+KBERT = [sys.executable, "-m", "kbert"]
+
+
+def write_recipe(path, train, extra=""):
+    """A recipe whose [train] table is ``train`` (TOML strings, numbers and booleans are written as in JSON)."""
+    path.write_text("[train]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in train.items()) + extra)
+    return path
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory, no_dropout):
+    """The weights of one process trained as the command-line runs below are (batches bucketed by length)."""
+    output = tmp_path_factory.mktemp("one") / "run"
+    kbert.train(output=str(output), model=str(no_dropout), epochs=1, **{**RUN, "bucket_by_length": True})
+    return load_file(output / "model.safetensors")
+
+
+def test_kbert_train_on_two_workers_reaches_the_weights_of_one_process(tmp_path, no_dropout, one_process):
+    chief, worker = finish(start_cluster(KBERT + [
+        "train", "--strategy", "multiworker", "--model", str(no_dropout), "--train", RUN["train"], "--eval",
+        RUN["eval"], "--output", str(tmp_path / "multi"), "--epochs", "1", "--batch-size", "16", "--max-length", "32",
+        "--quiet"]))
+    assert_same_updates(load_file(no_dropout / "model.safetensors"), one_process,
+                        load_file(tmp_path / "multi" / "model.safetensors"))
+    assert chief["checkpoint"] == str(tmp_path / "multi") and 0 <= chief["metrics"]["accuracy"] <= 1
+    assert worker["metrics"] == {}  # only the chief evaluates and writes
+
+
+def test_kbert_run_of_a_multiworker_recipe_trains_on_two_workers_and_the_chief_exports(tmp_path, no_dropout,
+                                                                                       one_process):
+    recipe = write_recipe(tmp_path / "multi.toml", {
+        "model": str(no_dropout), "train": RUN["train"], "eval": RUN["eval"], "output": str(tmp_path / "multi"),
+        "epochs": 1, "batch_size": 16, "max_length": 32, "verbose": 0, "strategy": "multiworker"},
+        f'[export]\noutput = "{tmp_path / "export"}"\n[predict]\ntexts = ["I love Paris"]\n')
+    chief, worker = finish(start_cluster(KBERT + ["run", str(recipe)]), parse=json.loads)
+    assert_same_updates(load_file(no_dropout / "model.safetensors"), one_process,
+                        load_file(tmp_path / "multi" / "model.safetensors"))
+    assert chief["saved_model"] == str(tmp_path / "export" / "1")
+    assert [p["text"] for p in chief["predictions"]] == ["I love Paris"]
+    assert worker == {"checkpoint": str(tmp_path / "multi"), "metrics": {}}  # nothing exported twice
+
+
+TUNE_RUN = dict(model=str(CHECKPOINTS / "tiny-uncased-qa"), train=str(DEMO / "sentiment_train.tsv") + "[:32]",
+                eval=str(DEMO / "sentiment_test.tsv") + "[:16]", epochs=1, batch_size=16, max_length=32, verbose=0)
+TUNE = '[tune]\ntuner = "grid"\nmax_trials = 1\n[tune.space]\nlearning_rate = [1e-3]\n'
+
+
+def test_kbert_tune_searches_under_the_mirrored_strategy(tmp_path):
+    recipe = write_recipe(tmp_path / "tune.toml", {**TUNE_RUN, "output": str(tmp_path / "search"),
+                                                   "strategy": "mirrored"}, TUNE)
+    done = subprocess.run(KBERT + ["tune", str(recipe)], capture_output=True, text=True, timeout=420, cwd=ROOT,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KBERT_CPU_DEVICES="2"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = last_line(done.stdout)
+    assert summary["trials"] == 1 and summary["best_hyperparameters"] == {"learning_rate": 1e-3}
+    assert (tmp_path / "search" / "best" / "model.safetensors").is_file()
+
+
+def test_kbert_tune_refuses_multiworker_before_joining_a_cluster(tmp_path):
+    """No strategy is made for a search it would refuse: the cluster below has no other worker to wait for."""
+    recipe = write_recipe(tmp_path / "tune.toml", {**TUNE_RUN, "output": str(tmp_path / "search"),
+                                                   "strategy": "multiworker"}, TUNE)
+    config = {"cluster": {"worker": [f"localhost:{p}" for p in _free_ports(2)]}, "task": {"type": "worker", "index": 0}}
+    done = subprocess.run(KBERT + ["tune", str(recipe)], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=json.dumps(config)))
+    assert done.returncode == 2
+    assert (f"kbert: error: {recipe}: a search runs its trials under strategy 'default', 'mirrored' or 'tpu'"
+            in done.stderr)
 
 
 def _task_data(task, folder):

@@ -218,6 +218,53 @@ def test_kbert_tune_names_the_recipe_in_its_errors(tmp_path):
         tune_recipe(recipe, tuner="simplex")
 
 
+SEEDED = """
+[train]
+model = "{model}"
+train = "{demo}/sentiment_train.tsv[:16]"
+eval = "{demo}/sentiment_test.tsv[:8]"
+output = "{out}"
+epochs = 1
+batch_size = 8
+max_length = 16
+verbose = 0
+
+[tune]
+tuner = "random"
+max_trials = 2
+seed = {seed}
+
+[tune.space]
+learning_rate = {{ min = 1e-5, max = 1e-2, sampling = "log" }}
+"""
+
+
+def seeded_recipe(folder, seed):
+    recipe = folder / "tune.toml"
+    recipe.write_text(SEEDED.format(model=TINY, demo=DEMO, out=folder / "run", seed=seed))
+    return recipe
+
+
+def test_the_same_tune_seed_picks_the_same_hyperparameters(tmp_path):
+    def picked(name, seed, **overrides):
+        (tmp_path / name).mkdir()
+        trials = tune_recipe(seeded_recipe(tmp_path / name, seed), **overrides).trials
+        return [t["hyperparameters"]["learning_rate"] for t in trials]
+
+    first = picked("first", 7)
+    assert len(first) == 2 and first == picked("again", 7)
+    assert picked("other", 8, max_trials=1)[0] != first[0]  # the [tune] seed picks them, not [train]'s (both 42)
+
+
+@pytest.mark.parametrize("seed, shown", [("0", "0"), ("-3", "-3"), ("1.5", "1.5"), ('"7"', "'7'"), ("true", "True"),
+                                         (str(2 ** 32), str(2 ** 32))])
+def test_a_bad_tune_seed_is_refused_before_any_trial(tmp_path, seed, shown):
+    with pytest.raises(TuningError, match=r"tune.toml: seed must be an integer from 1 to 4294967295 \(Keras Tuner "
+                                          rf"takes 0 for no seed\), got {shown}$"):
+        tune_recipe(seeded_recipe(tmp_path, seed))
+    assert not (tmp_path / "run").exists()
+
+
 # --- distributed tuning: a chief oracle and two workers on localhost -------------------------------------
 WORKER = """
 import json, sys

@@ -8,8 +8,9 @@
 * ``multiworker``: ``MultiWorkerMirroredStrategy`` over the cluster in ``TF_CONFIG`` (checked by
   :func:`read_tf_config`, errors naming the field). Every worker runs the same command; the chief (task
   ``chief``, else ``worker`` 0) writes the run folder, the other workers keep their backups in the run's
-  state folder (:func:`worker_role`). It must be made before TensorFlow runs any op in the process, so
-  ``kbert.train`` makes the strategy first.
+  state folder (:func:`worker_role`). It must be made before TensorFlow initialises its devices (collective
+  ops are configured at program start-up), so ``kbert.train`` makes the strategy first, and the ``kbert``
+  command line makes it while TensorFlow starts (:func:`make_at_startup`).
 * ``tpu``: ``TPUStrategy`` on the TPU named by ``tpu`` (``--tpu``; a name, ``grpc://host:port``, or
   ``local``), else found by ``TPUClusterResolver`` from the environment (``TPU_NAME``, a Cloud TPU VM).
   Untested on hardware here: the tests stop where a TPU is needed.
@@ -37,6 +38,7 @@ from kbert.training.config import STRATEGIES
 CPU_DEVICES_ENV = "KBERT_CPU_DEVICES"
 ROLES = ("chief", "worker", "evaluator")  # MultiWorkerMirroredStrategy's task types (no parameter servers)
 _MADE: dict[tuple, tf.distribute.Strategy] = {}  # a multi-worker or TPU strategy is made once per process
+AT_STARTUP = ("multiworker", "tpu")  # the strategies made before TensorFlow initialises its devices
 
 
 def split_cpu(count: int) -> None:
@@ -126,6 +128,15 @@ def read_tf_config(text: str | None = None) -> WorkerRole:
 def worker_role(strategy_name: str) -> WorkerRole:
     """This process's role: from ``TF_CONFIG`` under ``multiworker``, else the chief of one."""
     return read_tf_config() if strategy_name == "multiworker" else WorkerRole()
+
+
+def make_at_startup(name: str, tpu: str | None = None) -> None:
+    """Make the strategy ``name`` now if it is one of :data:`AT_STARTUP`, to be called between TensorFlow's import
+    and its device initialisation: ``MultiWorkerMirroredStrategy`` configures collective ops, which TensorFlow
+    accepts only then; a TPU system is initialised before anything runs. :func:`make_strategy` later returns
+    the strategy made here (``_MADE``)."""
+    if name in AT_STARTUP:
+        make_strategy(name, tpu)
 
 
 def make_strategy(name: str, tpu: str | None = None) -> tf.distribute.Strategy:

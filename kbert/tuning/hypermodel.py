@@ -69,7 +69,7 @@ class KbertHyperModel(keras_tuner.HyperModel):
         config = self.trial_config(hp)
         self.run = TrainingRun(config, checkpoint=self.checkpoint, prepared=self._prepared.get(config.batch_size))
         self._prepared[config.batch_size] = self.run.prepared
-        self.run.build(make_strategy(config.strategy), schedule_epochs=self.schedule_epochs)
+        self.run.build(make_strategy(config.strategy, config.tpu), schedule_epochs=self.schedule_epochs)
         return self.run.trainable
 
     def fit(self, hp, model, *args, callbacks=(), epochs: int | None = None, initial_epoch: int = 0, **kwargs):

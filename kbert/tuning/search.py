@@ -41,6 +41,7 @@ from kbert.training.config import TrainConfig
 from kbert.tuning.search_space import DEFAULT_SPACE, SearchSpace
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
+TUNER_STRATEGIES = ("default", "mirrored", "tpu")  # a trial's strategy (several machines: a distributed search)
 SEARCH_FOLDER = "search"  # Keras Tuner's project folder inside the output folder
 BEST_FOLDER = "best"
 
@@ -59,13 +60,14 @@ class TuneResult:
 
 def tune(config: TrainConfig | None = None, space: SearchSpace | Mapping | None = None, *, tuner: str = "random",
          max_trials: int = 10, max_epochs: int | None = None, factor: int = 3, overwrite: bool = False,
-         **options) -> TuneResult:
+         seed: int | None = None, **options) -> TuneResult:
     """Search ``space`` (a :class:`SearchSpace` or a ``[tune.space]``-style dict; default :data:`DEFAULT_SPACE`)
     around ``config`` (or :class:`TrainConfig` ``options``) with ``tuner`` (one of :data:`TUNERS`).
 
     ``max_trials`` bounds random, Bayesian and grid searches (a grid stops earlier when it has tried every
     combination); Hyperband runs brackets up to ``max_epochs`` (default: ``config.epochs``) with reduction
-    ``factor``.
+    ``factor``. ``seed`` (default: the config's) seeds the tuner's choices: the same seed picks the same
+    hyperparameters.
     """
     import keras_tuner
 
@@ -82,18 +84,25 @@ def tune(config: TrainConfig | None = None, space: SearchSpace | Mapping | None 
     for name, value in (("max_trials", max_trials), ("factor", factor), ("max_epochs", max_epochs)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise TuningError(f"{name} must be a positive integer, got {value!r}")
-    if config.strategy == "multiworker":
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 1 <= seed < 2 ** 32):
+        raise TuningError(f"seed must be an integer from 1 to {2 ** 32 - 1} (Keras Tuner takes 0 for no seed), "
+                          f"got {seed!r}")
+    if config.strategy not in TUNER_STRATEGIES:
         raise TuningError("a search runs its trials under strategy 'default', 'mirrored' or 'tpu'; to use several "
                           "machines, distribute the search (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP/PORT)")
     if tuner == "hyperband" and "epochs" in space.params:
         raise TuningError("Hyperband picks each trial's epochs itself (up to max_epochs): leave epochs out of "
                           "the space")
 
+    from kbert.training.strategy import make_at_startup
+
+    make_at_startup(config.strategy, config.tpu)  # as kbert.train: a TPU system starts before anything else runs
     output = pathlib.Path(config.output)
     schedule_epochs = (max_epochs or config.epochs) if tuner == "hyperband" else None
     hypermodel = KbertHyperModel(config, space, schedule_epochs=schedule_epochs)
     common = dict(hypermodel=hypermodel, objective=hypermodel.objective, directory=str(output),
-                  project_name=SEARCH_FOLDER, overwrite=overwrite, seed=config.seed)
+                  project_name=SEARCH_FOLDER, overwrite=overwrite,
+                  seed=config.seed if seed is None else seed)
     if tuner == "hyperband":
         engine = keras_tuner.Hyperband(max_epochs=max_epochs or config.epochs, factor=factor, **common)
     else:
@@ -131,7 +140,7 @@ def tune(config: TrainConfig | None = None, space: SearchSpace | Mapping | None 
                       finished.metrics)
 
 
-TUNE_KEYS = ("tuner", "max_trials", "max_epochs", "factor", "overwrite", "space")  # a recipe's [tune] table
+TUNE_KEYS = ("tuner", "max_trials", "max_epochs", "factor", "overwrite", "seed", "space")  # a recipe's [tune] table
 
 
 def tune_recipe(path, **overrides) -> TuneResult:
