@@ -188,6 +188,7 @@ def test_bad_arguments_are_input_errors(served):
 # --- question answering and entity tagging through the server --------------------------------------------
 QA = CHECKPOINTS / "tiny-uncased-qa"
 NER = CHECKPOINTS / "tiny-cased-token-cls"  # random head: many entities, every kind of piece
+ROBERTA_NER = CHECKPOINTS / "tiny-roberta-ner"  # byte-level BPE: no word-aware pieces
 QUESTIONS = [{"question": "Where is Sinan living these days?",
               "context": "Sinan lives in California but Matt lives in Boston."},
              {"question": "Who lives in Boston?", "context": "Café déjà vu: Matt lives in Boston, 北京 is far. " * 20}]
@@ -199,6 +200,7 @@ def served_tasks(tmp_path_factory):
     root = tmp_path_factory.mktemp("saved_task_models")
     bases = {"qa": export_saved_model(QA, root / "qa", task="question-answering").parent,
              "ner": export_saved_model(NER, root / "ner").parent,
+             "roberta-ner": export_saved_model(ROBERTA_NER, root / "roberta-ner").parent,
              "features": export_saved_model(TINY, root / "features", task="feature-extraction").parent}
     with LocalModelServer(bases) as server:
         yield server, bases
@@ -215,7 +217,7 @@ def test_question_answering_answers_equal_the_pipeline(served_tasks, protocol, r
     for got, expected, record in zip(answers, want, QUESTIONS):
         assert (got["answer"], got["start"], got["end"]) == (expected["answer"], expected["start"], expected["end"])
         assert got["answer"] == record["context"][got["start"]:got["end"]]  # character offsets into the context
-        assert got["score"] == pytest.approx(expected["score"], abs=1e-4)
+        assert got["score"] == pytest.approx(expected["score"], abs=1e-6)  # full precision, not rounded
 
 
 @pytest.mark.parametrize("protocol, rest_format", PROTOCOLS)
@@ -228,37 +230,130 @@ def test_entity_answers_equal_the_pipeline(served_tasks, protocol, rest_format):
     for got, expected in zip(answers, want):
         assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in got["entities"]] == \
                [(e["entity_group"], e["word"], e["start"], e["end"]) for e in expected]
-        np.testing.assert_allclose([e["score"] for e in got["entities"]], [e["score"] for e in expected], atol=1e-4)
+        np.testing.assert_allclose([e["score"] for e in got["entities"]], [e["score"] for e in expected], atol=1e-6)
 
 
-# --- calling the client: the pipeline's own output shapes ------------------------------------------------
-def _close(got, want):
-    """Equal structures: strings and ints exactly, floats within 1e-4."""
+# --- calling the client like the pipeline: its call forms, and the same values, keys, order and nesting --------
+def assert_same(got, want, where="result"):
+    """Equal structures: dict keys in the same order, str/int/bool exactly, floats within 1e-6, arrays alike."""
     if isinstance(want, dict):
-        assert isinstance(got, dict) and sorted(got) == sorted(want), (got, want)
+        assert isinstance(got, dict) and list(got) == list(want), (where, got, want)
         for key in want:
-            _close(got[key], want[key])
-    elif isinstance(want, (list, tuple)):
-        assert isinstance(got, (list, tuple)) and len(got) == len(want), (got, want)
-        for a, b in zip(got, want):
-            _close(a, b)
+            assert_same(got[key], want[key], f"{where}[{key!r}]")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), (where, got, want)
+        for i, (a, b) in enumerate(zip(got, want)):
+            assert_same(a, b, f"{where}[{i}]")
+    elif isinstance(want, np.ndarray):
+        assert isinstance(got, np.ndarray) and got.shape == want.shape and got.dtype == want.dtype, (where, got, want)
+        np.testing.assert_allclose(got, want, atol=1e-6, err_msg=where)
     elif isinstance(want, float):
-        assert got == pytest.approx(want, abs=1e-4)
+        assert isinstance(got, float) and got == pytest.approx(want, abs=1e-6), (where, got, want)
     else:
-        assert got == want
+        assert type(got) is type(want) and got == want, (where, got, want)
+
+
+def assert_calls_agree(c, pipe, calls):
+    """Every ``(args, kwargs)`` call of the client gives what the same call of the pipeline gives."""
+    for args, kwargs in calls:
+        assert_same(c(*args, **kwargs), pipe(*args, **kwargs), f"call {args!r:.80} {kwargs}")
 
 
 @pytest.mark.parametrize("protocol, rest_format", PROTOCOLS)
-def test_calling_the_client_gives_the_pipelines_outputs(served, served_tasks, protocol, rest_format):
+def test_text_classification_calls_equal_the_pipelines(served, protocol, rest_format):
     with client(served, "tiny", protocol, rest_format) as c:
-        _close(c(TEXTS), pipeline("text-classification", TINY)(TEXTS))  # [{'label', 'score'}]
-    with client(served, "embed", protocol, rest_format) as c:
-        _close(c(TEXTS[:3]), pipeline("sentence-embedding", TINY)(TEXTS[:3]))  # [[floats]]
-    with client(served_tasks, "qa", protocol, rest_format) as c:
-        got = c({"question": [q["question"] for q in QUESTIONS], "context": [q["context"] for q in QUESTIONS]})
-        _close(got, pipeline("question-answering", QA)(QUESTIONS))  # [{'score', 'start', 'end', 'answer'}]
+        assert_calls_agree(c, pipeline("text-classification", TINY), [
+            (("I love Paris",), {}),  # a single str: [{'label', 'score'}]
+            ((TEXTS,), {}), ((TEXTS[:2],), {"top_k": None}), (("I love Paris",), {"top_k": 2}),
+            ((TEXTS[:2],), {"function_to_apply": "sigmoid", "top_k": 3}),
+            (("what a day",), {"function_to_apply": "none"}),
+            (({"text": "I love Paris"},), {}),
+        ])
+        with pytest.raises(InputError, match=r"input 0: model 'tiny' \(text-classification export\) takes no text "
+                                             r"pairs"):
+            c({"text": "a", "text_pair": "b"})
+        with pytest.raises(InputError, match=r"text-classification: top_k must be a positive int or None, got 0"):
+            c("a", top_k=0)
+    dicts = [{"text": a, "text_pair": b} for a, b in PAIRS]
+    with client(served, "pair", protocol, rest_format) as c:
+        assert_calls_agree(c, pipeline("text-classification", PAIR), [
+            ((dicts[0],), {}), ((dicts,), {}), ((dicts,), {"top_k": 2}), ((dicts[1],), {"top_k": None})])
+        with pytest.raises(InputError, match=r"input 1: model 'pair' \(text-classification export\) takes "
+                                             r"\['text', 'text_pair'\]"):
+            c([dicts[0], "no pair"])
+
+
+@pytest.mark.parametrize("protocol, rest_format", PROTOCOLS)
+def test_token_classification_calls_equal_the_pipelines(served_tasks, protocol, rest_format):
+    pipe = pipeline("token-classification", NER)
+    assert all(len(entities) >= 5 for entities in pipe(SENTENCES, aggregation_strategy="simple"))  # to compare
     with client(served_tasks, "ner", protocol, rest_format) as c:
-        want = pipeline("token-classification", NER)(SENTENCES, aggregation_strategy="simple")
-        _close(c(SENTENCES), want)  # [[{'entity_group', 'score', 'word', 'start', 'end'}]]
+        assert_calls_agree(c, pipe, [
+            ((SENTENCES[0],), {}),  # the pipeline's default: "none", one dict per token
+            ((SENTENCES,), {}), ((SENTENCES,), {"ignore_labels": []}),
+            *(((SENTENCES,), {"aggregation_strategy": s}) for s in ("simple", "first", "average", "max")),
+            ((SENTENCES[1],), {"aggregation_strategy": "SIMPLE", "ignore_labels": ["O", "PER"]}),
+        ])
+        with pytest.raises(InputError, match=r"token-classification export: \['stride'\] cannot be applied to the "
+                                             r"served outputs"):
+            c(SENTENCES, stride=16, aggregation_strategy="first")
+        with pytest.raises(InputError, match=r"its simple groups leave out 'O'; ignore_labels=\[\] would keep them"):
+            c(SENTENCES, aggregation_strategy="simple", ignore_labels=[])
+    with client(served_tasks, "roberta-ner", protocol, rest_format) as c:
+        assert_calls_agree(c, pipeline("token-classification", ROBERTA_NER), [
+            ((SENTENCES,), {}), ((SENTENCES[0],), {"aggregation_strategy": "simple"})])
+        with pytest.raises(InputError, match=r"aggregation_strategy='first' needs a WordPiece tokenizer"):
+            c(SENTENCES, aggregation_strategy="first")
+
+
+@pytest.mark.parametrize("protocol, rest_format", PROTOCOLS)
+def test_question_answering_calls_equal_the_pipelines(served_tasks, protocol, rest_format):
+    first, second = QUESTIONS
+    with client(served_tasks, "qa", protocol, rest_format) as c:
+        assert_calls_agree(c, pipeline("question-answering", QA), [
+            ((), first),  # question=, context= keywords: one dict
+            ((first,), {}), ((QUESTIONS,), {}), ((QUESTIONS[:1],), {}),  # a list of one comes back alone
+            (((first["question"], first["context"]),), {}),  # (question, context)
+            ((), {"question": [first["question"], second["question"]], "context": second["context"]}),
+            ((), {"question": [q["question"] for q in QUESTIONS], "context": [q["context"] for q in QUESTIONS]}),
+            ((QUESTIONS,), {"top_k": 1}),
+        ])
+        with pytest.raises(InputError, match=r"question-answering export: \['doc_stride', 'max_answer_len'\] cannot be "
+                                             r"applied"):
+            c(first, doc_stride=32, max_answer_len=5)
+        with pytest.raises(InputError, match=r"top_k=6 is more than the 5 answers per question it keeps"):
+            c(first, top_k=6)
+        with pytest.raises(InputError, match=r"give the inputs either positionally or as question=/context=, not both"):
+            c(first, question="Who?")
+
+
+@pytest.mark.parametrize("protocol, rest_format", PROTOCOLS)
+def test_question_answering_top_k_gives_the_exports_ranked_answers(served_tasks, protocol, rest_format):
+    """``top_k`` > 1 reads the export's ``top_k_*`` outputs (their parity with the pipeline is the export's)."""
+    with client(served_tasks, "qa", protocol, rest_format) as c:
+        raw = c.predict({"question": [QUESTIONS[0]["question"]], "context": [QUESTIONS[0]["context"]]})
+        got = c(QUESTIONS[0], top_k=3)
+    assert int(raw["count"][0]) >= 3
+    assert [list(a) for a in got] == [["score", "start", "end", "answer"]] * 3
+    assert [(a["answer"], a["start"], a["end"]) for a in got] == \
+           list(zip(raw["top_k_answer"][0][:3], raw["top_k_start"][0][:3].tolist(), raw["top_k_end"][0][:3].tolist()))
+    np.testing.assert_allclose([a["score"] for a in got], raw["top_k_score"][0][:3], atol=1e-7)
+
+
+@pytest.mark.parametrize("protocol, rest_format", PROTOCOLS)
+def test_vector_calls_equal_the_pipelines(served, served_tasks, protocol, rest_format):
     with client(served_tasks, "features", protocol, rest_format) as c:
-        _close(c(SENTENCES), pipeline("feature-extraction", TINY)(SENTENCES))  # [(1, T, H) nested lists]
+        assert_calls_agree(c, pipeline("feature-extraction", TINY), [
+            ((SENTENCES[0],), {}), ((SENTENCES,), {}),  # (1, T, H) nested lists per text
+            ((SENTENCES,), {"pooling": "mean"}), ((SENTENCES[1],), {"pooling": "cls", "normalize": True}),
+            ((SENTENCES,), {"pooling": "mean", "return_tensors": True}),
+        ])
+        with pytest.raises(InputError, match=r"pooling='pooled' needs the pooler output, which it does not serve"):
+            c(SENTENCES, pooling="pooled")
+    with client(served, "embed", protocol, rest_format) as c:
+        assert_calls_agree(c, pipeline("sentence-embedding", TINY), [
+            ((TEXTS[0],), {}), ((TEXTS[:3],), {}), ((TEXTS[:3],), {"normalize": True}),
+            ((TEXTS[:3],), {"return_tensors": True}),
+        ])
+        with pytest.raises(InputError, match=r"sentence-embedding export: \['prompt'\] cannot be applied"):
+            c(TEXTS[:1], prompt="query: ")

@@ -4,9 +4,10 @@
 (:mod:`kbert.serving.rest`, standard library only; ``rest_format="inputs"`` columns or ``"instances"``
 rows) or its gRPC API (:mod:`kbert.serving.grpc_client`). :meth:`Client.predict` returns the signature's
 outputs as numpy arrays (strings as ``str``), the same for both protocols except that REST numbers
-arrive through JSON as float64 / int64. Calling the client (``client(texts)``) gives what the task's
-pipeline returns for those texts, in Hugging Face's shapes (``{'label', 'score'}``, entity dicts with character
-offsets, ``{'score', 'start', 'end', 'answer'}``, vectors: ``Task.pipeline_outputs_from_serving``);
+arrive through JSON as float64 / int64 (holding the float32 values exactly). Calling the client
+(``client("I love Paris")``, ``client(question=..., context=...)``, ``client(texts, top_k=2)``) gives what the
+task's pipeline returns for that call, the same keys, order, nesting and full precision
+(``Task.pipeline_outputs_from_serving``);
 :meth:`Client.answers` the readable answers ``kbert run`` recipes print (the inputs included). Both need the
 export's ``assets.extra/kbert.json``, which TF Serving does not serve: pass the SavedModel's folder as
 ``saved_model=`` (a version folder, or the base folder: its highest version, or ``version``). It also gives
@@ -113,24 +114,28 @@ class Client:
         """The signature's raw outputs for ``texts`` (a list of str; or a dict of input name -> list)."""
         return self._transport.predict(self.request_inputs(texts, text_pairs), self.signature_name)
 
-    def __call__(self, texts, text_pairs=None) -> list:
-        """What the export's pipeline returns for ``texts``, one result per text in Hugging Face's shape
-        (``Task.pipeline_outputs_from_serving``; needs ``saved_model=``)."""
-        return self._task_results("pipeline_outputs_from_serving", texts, text_pairs)
+    def __call__(self, *inputs, **params):
+        """What ``kbert.pipeline(task)(*inputs, **params)`` returns for the export's task (needs ``saved_model=``).
+
+        The pipeline's call forms (a str, a list, ``{"text", "text_pair"}`` dicts, ``question=``/``context=``
+        keywords or ``{"question", "context"}`` dicts...) nested as the pipeline nests them, and the call
+        parameters the export's outputs can honour (``Task.serving_call_parameters``: ``top_k``,
+        ``function_to_apply``, ``aggregation_strategy``, ``ignore_labels``, ``pooling``...); the others (windows,
+        prompts) were fixed by the export and raise :class:`~kbert.errors.InputError`.
+        """
+        task = self._task()
+        given = inputs[0] if len(inputs) == 1 else (inputs or None)
+        params = task.check_serving_parameters(params, self.metadata)
+        examples = task.parse_call(given, params)
+        outputs = self._outputs(self._example_inputs(examples))
+        return task.package(task.pipeline_outputs_from_serving(examples, outputs, self.metadata, params), given, params)
 
     def answers(self, texts, text_pairs=None) -> list[dict]:
         """The export's task answers for ``texts``, shaped as ``kbert run`` recipes give them
         (``Task.answers_from_serving``; needs ``saved_model=``)."""
-        return self._task_results("answers_from_serving", texts, text_pairs)
-
-    def _task_results(self, hook: str, texts, text_pairs) -> list:
-        if self.metadata is None:
-            raise ServingConfigError("reading the answers needs the export's assets.extra/kbert.json: create the "
-                                     "Client with saved_model=FOLDER (TF Serving does not serve it)")
-        from kbert.tasks import get_task
-
+        task = self._task()
         inputs = self.request_inputs(texts, text_pairs)
-        outputs = self._transport.predict(inputs, self.signature_name)
+        outputs = self._outputs(inputs)
         names = list(inputs)
         if len(names) == 1:
             records = list(inputs[names[0]])
@@ -138,8 +143,33 @@ class Client:
             records = list(zip(inputs["text"], inputs["text_pair"]))
         else:
             records = [dict(zip(names, row)) for row in zip(*inputs.values())]
-        plain = {name: value.tolist() for name, value in outputs.items()}
-        return getattr(get_task(self.metadata["task"]), hook)(records, plain, self.metadata)
+        return task.answers_from_serving(records, outputs, self.metadata)
+
+    def _task(self):
+        if self.metadata is None:
+            raise ServingConfigError("reading the answers needs the export's assets.extra/kbert.json: create the "
+                                     "Client with saved_model=FOLDER (TF Serving does not serve it)")
+        from kbert.tasks import get_task
+
+        return get_task(self.metadata["task"])
+
+    def _example_inputs(self, examples) -> dict[str, list[str]]:
+        """The named inputs of a request for the pipeline's examples (texts, and pairs for a pair signature)."""
+        names = self.input_names
+        paired = [e.text_pair is not None for e in examples]
+        if len(names) == 1 and any(paired):
+            raise InputError(f"input {paired.index(True)}: {self._export()} takes no text pairs (its inputs: {names})")
+        if len(names) > 1 and not all(paired):
+            raise InputError(f"input {paired.index(False)}: {self._export()} takes {names}: give "
+                             f"{{{names[0]!r}: ..., {names[1]!r}: ...}}")
+        columns = {names[0]: [e.text for e in examples]}
+        if len(names) > 1:
+            columns[names[1]] = [e.text_pair for e in examples]
+        return self.request_inputs(columns)
+
+    def _outputs(self, inputs: dict[str, list[str]]) -> dict[str, list]:
+        """The signature's outputs for ``inputs`` as plain lists (the same on both protocols)."""
+        return {name: value.tolist() for name, value in self._transport.predict(inputs, self.signature_name).items()}
 
     def status(self) -> list[dict]:
         """The model's versions: ``[{'version': 1, 'state': 'AVAILABLE', 'error_code': 'OK', 'error_message': ''}]``."""

@@ -10,6 +10,8 @@ call only the hooks below and never name a task:
     kbert evaluate:  evaluate_data ─► EvaluationReport (metrics) ─► write_plots
     kbert.export:    build_model ─► serving_outputs (TF ops only) ─► export_metadata;
                      recipes read the SavedModel's answers back with answers_from_serving
+    kbert.serving.Client called like the pipeline: check_serving_parameters ─► parse_call ─► [served model]
+                     ─► pipeline_outputs_from_serving ─► package (parse_call and package need no checkpoint)
 
 ``postprocess`` works on plain numpy arrays of ONE example so that it is testable without a model.
 Task-specific options (CLI flags, recipe keys) are declared in the package's ``SPEC``
@@ -201,23 +203,30 @@ class Task:
 
     # --- pipeline ------------------------------------------------------------------------------
     def parse_inputs(self, inputs: Any, params: dict[str, Any] | None = None) -> list[Example]:
-        """Validate pipeline inputs and return them as examples (``params``: the checked call parameters).
+        """Validate pipeline inputs and return them as examples (``params``: the checked call parameters);
+        by default :meth:`parse_call`, which a served model's client uses too."""
+        return self.parse_call(inputs, params)
+
+    @classmethod
+    def parse_call(cls, inputs: Any, params: dict[str, Any] | None = None) -> list[Example]:
+        """The examples of a call's inputs, as given (needs no checkpoint: ``kbert.serving.Client`` uses it).
 
         Accepts a ``str``, a ``{"text": ..., "text_pair": ...}`` dict, or a list of either.
         """
         if inputs is None:
-            raise InputError(f"{self.name}: no inputs given")
+            raise InputError(f"{cls.name}: no inputs given")
         single = isinstance(inputs, (str, dict))
         items = [inputs] if single else inputs
         if not isinstance(items, (list, tuple)):
-            raise InputError(f"{self.name}: inputs must be a str, a dict with 'text' (and 'text_pair') or a list "
+            raise InputError(f"{cls.name}: inputs must be a str, a dict with 'text' (and 'text_pair') or a list "
                              f"of them; got {type(inputs).__name__}")
         if not items:
-            raise InputError(f"{self.name}: got an empty list of inputs")
-        return [self._parse_one(item, i) for i, item in enumerate(items)]
+            raise InputError(f"{cls.name}: got an empty list of inputs")
+        return [cls._parse_one(item, i) for i, item in enumerate(items)]
 
-    def _parse_one(self, item: Any, index: int) -> Example:
-        where = f"{self.name}: input {index}"
+    @classmethod
+    def _parse_one(cls, item: Any, index: int) -> Example:
+        where = f"{cls.name}: input {index}"
         if isinstance(item, str):
             return Example(_check_encodable(item, where))
         if isinstance(item, dict):
@@ -225,15 +234,15 @@ class Task:
             if unknown or "text" not in item:
                 raise InputError(f"{where}: a dict input needs the key 'text' and may have 'text_pair'; "
                                  f"got keys {sorted(item)}")
-            if "text_pair" in item and not self.accepts_pairs:
-                raise InputError(f"{where}: {self.name} does not take text pairs")
+            if "text_pair" in item and not cls.accepts_pairs:
+                raise InputError(f"{where}: {cls.name} does not take text pairs")
             text, pair = item["text"], item.get("text_pair")
             for key, value in (("text", text), ("text_pair", pair)):
                 if value is not None and not isinstance(value, str):
                     raise InputError(f"{where}: {key!r} must be a str, got {type(value).__name__} {value!r:.60}")
             return Example(_check_encodable(text, where), pair if pair is None else _check_encodable(pair, where))
         raise InputError(f"{where} is {type(item).__name__} {item!r:.60}; expected a str"
-                         + (" or a dict with 'text' and 'text_pair'" if self.accepts_pairs else ""))
+                         + (" or a dict with 'text' and 'text_pair'" if cls.accepts_pairs else ""))
 
     def input_of_record(self, record: dict) -> Any:
         """The pipeline input of one ``kbert predict --input`` record (its ``input_fields``)."""
@@ -262,14 +271,16 @@ class Task:
         """The result of one example from all its windows (one unless :meth:`window_stride` gives a stride)."""
         return self.postprocess(windows[0], **params)
 
-    def package_one(self, result: Any, params: dict[str, Any]) -> Any:
+    @classmethod
+    def package_one(cls, result: Any, params: dict[str, Any]) -> Any:
         """One example's result as Hugging Face's pipeline gives it within a list of inputs."""
         return result
 
-    def package(self, results: list[Any], inputs: Any, params: dict[str, Any]) -> Any:
+    @classmethod
+    def package(cls, results: list[Any], inputs: Any, params: dict[str, Any]) -> Any:
         """Nest per-example results (each through :meth:`package_one`) as Hugging Face's pipeline returns them
         (``inputs`` as given)."""
-        results = [self.package_one(r, params) for r in results]
+        results = [cls.package_one(r, params) for r in results]
         return results[0] if isinstance(inputs, (str, dict)) else results
 
     def classifier_head(self, features, dropout: float | None = None, *, hidden_layer: bool = False):
@@ -366,13 +377,33 @@ class Task:
         """Readable answers from a SavedModel's outputs (as lists) for ``texts`` (recipes' [predict])."""
         raise NotImplementedError
 
+    # --- a served export called like the pipeline (kbert.serving.Client) ---------------------------
+    serving_call_parameters: ClassVar[tuple[str, ...]] = ()  # the call parameters the export's outputs can honour
+
     @classmethod
-    def pipeline_outputs_from_serving(cls, texts: list, outputs: dict[str, list], metadata: dict) -> list:
-        """What the pipeline returns for each of ``texts``, from a SavedModel's outputs (``kbert.serving.Client``):
-        by default :meth:`answers_from_serving` without the inputs it repeats (``text``, ``question``...)."""
+    def check_serving_parameters(cls, params: dict[str, Any], metadata: dict) -> dict[str, Any]:
+        """A client call's parameters, checked against what the export (``metadata``: its ``kbert.json``) can give;
+        by default only :attr:`serving_call_parameters` pass, unchanged."""
+        fixed = sorted(set(params) & set(cls.call_parameters) - set(cls.serving_call_parameters))
+        if fixed:
+            raise InputError(f"{cls.name} export: {fixed} cannot be applied to the served outputs (the export fixed "
+                             f"them); a call takes {list(cls.serving_call_parameters)}")
+        unknown = sorted(set(params) - set(cls.serving_call_parameters))
+        if unknown:
+            raise InputError(f"{cls.name}: unknown argument(s) {unknown}; accepted: "
+                             f"{list(cls.serving_call_parameters)}")
+        return params
+
+    @classmethod
+    def pipeline_outputs_from_serving(cls, examples: list[Example], outputs: dict[str, list], metadata: dict,
+                                      params: dict[str, Any]) -> list:
+        """What the pipeline gives for each of ``examples`` (before :meth:`package`), from the export's outputs
+        (as lists) and the call's checked parameters: by default :meth:`answers_from_serving` without the inputs
+        it repeats (``text``, ``question``...)."""
         echoed = {"text", "text_pair", *cls.input_fields, *cls.optional_input_fields}
+        records = [e.text if e.text_pair is None else (e.text, e.text_pair) for e in examples]
         return [{k: v for k, v in answer.items() if k not in echoed}
-                for answer in cls.answers_from_serving(texts, outputs, metadata)]
+                for answer in cls.answers_from_serving(records, outputs, metadata)]
 
 
 def _check_encodable(text: str, where: str) -> str:

@@ -52,19 +52,28 @@ class FeatureExtraction(Task):
         return keras.Model(backbone.input, outputs, name="feature_extractor")
 
     def check_parameters(self, params):
-        params = super().check_parameters(params)
+        params = self._checked_call(super().check_parameters(params))
+        if params["pooling"] == "pooled" and not self.checkpoint.has_pooler:
+            raise InputError(f"{self.name}: pooling='pooled' needs pooler weights, which {self.checkpoint.path} lacks")
+        return params
+
+    @classmethod
+    def _checked_call(cls, params):
         pooling = params.get("pooling")
         if pooling is not None and pooling not in POOLINGS:
-            raise InputError(f"{self.name}: pooling must be one of {list(POOLINGS)} or None, got {pooling!r}")
-        if pooling == "pooled" and not self.checkpoint.has_pooler:
-            raise InputError(f"{self.name}: pooling='pooled' needs pooler weights, which {self.checkpoint.path} lacks")
+            raise InputError(f"{cls.name}: pooling must be one of {list(POOLINGS)} or None, got {pooling!r}")
         return {"pooling": pooling, "normalize": bool(params.get("normalize", False)),
                 "return_tensors": bool(params.get("return_tensors", False))}
 
     def postprocess(self, output: ExampleOutput, pooling=None, normalize=False, return_tensors=False):
-        hidden = output.outputs["last_hidden_state"]  # (T, H)
+        return self._result(output.outputs["last_hidden_state"], output.outputs.get("pooled_output"), pooling,
+                            normalize, return_tensors)
+
+    @staticmethod
+    def _result(hidden, pooled, pooling, normalize, return_tensors):
+        """One example's result from its ``(T, H)`` hidden states (padding removed)."""
         if pooling is not None:
-            vector = pool(hidden, output.outputs.get("pooled_output"), pooling, normalize)
+            vector = pool(hidden, pooled, pooling, normalize)
             return vector if return_tensors else vector.tolist()
         return hidden[None] if return_tensors else hidden[None].tolist()  # (1, T, H) as HF
 
@@ -80,8 +89,22 @@ class FeatureExtraction(Task):
         """``{'text', 'embedding'}``: the mean-pooled vector (the export's ``embedding``)."""
         return [{"text": t, "embedding": vector} for t, vector in zip(texts, outputs["embedding"])]
 
+    serving_call_parameters = call_parameters
+
     @classmethod
-    def pipeline_outputs_from_serving(cls, texts, outputs, metadata):
-        """The pipeline's default output per text: the hidden states of its tokens, ``(1, T, H)`` as HF gives them."""
-        return [[[row for row, real in zip(hidden, mask) if real]]
-                for hidden, mask in zip(outputs["last_hidden_state"], outputs["mask"])]
+    def check_serving_parameters(cls, params, metadata):
+        """All the pipeline's parameters but ``pooling="pooled"`` (the export has no pooler output)."""
+        params = cls._checked_call(super().check_serving_parameters(params, metadata))
+        if params["pooling"] == "pooled":
+            raise InputError(f"{cls.name} export: pooling='pooled' needs the pooler output, which it does not serve; "
+                             f"give 'mean' or 'cls'")
+        return params
+
+    @classmethod
+    def pipeline_outputs_from_serving(cls, examples, outputs, metadata, params):
+        """The pipeline's result per text from the served hidden states of its tokens (default ``(1, T, H)``)."""
+        results = []
+        for hidden, mask in zip(outputs["last_hidden_state"], outputs["mask"]):
+            hidden = np.asarray(hidden, np.float32)[np.asarray(mask) > 0]
+            results.append(cls._result(hidden, None, params["pooling"], params["normalize"], params["return_tensors"]))
+        return results

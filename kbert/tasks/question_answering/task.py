@@ -111,27 +111,28 @@ class QuestionAnswering(Task):
         return score_squad(self.build_model(), windows, examples, **_scoring_options(options))
 
     # --- pipeline ------------------------------------------------------------------------------
-    def parse_inputs(self, inputs, params=None):
+    @classmethod
+    def parse_call(cls, inputs, params=None):
         """transformers' forms: ``question=, context=`` (strings, or lists, or many questions on one
         context), a ``{"question", "context"}`` dict, a list of them, or ``(question, context)``."""
         params = params or {}
         question, context = params.get("question"), params.get("context")
         if inputs is None:
             if question is None or context is None:
-                raise InputError(f"{self.name}: give question= and context= (or a dict / list of dicts)")
+                raise InputError(f"{cls.name}: give question= and context= (or a dict / list of dicts)")
             if isinstance(question, str) and isinstance(context, str):
                 items = [{"question": question, "context": context}]
             elif isinstance(question, list) and isinstance(context, str):
                 items = [{"question": q, "context": context} for q in question]
             elif isinstance(question, list) and isinstance(context, list):
                 if len(question) != len(context):
-                    raise InputError(f"{self.name}: {len(question)} questions but {len(context)} contexts")
+                    raise InputError(f"{cls.name}: {len(question)} questions but {len(context)} contexts")
                 items = [{"question": q, "context": c} for q, c in zip(question, context)]
             else:
-                raise InputError(f"{self.name}: question= and context= must be strings or lists of strings, got "
+                raise InputError(f"{cls.name}: question= and context= must be strings or lists of strings, got "
                                  f"{type(question).__name__} and {type(context).__name__}")
         elif question is not None or context is not None:
-            raise InputError(f"{self.name}: give the inputs either positionally or as question=/context=, not both")
+            raise InputError(f"{cls.name}: give the inputs either positionally or as question=/context=, not both")
         elif isinstance(inputs, tuple) and len(inputs) == 2 and all(isinstance(x, str) for x in inputs):
             items = [{"question": inputs[0], "context": inputs[1]}]
         elif isinstance(inputs, dict):
@@ -139,14 +140,15 @@ class QuestionAnswering(Task):
         elif isinstance(inputs, (list, tuple)):
             items = list(inputs)
         else:
-            raise InputError(f"{self.name}: inputs must be question=/context=, a dict with 'question' and 'context' "
+            raise InputError(f"{cls.name}: inputs must be question=/context=, a dict with 'question' and 'context' "
                              f"or a list of such dicts; got {type(inputs).__name__}")
         if not items:
-            raise InputError(f"{self.name}: got an empty list of inputs")
-        return [self._parse_item(item, i) for i, item in enumerate(items)]
+            raise InputError(f"{cls.name}: got an empty list of inputs")
+        return [cls._parse_item(item, i) for i, item in enumerate(items)]
 
-    def _parse_item(self, item, index: int) -> Example:
-        where = f"{self.name}: input {index}"
+    @classmethod
+    def _parse_item(cls, item, index: int) -> Example:
+        where = f"{cls.name}: input {index}"
         if not isinstance(item, dict) or set(item) != {"question", "context"}:
             got = sorted(item) if isinstance(item, dict) else type(item).__name__
             raise InputError(f"{where} must be a dict with exactly the keys 'question' and 'context', got {got}")
@@ -239,12 +241,14 @@ class QuestionAnswering(Task):
 
         return word_starts
 
-    def package_one(self, result, params):
+    @classmethod
+    def package_one(cls, result, params):
         return result[0] if len(result) == 1 else result  # transformers: one answer comes as a dict, not a list
 
-    def package(self, results, inputs, params):
+    @classmethod
+    def package(cls, results, inputs, params):
         # transformers: one question (however given, a list of one included) comes back alone
-        results = [self.package_one(r, params) for r in results]
+        results = [cls.package_one(r, params) for r in results]
         return results[0] if len(results) == 1 else results
 
     # --- export --------------------------------------------------------------------------------
@@ -306,8 +310,28 @@ class QuestionAnswering(Task):
         """``{'question', 'answer', 'start', 'end', 'score'}`` per ``{question, context}`` record."""
         return [{"question": record["question"] if isinstance(record, dict) else record,
                  "answer": outputs["answer"][b], "start": outputs["start"][b], "end": outputs["end"][b],
-                 "score": round(outputs["score"][b], 4)} for b, record in enumerate(texts)]
+                 "score": outputs["score"][b]} for b, record in enumerate(texts)]
 
+    serving_call_parameters = ("question", "context", "top_k")
+
+    @classmethod
+    def check_serving_parameters(cls, params, metadata):
+        """``top_k`` up to the answers the export keeps per question (``metadata["top_k"]``)."""
+        params = super().check_serving_parameters(params, metadata)
+        top_k, kept = _integer(params, "top_k", 1, cls.name), metadata.get("top_k", EXPORT_TOP_K)
+        if top_k > kept:
+            raise InputError(f"{cls.name} export: top_k={top_k} is more than the {kept} answers per question it keeps")
+        return {**params, "top_k": top_k}
+
+    @classmethod
+    def pipeline_outputs_from_serving(cls, examples, outputs, metadata, params):
+        """Per question the pipeline's answers ``{'score', 'start', 'end', 'answer'}``: the export's best one, or
+        its ``top_k_*`` answers (those with a score above 0, see ``serving_signature``)."""
+        keys = ("score", "start", "end", "answer")
+        if params["top_k"] == 1:
+            return [[{k: outputs[k][b] for k in keys}] for b in range(len(examples))]
+        return [[{k: outputs[f"top_k_{k}"][b][i] for k in keys} for i in range(min(params["top_k"], count))]
+                for b, count in enumerate(outputs["count"])]
 
 def context_word_ids(token_ids: np.ndarray, sequence_ids: np.ndarray, continuation: np.ndarray) -> np.ndarray:
     """The word of every context token (-1 elsewhere), as the BERT pre-tokenizer splits words.

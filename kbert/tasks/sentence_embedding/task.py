@@ -146,11 +146,12 @@ class SentenceEmbedding(Task):
             vector = l2_normalize(vector)
         return vector if return_tensors else vector.tolist()
 
-    def package(self, results, inputs, params):
-        """A str gives one vector, a list one vector per text; with ``return_tensors`` a list gives one
-        ``(N, D)`` float32 array, as ``SentenceTransformer.encode``."""
+    @classmethod
+    def package(cls, results, inputs, params):
+        """A str gives one vector, a list one vector per text (never an empty one); with ``return_tensors`` a list
+        gives one ``(N, D)`` float32 array, as ``SentenceTransformer.encode``."""
         if params.get("return_tensors") and not isinstance(inputs, (str, dict)):
-            return np.stack(results) if results else np.zeros((0, self.dimension), np.float32)
+            return np.stack(results)
         return super().package(results, inputs, params)
 
     # --- export --------------------------------------------------------------------------------
@@ -191,10 +192,32 @@ class SentenceEmbedding(Task):
     def answers_from_serving(cls, texts, outputs, metadata):
         return [{"text": t, "embedding": vector} for t, vector in zip(texts, outputs["embedding"])]
 
+    serving_call_parameters = ("normalize", "return_tensors")
+
     @classmethod
-    def pipeline_outputs_from_serving(cls, texts, outputs, metadata):
+    def check_serving_parameters(cls, params, metadata):
+        """``normalize`` (default: the export's vectors as they are, which for sentence-embedding is the model's
+        choice, as the pipeline's default) and ``return_tensors``; the prompt and length are the export's."""
+        params = super().check_serving_parameters(params, metadata)
+        normalize = params.get("normalize")
+        if normalize is not None and not isinstance(normalize, bool):
+            raise InputError(f"{cls.name}: normalize must be True, False or None (the model's choice), "
+                             f"got {normalize!r}")
+        if normalize is False and cls._served_unit_vectors(metadata):
+            raise InputError(f"{cls.name} export: it serves unit vectors; normalize=False cannot undo that")
+        return {"normalize": bool(normalize), "return_tensors": bool(params.get("return_tensors", False))}
+
+    @classmethod
+    def _served_unit_vectors(cls, metadata) -> bool:
+        return bool(metadata.get("normalize")) if cls.serving_normalizes is None else cls.serving_normalizes
+
+    @classmethod
+    def pipeline_outputs_from_serving(cls, examples, outputs, metadata, params):
         """One vector (list of floats) per text, as the pipeline and ``SentenceTransformer.encode`` give it."""
-        return list(outputs["embedding"])
+        vectors = [np.asarray(vector, np.float32) for vector in outputs["embedding"]]
+        if params["normalize"] and not cls._served_unit_vectors(metadata):
+            vectors = [l2_normalize(vector) for vector in vectors]
+        return [vector if params["return_tensors"] else vector.tolist() for vector in vectors]
 
     def export_metadata(self) -> dict:
         return {**self.describe(), "max_length": self._serving_max_length or self.max_seq_length,

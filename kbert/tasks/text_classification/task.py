@@ -160,22 +160,29 @@ class TextClassification(Task):
 
     # --- pipeline ------------------------------------------------------------------------------
     def check_parameters(self, params):
-        params = super().check_parameters(params)
+        params = self._checked_call(super().check_parameters(params))
+        return {**params, "function_to_apply": params["function_to_apply"] or default_function(self.problem_type,
+                                                                                               self.num_labels)}
+
+    @classmethod
+    def _checked_call(cls, params):
+        """``top_k`` (``_LEGACY`` when not given) and ``function_to_apply`` (``None`` when not given) checked."""
         top_k = params.get("top_k", _LEGACY)
         if top_k is not _LEGACY and top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
-            raise InputError(f"{self.name}: top_k must be a positive int or None, got {top_k!r}")
+            raise InputError(f"{cls.name}: top_k must be a positive int or None, got {top_k!r}")
         function = params.get("function_to_apply")
         if function is not None:
             function = str(getattr(function, "value", function)).lower()
             if function not in FUNCTIONS:
-                raise InputError(f"{self.name}: function_to_apply must be one of {list(FUNCTIONS)}, got {function!r}")
-        return {"top_k": top_k, "function_to_apply": function or default_function(self.problem_type, self.num_labels)}
+                raise InputError(f"{cls.name}: function_to_apply must be one of {list(FUNCTIONS)}, got {function!r}")
+        return {"top_k": top_k, "function_to_apply": function}
 
     def postprocess(self, output: ExampleOutput, top_k=_LEGACY, function_to_apply="softmax"):
         scores = apply_function(output.outputs["logits"].astype(np.float64), function_to_apply)
         return scores_to_dicts(scores, self.id2label, top_k)
 
-    def package(self, results, inputs, params):
+    @classmethod
+    def package(cls, results, inputs, params):
         # transformers v4: a single *string* without top_k comes back wrapped in a list; a single
         # pair dict does not; a list of inputs gives one result per input.
         if isinstance(inputs, str) and params["top_k"] is _LEGACY:
@@ -193,8 +200,25 @@ class TextClassification(Task):
                 "scores": scores, "logits": logits}
 
     def export_metadata(self):
-        return {"labels": self.id2label}
+        return {"labels": self.id2label, "function_to_apply": default_function(self.problem_type, self.num_labels)}
 
     @classmethod
     def answers_from_serving(cls, texts, outputs, metadata):
         return [{"text": t, "label": label, "score": s} for t, label, s in zip(texts, outputs["label"], outputs["score"])]
+
+    serving_call_parameters = call_parameters
+
+    @classmethod
+    def check_serving_parameters(cls, params, metadata):
+        return cls._checked_call(super().check_serving_parameters(params, metadata))
+
+    @classmethod
+    def pipeline_outputs_from_serving(cls, examples, outputs, metadata, params):
+        """The pipeline's ``{'label', 'score'}`` (or ``top_k`` of them) per text, from the export's ``logits`` with
+        the call's ``function_to_apply`` (default: the export's, recorded in its metadata; exports without it
+        give their ``scores``)."""
+        id2label = {int(i): label for i, label in metadata["labels"].items()}
+        function = params["function_to_apply"] or metadata.get("function_to_apply")
+        rows = ([apply_function(np.asarray(row, np.float64), function) for row in outputs["logits"]] if function
+                else [np.asarray(row, np.float64) for row in outputs["scores"]])
+        return [scores_to_dicts(scores, id2label, params["top_k"]) for scores in rows]

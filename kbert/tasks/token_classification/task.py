@@ -158,11 +158,7 @@ class TokenClassification(Task):
         given = params.get("aggregation_strategy")
         strategy = aggregation.check_aggregation_strategy(given)
         stride = aggregation.check_stride(params.get("stride"), given, self.checkpoint.tokenizer.model_max_length)
-        ignore = params.get("ignore_labels")
-        if ignore is None:
-            ignore = list(aggregation.DEFAULT_IGNORE_LABELS)
-        if isinstance(ignore, str) or not all(isinstance(x, str) for x in ignore):
-            raise InputError(f"{self.name}: ignore_labels must be a list of label names, got {ignore!r}")
+        ignore = self._ignore_labels(params.get("ignore_labels"))
         delimiter = params.get("delimiter", " ")
         if not isinstance(delimiter, str):
             raise InputError(f"{self.name}: delimiter must be a str, got {delimiter!r}")
@@ -172,6 +168,14 @@ class TokenClassification(Task):
                              f"{self.checkpoint.path}/tokenizer_config.json")
         return {"aggregation_strategy": strategy, "ignore_labels": list(ignore), "stride": stride,
                 "is_split_into_words": bool(params.get("is_split_into_words", False)), "delimiter": delimiter}
+
+    @classmethod
+    def _ignore_labels(cls, ignore) -> list[str]:
+        if ignore is None:
+            return list(aggregation.DEFAULT_IGNORE_LABELS)
+        if isinstance(ignore, str) or not all(isinstance(x, str) for x in ignore):
+            raise InputError(f"{cls.name}: ignore_labels must be a list of label names, got {ignore!r}")
+        return list(ignore)
 
     def window_stride(self, params) -> int | None:
         return params["stride"]
@@ -201,10 +205,11 @@ class TokenClassification(Task):
                                           decoder_cleanup=tokenizer.decoder_cleanup,
                                           decode_tokens=None if tokenizer.continuing_subword_prefix else tokenizer.convert_tokens_to_string)
 
-    def package(self, results, inputs, params):
+    @classmethod
+    def package(cls, results, inputs, params):
         # transformers: one string -> its entities; a list -> one list per input. A flat word list
         # (is_split_into_words) is one input, yet comes back nested: [[...]].
-        if params["is_split_into_words"]:
+        if params.get("is_split_into_words"):
             return results
         return super().package(results, inputs, params)
 
@@ -225,10 +230,12 @@ class TokenClassification(Task):
                                       join_tokens=None if tokenizer.continuing_subword_prefix else tokenizer.join_tokens)
         return {"entity": labels, "entity_label": tf.gather(names, labels), "score": scores,
                 "start": inputs["starts"], "end": inputs["ends"], "mask": tf.cast(real, tf.int32),
-                "logits": logits, **groups}
+                "logits": logits, "token": token_strings, "token_id": inputs["token_ids"], **groups}
 
     def export_metadata(self):
-        return {"labels": self.id2label, "scheme": self.scheme}
+        tokenizer = self.checkpoint.tokenizer
+        return {"labels": self.id2label, "scheme": self.scheme, "unk_id": tokenizer.unk_id,
+                "decoder_cleanup": tokenizer.decoder_cleanup, "word_aware": bool(tokenizer.continuing_subword_prefix)}
 
     @classmethod
     def answers_from_serving(cls, texts, outputs, metadata):
@@ -238,18 +245,56 @@ class TokenClassification(Task):
         for b, text in enumerate(texts):
             if metadata.get("scheme") == "tags":
                 tags = [{"word": text[outputs["start"][b][i]:outputs["end"][b][i]], "tag": outputs["entity_label"][b][i],
-                         "score": round(outputs["score"][b][i], 4)} for i, real in enumerate(outputs["mask"][b]) if real]
+                         "score": outputs["score"][b][i]} for i, real in enumerate(outputs["mask"][b]) if real]
                 answers.append({"text": text, "tags": tags})
             else:
-                entities = [{"entity_group": outputs["entity_group"][b][k], "word": outputs["entity_word"][b][k],
-                             "start": outputs["entity_start"][b][k], "end": outputs["entity_end"][b][k],
-                             "score": round(outputs["entity_score"][b][k], 4)}
-                            for k in range(outputs["entity_count"][b])]
-                answers.append({"text": text, "entities": entities})
+                answers.append({"text": text, "entities": cls._served_groups(outputs, b)})
         return answers
 
+    @staticmethod
+    def _served_groups(outputs, b: int) -> list[dict]:
+        """The export's ``simple`` groups of text ``b``, keyed as the pipeline's."""
+        return [{"entity_group": outputs["entity_group"][b][k], "score": outputs["entity_score"][b][k],
+                 "word": outputs["entity_word"][b][k], "start": outputs["entity_start"][b][k],
+                 "end": outputs["entity_end"][b][k]} for k in range(outputs["entity_count"][b])]
+
+    serving_call_parameters = ("aggregation_strategy", "ignore_labels")
+
     @classmethod
-    def pipeline_outputs_from_serving(cls, texts, outputs, metadata):
-        """Per text, the pipeline's list: entity groups (``aggregation_strategy="simple"``, the export's), or for
-        other tags one ``{'word', 'tag', 'score'}`` per real token."""
-        return [a["entities"] if "entities" in a else a["tags"] for a in cls.answers_from_serving(texts, outputs, metadata)]
+    def check_serving_parameters(cls, params, metadata):
+        """``aggregation_strategy``: ``simple`` from the export's groups (which leave out ``O``, so ``ignore_labels``
+        must name it); the others from its per-token outputs (``first``/``average``/``max`` need a WordPiece
+        tokenizer, whose words the tokens tell)."""
+        params = super().check_serving_parameters(params, metadata)
+        strategy = aggregation.check_aggregation_strategy(params.get("aggregation_strategy"))
+        ignore = cls._ignore_labels(params.get("ignore_labels"))
+        if strategy == "simple" and "O" not in ignore:
+            raise InputError(f"{cls.name} export: its simple groups leave out 'O'; ignore_labels={ignore} would keep "
+                             f"them (give aggregation_strategy='none' or a list with 'O')")
+        if strategy != "simple" and "unk_id" not in metadata:
+            raise InputError(f"{cls.name} export: aggregation_strategy={strategy!r} needs the per-token strings of an "
+                             f"export by a newer kbert; export the model again, or give aggregation_strategy='simple'")
+        if strategy in aggregation.WORD_STRATEGIES and not metadata.get("word_aware"):
+            raise InputError(f"{cls.name} export: aggregation_strategy={strategy!r} needs a WordPiece tokenizer "
+                             f"(this one's tokens do not tell words); give 'none' or 'simple'")
+        return {"aggregation_strategy": strategy, "ignore_labels": ignore}
+
+    @classmethod
+    def pipeline_outputs_from_serving(cls, examples, outputs, metadata, params):
+        """The pipeline's entity list per text: the export's groups for ``simple``, else the pipeline's own
+        aggregation (:func:`~kbert.tasks.token_classification.aggregation.token_entities`) of the served tokens."""
+        strategy, ignore = params["aggregation_strategy"], params["ignore_labels"]
+        if strategy == "simple":
+            return [[group for group in cls._served_groups(outputs, b) if group["entity_group"] not in ignore]
+                    for b in range(len(examples))]
+        id2label = {int(i): label for i, label in metadata["labels"].items()}
+        results = []
+        for b, example in enumerate(examples):
+            window = aggregation.TokenWindow(
+                token_ids=np.asarray(outputs["token_id"][b]), tokens=outputs["token"][b],
+                starts=np.asarray(outputs["start"][b]), ends=np.asarray(outputs["end"][b]),
+                special=np.asarray(outputs["mask"][b]) == 0, logits=np.asarray(outputs["logits"][b], np.float32))
+            results.append(aggregation.token_entities(example.text, [window], id2label, aggregation_strategy=strategy,
+                                                      ignore_labels=ignore, unk_token_id=metadata["unk_id"],
+                                                      decoder_cleanup=metadata["decoder_cleanup"]))
+        return results
