@@ -26,6 +26,7 @@ from kbert.errors import InputError
 from kbert.tasks.base import Example, Task, _check_encodable
 from kbert.tasks.question_answering import postprocess, scoring_options
 from kbert.tokenizer.bert_tokenizer import SECOND
+from kbert.tokenizer.tracing import own_function
 
 DEFAULT_MAX_SEQ_LEN = 384  # transformers: min(model_max_length, 384)
 DEFAULT_MAX_ANSWER_LEN = 15
@@ -232,11 +233,10 @@ class QuestionAnswering(Task):
         """Traced ``(B,)`` strings → ragged ``(B, (words))`` word start offsets (one trace, ~1 ms a call)."""
         pre_tokenizer = self.checkpoint.tokenizer.pre_tokenizer
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def word_starts(texts):
             return pre_tokenizer_word_starts(pre_tokenizer, texts)
 
-        return word_starts
+        return own_function(word_starts, input_signature=[tf.TensorSpec([None], tf.string)])
 
     def package_one(self, result, params):
         return result[0] if len(result) == 1 else result  # transformers: one answer comes as a dict, not a list
