@@ -32,7 +32,7 @@ from kbert.errors import InputError
 from kbert.progress import progress
 from kbert.tasks import ExampleOutput, get_task
 from kbert.tokenizer import Encoding
-from kbert.tokenizer.tracing import EagerThenTraced
+from kbert.tokenizer.tracing import EagerThenTraced, own_function
 
 BUCKET_MULTIPLE = 8  # with XLA: padded lengths are multiples of this (one compile per batch shape)
 RAGGED_FIELDS = ("token_ids", "segment_ids", "starts", "ends", "sequence_ids")
@@ -95,8 +95,8 @@ class Pipeline:
         spec = tf.TensorSpec([None, None], tf.int32)
         # autograph=False here and for the tokenizer: nothing in them branches on tensors, and converting
         # their code was most of the first call's tracing time (tokenizer 5.3 s -> 1.6 s of CPU measured).
-        self._forward = tf.function(self._call_model, input_signature=[spec, spec, spec], jit_compile=xla,
-                                    autograph=False)
+        self._forward = own_function(self._call_model, input_signature=[spec, spec, spec], jit_compile=xla,
+                                     autograph=False)
         self._bucket_multiple = BUCKET_MULTIPLE if xla else 1
         self._encoders: dict[tuple[bool, int | None, int], EagerThenTraced] = {}
 

@@ -15,25 +15,37 @@ from fixtures.minilm_heads import assemble_minilm_head
 from kbert.export import export_saved_model
 
 # Runs in a fresh interpreter that imports nothing but TensorFlow and tensorflow-text, as TF Serving
-# (which links the tensorflow-text ops but has no Python) would see the model.
+# (which links the tensorflow-text ops but has no Python) would see the model. It reads a list of requests
+# on stdin and prints a list of outputs, or {"error": message} where the graph refuses the request.
 SERVE = textwrap.dedent("""
     import json, sys
     import tensorflow as tf, tensorflow_text  # noqa: F401
     assert not any(m.split(".")[0] in ("kbert", "keras_hub") for m in sys.modules), "not a bare TF process"
-    request = json.loads(sys.argv[2])
     fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
-    out = fn(**{k: tf.constant(v, tf.string) for k, v in request.items()})
     def plain(x):
         return [plain(i) for i in x] if isinstance(x, list) else x.decode() if isinstance(x, bytes) else x
-    print(json.dumps({k: plain(v.numpy().tolist()) for k, v in out.items()}))
+    def answer(request):
+        try:
+            out = fn(**{k: tf.constant(v, tf.string, shape=[len(v)]) for k, v in request.items()})
+        except tf.errors.InvalidArgumentError as err:
+            return {"error": err.message}
+        return {k: plain(v.numpy().tolist()) for k, v in out.items()}
+    print(json.dumps([answer(request) for request in json.loads(sys.stdin.read())]))
 """)
 
 
-def serve(version_dir, request):
-    result = subprocess.run([sys.executable, "-c", SERVE, str(version_dir), json.dumps(request)],
+def serve_many(version_dir, requests: list[dict]) -> list[dict]:
+    """Outputs of ``requests`` (dicts of string lists), all served by one bare TensorFlow process."""
+    result = subprocess.run([sys.executable, "-c", SERVE, str(version_dir)], input=json.dumps(requests),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def serve(version_dir, request):
+    [outputs] = serve_many(version_dir, [request])
+    assert "error" not in outputs, outputs["error"]
+    return outputs
 
 
 TEXTS = ["I love Paris", "The movie was not good, but the actors were great!", "", "Café 😀 中国人 " * 30]
@@ -113,21 +125,30 @@ def test_token_classifier_export_groups_entities_in_the_graph(tmp_path, name, mi
     pipe = kbert.pipeline("ner", model=folder)
     tokens = pipe(texts, ignore_labels=[])
     for b, text in enumerate(texts):
-        want = simple[text]  # transformers' own output
-        count = got["entity_count"][b]
-        assert count == len(want), text
-        for k, entity in enumerate(want):
-            assert got["entity_group"][b][k] == entity["entity_group"]
-            assert got["entity_word"][b][k] == entity["word"]
-            assert (got["entity_start"][b][k], got["entity_end"][b][k]) == (entity["start"], entity["end"])
-            assert got["entity_score"][b][k] == pytest.approx(entity["score"], abs=1e-4)
-        assert got["entity_group"][b][count:] == [""] * (len(got["entity_group"][b]) - count)
-        assert sum(got["mask"][b]) == len(tokens[b])  # every non-special token, nothing else
-        for entity in tokens[b]:
-            i = entity["index"]
-            assert got["mask"][b][i] == 1 and got["entity_label"][b][i] == entity["entity"]
-            assert (got["start"][b][i], got["end"][b][i]) == (entity["start"], entity["end"])
-            assert got["score"][b][i] == pytest.approx(entity["score"], abs=1e-5)
+        assert_entities(got, b, simple[text])  # transformers' own output
+        assert_tokens(got, b, tokens[b])
+
+
+def assert_entities(got: dict, b: int, want: list[dict]):
+    """Row ``b`` of a token-classification export's ``entity_*`` outputs holds the groups ``want``, then padding."""
+    count = got["entity_count"][b]
+    assert count == len(want), want
+    for k, entity in enumerate(want):
+        assert got["entity_group"][b][k] == entity["entity_group"]
+        assert got["entity_word"][b][k] == entity["word"]
+        assert (got["entity_start"][b][k], got["entity_end"][b][k]) == (entity["start"], entity["end"])
+        assert got["entity_score"][b][k] == pytest.approx(entity["score"], abs=1e-4)
+    assert got["entity_group"][b][count:] == [""] * (len(got["entity_group"][b]) - count)
+
+
+def assert_tokens(got: dict, b: int, tokens: list[dict]):
+    """Row ``b`` of a token-classification export's per-token outputs is the pipeline's ``ignore_labels=[]``."""
+    assert sum(got["mask"][b]) == len(tokens)  # every non-special token, nothing else
+    for entity in tokens:
+        i = entity["index"]
+        assert got["mask"][b][i] == 1 and got["entity_label"][b][i] == entity["entity"]
+        assert (got["start"][b][i], got["end"][b][i]) == (entity["start"], entity["end"])
+        assert got["score"][b][i] == pytest.approx(entity["score"], abs=1e-5)
 
 
 QA_INPUTS = {"question": ["Where does Sinan live?", "Who lives in Boston?", "What is it?", "Où vit Zoë ?"],
@@ -142,15 +163,33 @@ def test_question_answering_export_answers_raw_strings_as_the_pipeline(tmp_path,
     version = export_saved_model(CHECKPOINTS / name, tmp_path / "qa")
     got = serve(version, QA_INPUTS)
     pipe = kbert.pipeline("question-answering", model=CHECKPOINTS / name, max_length=64)
-    impossible = name == "kbert-trained-tiny-qa"  # trained with version_2_with_negative
-    best = pipe(**QA_INPUTS, handle_impossible_answer=impossible)
-    ranked = pipe(**QA_INPUTS, top_k=5, handle_impossible_answer=impossible)
-    for b, want in enumerate(best):
-        assert (got["answer"][b], got["start"][b], got["end"][b]) == (want["answer"], want["start"], want["end"])
-        assert got["score"][b] == pytest.approx(want["score"], rel=1e-4)
-        want_ranked = [a for a in (ranked[b] if isinstance(ranked[b], list) else [ranked[b]])
-                       if a["score"] > 0 or a["answer"] == ""]
-        assert got["count"][b] == len(want_ranked)
-        assert got["top_k_answer"][b][:len(want_ranked)] == [a["answer"] for a in want_ranked]
+    assert_answers(got, pipe, QA_INPUTS, impossible=name == "kbert-trained-tiny-qa")  # version_2_with_negative
     metadata = json.loads((version / "assets.extra" / "kbert.json").read_text())
     assert metadata["task"] == "question-answering" and metadata["inputs"] == ["question", "context"]
+
+
+def assert_answers(got: dict, pipe, inputs: dict, *, impossible: bool):
+    """A question-answering export's outputs ``got`` for ``inputs`` are ``pipe``'s answers.
+
+    ``answer``/``start``/``end``/``score`` are the default call's, ``top_k_*`` and ``count`` ``top_k=5``'s;
+    answers scoring 0 are left out (:mod:`kbert.tasks.question_answering.answers_graph`), so a question the
+    pipeline gives no positive answer gets ``""``, -1, -1, 0 and a count of 0.
+    """
+    def positive(results):  # per question, its answers with a score > 0 (the null answer's is > 0)
+        results = [results] if len(inputs["question"]) == 1 else results
+        return [[a for a in (r if isinstance(r, list) else [r]) if a["score"] > 0] for r in results]
+
+    best = positive(pipe(**inputs, handle_impossible_answer=impossible))
+    ranked = positive(pipe(**inputs, top_k=5, handle_impossible_answer=impossible))
+    for b, (want, want_ranked) in enumerate(zip(best, ranked)):
+        what = f"question {b}: {inputs['question'][b]!r} on {inputs['context'][b][:40]!r}"
+        want = want[0] if want else {"answer": "", "start": -1, "end": -1, "score": 0.0}
+        assert (got["answer"][b], got["start"][b], got["end"][b]) == (want["answer"], want["start"], want["end"]), what
+        assert got["score"][b] == pytest.approx(want["score"], rel=1e-4), what
+        count = len(want_ranked)
+        assert got["count"][b] == count, what
+        assert [(got["top_k_answer"][b][j], got["top_k_start"][b][j], got["top_k_end"][b][j]) for j in range(count)] \
+            == [(a["answer"], a["start"], a["end"]) for a in want_ranked], what
+        np.testing.assert_allclose(got["top_k_score"][b][:count], [a["score"] for a in want_ranked], rtol=1e-4,
+                                   err_msg=what)
+    assert len(got["answer"]) == len(best)

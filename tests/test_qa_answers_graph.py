@@ -29,11 +29,11 @@ def graph_function(**kwargs):
     return tf.function(lambda *args: answer_spans_graph(*args, **kwargs), input_signature=SIGNATURE)
 
 
-def batch_inputs(examples: list[tuple[str, list[QAWindow]]]) -> list:
+def batch_inputs(examples: list[tuple[str, list[QAWindow]]], extra_padding: int = EXTRA_PADDING) -> list:
     """The graph's inputs for ``examples`` (context, windows): windows interleaved round-robin, padded."""
     order = sorted(((k, i) for i, (_, windows) in enumerate(examples) for k in range(len(windows))))
     windows = [examples[i][1][k] for k, i in order]
-    length = max(len(w.start_logits) for w in windows) + EXTRA_PADDING
+    length = max(len(w.start_logits) for w in windows) + extra_padding
 
     def dense(field, value, dtype):
         rows = [np.asarray(getattr(w, field)) for w in windows]
@@ -54,8 +54,8 @@ def unpadded(outputs: dict, row: int) -> list[dict]:
              "end": int(outputs["end"][row, j]), "answer": outputs["answer"][row, j].decode()} for j in range(count)]
 
 
-def run(function, examples: list[tuple[str, list[QAWindow]]]) -> list[list[dict]]:
-    outputs = {k: v.numpy() for k, v in function(*batch_inputs(examples)).items()}
+def run(function, examples: list[tuple[str, list[QAWindow]]], extra_padding: int = EXTRA_PADDING) -> list[list[dict]]:
+    outputs = {k: v.numpy() for k, v in function(*batch_inputs(examples, extra_padding)).items()}
     return [unpadded(outputs, row) for row in range(len(examples))]
 
 
@@ -93,6 +93,19 @@ def test_matches_postprocess_and_transformers(kwargs, examples):
         got = unpadded(outputs, row)
         assert_same_positive_answers(got, answer_question(windows, context, **kwargs), context, f"example {row}")
         assert_same_positive_answers(got, hf, context, f"example {row} vs HF")
+
+
+def test_short_windows_without_padding():
+    # a serving batch of short contexts only is padded to its longest window: no column after it, and fewer
+    # positive spans than candidates (top_k fills with zero-score cells, some past the last column)
+    windows = [small_window([0, 9, 9, 1, 0, 3, 9], [0, 9, 9, 0, 1.5, 2, 9]),  # no ties between spans
+               small_window([0, 9, 9, 3, 9], [0, 9, 9, 3, 9], context_tokens=((0, 1),), word_ids=(0,))]
+    for top_k, align_to_words in ((1, True), (5, True), (20, False)):
+        function = graph_function(top_k=top_k, align_to_words=align_to_words)
+        got = run(function, [("xy z", windows[:1]), ("xy z", windows[1:])], extra_padding=0)
+        for row, window in enumerate(windows):
+            want = answer_question([window], "xy z", top_k=top_k, align_to_words=align_to_words)
+            assert_same_positive_answers(got[row], want, "xy z", f"window {row}, top_k {top_k}")
 
 
 def test_the_recorded_cases_cover_what_matters():

@@ -3,7 +3,10 @@ answers of recorded transformers 4.57 calls (tests/fixtures/make_qa_fixtures.py)
 
 import json
 import pathlib
+import subprocess
+import sys
 import tempfile
+import textwrap
 
 import numpy as np
 import pytest
@@ -166,3 +169,28 @@ def test_a_question_too_long_for_its_windows_is_an_error_eagerly_and_traced(qa):
         encoder.budget_seconds = -1.0  # the eager budget is spent: the next call runs the traced tokenizer
     with pytest.raises(InputError, match="input 0: its first text leaves no room for the second in windows of 64"):
         qa(**call)
+
+
+RETRACING = textwrap.dedent("""
+    import sys
+    import kbert
+    base = "Sinan lives in California but Matt lives in Boston. "
+    pipes = []
+    for _ in range(6):  # a long context (10 windows) on each new pipeline
+        pipes.append(kbert.pipeline("question-answering", model=sys.argv[1]))
+        pipes[-1](question="Who lives in Boston?", context=base * 40)
+    for pipe in pipes:  # 1 to ~12 windows per context, batches of several shapes
+        for n in (1, 9, 3):
+            pipe(question=["Who lives in Boston?", "Who?"], context=[base * n, base * (n + 2)], batch_size=4)
+    print([pipe._forward.experimental_get_tracing_count() for pipe in pipes])
+""")
+
+
+def test_long_contexts_and_several_pipelines_trace_each_model_once():
+    # each pipeline traces its model once, whatever the shapes of its batches; TensorFlow's warning
+    # "triggered tf.function retracing" (which counts traces per Python code object) stays quiet
+    done = subprocess.run([sys.executable, "-c", RETRACING, str(TINY)], capture_output=True, text=True, timeout=300,
+                          cwd=pathlib.Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == str([1] * 6)
+    assert "retracing" not in done.stderr, done.stderr[-3000:]

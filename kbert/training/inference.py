@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from kbert.progress import progress
+from kbert.tokenizer.tracing import own_function
 
 
 def inference_logits(model, output: str = "logits"):
@@ -37,7 +38,7 @@ def inference_logits(model, output: str = "logits"):
                         training=False)
             return out[output] if isinstance(out, dict) else out
 
-        traced = tf.function(call, input_signature=[spec, spec, spec])
+        traced = own_function(call, input_signature=[spec, spec, spec])
 
         def forward(features):
             return traced(*(tf.cast(features[k], tf.int32) for k in ("token_ids", "segment_ids", "padding_mask")))

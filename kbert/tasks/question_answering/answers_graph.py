@@ -96,7 +96,9 @@ def answer_spans_graph(start_logits, end_logits, sequence_ids, starts, ends, wor
     scores = p_start[:, :, None] * tf.gather(p_end, span_end, axis=1) * tf.cast(inside, tf.float32)[None]
     candidates = top_k * 2 + 10 if align_to_words else top_k  # HF: some may merge when aligned to words
     best, flat = tf.math.top_k(tf.reshape(scores, [windows, -1]), k=tf.minimum(candidates, length * band))
-    s, e = flat // band, flat // band + flat % band  # (W, K)
+    # top_k also returns zero-score cells when a window has fewer positive spans than candidates, among them
+    # cells past the window's last column (s + offset >= T when every window is short): clip those ends.
+    s, e = flat // band, tf.minimum(flat // band + flat % band, length - 1)  # (W, K)
     keep = (best > 0) & tf.gather(allowed, s, batch_dims=1) & tf.gather(allowed, e, batch_dims=1)
 
     # Character offsets (widened to whole words within the window), then the kept spans flattened in HF's

@@ -26,6 +26,7 @@ from kbert.errors import InputError
 from kbert.tasks.base import Example, Task, _check_encodable
 from kbert.tasks.question_answering import postprocess, scoring_options
 from kbert.tokenizer.bert_tokenizer import SECOND
+from kbert.tokenizer.tracing import own_function
 
 DEFAULT_MAX_SEQ_LEN = 384  # transformers: min(model_max_length, 384)
 DEFAULT_MAX_ANSWER_LEN = 15
@@ -235,11 +236,10 @@ class QuestionAnswering(Task):
         """Traced ``(B,)`` strings → ragged ``(B, (words))`` word start offsets (one trace, ~1 ms a call)."""
         pre_tokenizer = self.checkpoint.tokenizer.pre_tokenizer
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def word_starts(texts):
             return pre_tokenizer_word_starts(pre_tokenizer, texts)
 
-        return word_starts
+        return own_function(word_starts, input_signature=[tf.TensorSpec([None], tf.string)])
 
     @classmethod
     def package_one(cls, result, params):
@@ -262,7 +262,8 @@ class QuestionAnswering(Task):
         ``end``/``score`` ``(B,)`` are the pipeline's default call (``top_k=1``; ``""``, -1, -1, 0 when no span
         scores above 0), ``top_k_*`` ``(B, top_k)`` and ``count`` are ``pipe(..., top_k=top_k)``'s answers,
         padded. A checkpoint trained with ``version_2_with_negative`` offers the empty answer
-        (``handle_impossible_answer``).
+        (``handle_impossible_answer``). What the pipeline refuses, the graph refuses with an ``InvalidArgument``
+        error (:func:`refuse_what_the_pipeline_refuses`): an empty question or context, unequal counts.
         """
         from kbert.tasks.question_answering.answers_graph import answer_spans_graph
 
@@ -274,6 +275,8 @@ class QuestionAnswering(Task):
         impossible = bool(self.config.extra.get("kbert", {}).get("version_2_with_negative", False))
 
         def serve(question, context):
+            with tf.control_dependencies(refuse_what_the_pipeline_refuses(self.name, question, context)):
+                question, context = tf.identity(question), tf.identity(context)
             encoding = tokenizer.encode(question, context, max_length=max_seq_len, stride=doc_stride,
                                         truncation="only_second")
             dense = encoding.padded(pad_id=tokenizer.pad_id)
@@ -286,6 +289,8 @@ class QuestionAnswering(Task):
             else:  # the last pre-tokenizer word of the window's context starting at or before each token
                 word_starts = tf.gather(pre_tokenizer_word_starts(tokenizer.pre_tokenizer, context),
                                         encoding.sample_index).to_tensor(default_value=2 ** 30)
+                # a last column past every offset: searchsorted reshapes to (-1, width), which fails on width 0
+                word_starts = tf.pad(word_starts, [[0, 0], [0, 1]], constant_values=2 ** 30)
                 word_ids = tf.searchsorted(word_starts, dense["starts"], side="right", out_type=tf.int32) - 1
             word_ids = tf.where(in_context, word_ids, -1)
             windows = dict(start_logits=logits[..., 0], end_logits=logits[..., 1],
@@ -346,6 +351,21 @@ def context_word_ids(token_ids: np.ndarray, sequence_ids: np.ndarray, continuati
     context = sequence_ids == SECOND
     words = np.cumsum(context & ~continuation[token_ids])  # leading pieces of a word cut by the window: 0
     return np.where(context, words, -1)
+
+
+def refuse_what_the_pipeline_refuses(task_name: str, question, context) -> list:
+    """In-graph checks of a serving request (TF ops): as many questions as contexts and none of them empty,
+    as :meth:`QuestionAnswering.parse_inputs` demands, else an ``InvalidArgument`` error that says which input
+    (``question-answering: input 1: the question is empty``)."""
+    questions, contexts = tf.size(question), tf.size(context)
+    checks = [tf.debugging.Assert(tf.equal(questions, contexts), [tf.strings.format(
+        task_name + ": {} questions but {} contexts", (questions, contexts))])]
+    for key, texts in (("question", question), ("context", context)):
+        empty = tf.equal(tf.strings.length(texts), 0)
+        first = tf.reduce_min(tf.where(empty, tf.range(tf.size(texts)), tf.size(texts)))
+        checks.append(tf.debugging.Assert(~tf.reduce_any(empty), [tf.strings.format(
+            f"{task_name}: input {{}}: the {key} is empty", first)]))
+    return checks
 
 
 def pre_tokenizer_word_starts(pre_tokenizer, texts):
