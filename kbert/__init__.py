@@ -1,7 +1,7 @@
 """kbert: fine-tune and serve BERT-family encoders with Keras 3 on TensorFlow, with Hugging Face parity.
 
 Importing ``kbert`` is cheap: TensorFlow is imported the first time one of the names below is used
-(so ``kbert --help`` answers at once).
+(so ``kbert --help`` answers at once), and without its C++ start-up lines (``kbert.quiet_tensorflow``).
 
 Example:
     >>> import kbert
@@ -11,6 +11,8 @@ Example:
 """
 
 import importlib
+
+from kbert.quiet_tensorflow import quiet_tensorflow_import
 
 __version__ = "0.1.0"
 
@@ -23,6 +25,8 @@ _LAZY = {  # public name -> module that defines it
 }
 
 __all__ = sorted([*_LAZY, "errors", "tasks", "__version__"])
+
+quiet_tensorflow_import()
 
 
 def __getattr__(name):

@@ -2,7 +2,8 @@
 ``serving-config``, and for retrieval ``embed``, ``index``, ``search`` and ``mine-negatives``.
 
 Every command reports bad input as one line ``kbert: error: ...`` on stderr with exit code 2
-(never a traceback); results go to stdout as JSON (one object per line for ``predict``). The parser
+(never a traceback); results go to stdout as JSON (one object per line for ``predict``) and nothing else does:
+progress bars, banners and summaries go to stderr (:func:`_stdout_to_stderr`). The parser
 is built from the task registry's specs without importing TensorFlow, so ``--help`` and usage errors
 answer at once; a task's own flags (``--tag-column``, ``--aggregation-strategy``...) come from its
 ``SPEC`` and are accepted only with that task.
@@ -24,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -32,6 +34,8 @@ import warnings
 from kbert.errors import InputError
 from kbert.tasks.registry import DEFAULT_TRAIN_TASK, specs
 
+MODEL_HELP = "checkpoint folder, 'minilm' (default: the embedded all-MiniLM-L6-v2) or hf://org/name"
+
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kbert", description="Fine-tune and serve BERT encoders with Keras.")
@@ -39,7 +43,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     predict = sub.add_parser("predict", help="run a pipeline on texts; JSON lines out")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to run (or use --input)")
-    predict.add_argument("--model", default="minilm", help="checkpoint folder, 'minilm' (default) or hf://org/name")
+    predict.add_argument("--model", default="minilm", help=MODEL_HELP)
     predict.add_argument("--task", help="task name (default: the task of the model's trained head, else "
                                         "feature extraction)")
     predict.add_argument("--input", help="file with one text per line, or .jsonl with {'text', 'text_pair'} objects "
@@ -50,10 +54,10 @@ def _build_parser() -> argparse.ArgumentParser:
     _task_flags(predict, "predict")
 
     info = sub.add_parser("info", help="describe a checkpoint as JSON")
-    info.add_argument("--model", default="minilm")
+    info.add_argument("--model", default="minilm", help=MODEL_HELP)
 
     export = sub.add_parser("export", help="write a TF Serving SavedModel that takes raw strings")
-    export.add_argument("--model", default="minilm")
+    export.add_argument("--model", default="minilm", help=MODEL_HELP)
     export.add_argument("--output", required=True, help="model base folder, e.g. saved_models/NAME")
     export.add_argument("--task", help="default: as for predict")
     export.add_argument("--pair", action="store_true", default=None, help="add a text_pair input")
@@ -105,7 +109,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _task_flags(train, "train")
 
     evaluate = sub.add_parser("evaluate", help="score a fine-tuned checkpoint on labelled data; one JSON object")
-    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--model", required=True, help="the fine-tuned checkpoint folder (kbert train's --output)")
     evaluate.add_argument("--data", required=True, help="labelled data in the forms of train --train "
                                                         "(FILE[start:stop] for a range)")
     evaluate.add_argument("--task", default=None, help="default: the task the checkpoint was trained for")
@@ -385,23 +389,34 @@ def main(argv: list[str] | None = None) -> int:
     from kbert.quiet_tensorflow import start_quietly
 
     warnings.showwarning = _show_warning
+    commands = {"predict": _predict, "info": _info, "export": _export, "train": _train, "evaluate": _evaluate,
+                "run": _run, "tune": _tune, "embed": _embed, "index": _index, "search": _search,
+                "mine-negatives": _mine_negatives, "serving-config": _serving_config}
     try:
         _check_usage(args)  # what needs no model answers at once, before TensorFlow loads
-        # TensorFlow without its C++ start-up lines (unless TF_CPP_MIN_LOG_LEVEL is set), and the device
-        # settings that must come before its devices start (_configure_devices).
         strategy, tpu = _strategy_at_startup(args)
-        start_quietly(configure=lambda: _configure_devices(strategy, tpu))
-        commands = {"predict": _predict, "info": _info, "export": _export, "train": _train, "evaluate": _evaluate,
-                    "run": _run, "tune": _tune, "embed": _embed, "index": _index, "search": _search,
-                    "mine-negatives": _mine_negatives, "serving-config": _serving_config}
-        with command_line_flags(_flags(parser, args.command)):  # hints name --flags, not Python keywords
-            return commands[args.command](args)
+        with _stdout_to_stderr(), command_line_flags(_flags(parser, args.command)):  # hints name --flags
+            # TensorFlow without its C++ noise (only what the level of a user-set TF_CPP_MIN_LOG_LEVEL allows),
+            # and the device settings that must come before its devices start (_configure_devices).
+            start_quietly(configure=lambda: _configure_devices(strategy, tpu))
+            lines = commands[args.command](args)
+        for line in lines:
+            print(line)
+        return 0
     except KbertError as err:
         print(f"kbert: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("kbert: interrupted", file=sys.stderr)
         return 130
+
+
+def _stdout_to_stderr():
+    """While a command works, ``sys.stdout`` is stderr: what libraries print there (Keras's progress bar through
+    ``keras.utils.io_utils.print_msg``, Keras Tuner's trial banners, kbert's training summary line) goes to stderr,
+    so stdout holds only the command's result, which :func:`main` prints after the ``with`` block. Progress bars
+    still draw in place on a terminal: Keras and tqdm ask the stream they write to (now stderr) ``isatty()``."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 def _strategy_at_startup(args) -> tuple[str, str | None]:
@@ -441,7 +456,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
-def _predict(args) -> int:
+def _predict(args) -> list[str]:
     import kbert
     from kbert.checkpoint import load_checkpoint
     from kbert.inputs import read_examples
@@ -461,18 +476,16 @@ def _predict(args) -> int:
 
     with progress_bars("predicting"):  # shown on a terminal only (a file of thousands of lines takes a while)
         results = pipe.each(inputs, **params)
-    for example, result in zip(examples, results):
-        print(json.dumps({**example, "result": result}, ensure_ascii=False))
-    return 0
+    return [json.dumps({**example, "result": result}, ensure_ascii=False) for example, result in zip(examples, results)]
 
 
-def _info(args) -> int:
+def _info(args) -> list[str]:
     from kbert.checkpoint import load_checkpoint
     from kbert.tasks import default_task
 
     ckpt = load_checkpoint(args.model)
     c, tok = ckpt.config, ckpt.tokenizer
-    print(json.dumps({
+    return [json.dumps({
         "path": str(ckpt.path), "model_type": c.model_type, "architectures": list(c.architectures),
         "default_task": default_task(ckpt), "labels": c.id2label, "problem_type": c.problem_type,
         "layers": c.num_hidden_layers, "hidden_size": c.hidden_size, "heads": c.num_attention_heads,
@@ -481,20 +494,18 @@ def _info(args) -> int:
         "strip_accents": tok.normalizer.strip_accents, "has_pooler": ckpt.has_pooler,
         "heads_present": [h for h in ("classifier", "qa_outputs") if ckpt.head_tensors(h) is not None],
         "parameters": int(sum(t.size for t in ckpt.state_dict.values())),
-    }, indent=2))
-    return 0
+    }, indent=2)]
 
 
-def _export(args) -> int:
+def _export(args) -> list[str]:
     from kbert.export import export_saved_model
 
     path = export_saved_model(args.model, args.output, task=args.task, text_pair=args.pair, max_length=args.max_length,
                               corpus_index=args.corpus_index, top_k=args.top_k)
-    print(json.dumps({"saved_model": str(path)}))
-    return 0
+    return [json.dumps({"saved_model": str(path)})]
 
 
-def _train(args) -> int:
+def _train(args) -> list[str]:
     from kbert.tasks import get_spec
     from kbert.training.config import TrainConfig
     from kbert.training.trainer import train
@@ -513,11 +524,10 @@ def _train(args) -> int:
         precision=args.precision, jit_compile=True if args.xla else "auto", early_stopping=args.early_stopping,
         download=args.download, verbose=0 if args.quiet else 1)
     result = train(config)
-    print(json.dumps({"checkpoint": str(result.output), "metrics": result.metrics}))
-    return 0
+    return [json.dumps({"checkpoint": str(result.output), "metrics": result.metrics})]
 
 
-def _evaluate(args) -> int:
+def _evaluate(args) -> list[str]:
     from kbert.checkpoint import load_checkpoint
     from kbert.tasks import default_task, get_spec
     from kbert.training.evaluation import evaluate
@@ -531,42 +541,38 @@ def _evaluate(args) -> int:
                        text_column=_column(args.text_column), text_pair_column=_column(args.text_pair_column),
                        label_column=_column(args.label_column), batch_size=args.batch_size,
                        max_length=args.max_length, download=args.download, plots=args.plots, **options)
-    print(json.dumps(metrics))
-    return 0
+    return [json.dumps(metrics)]
 
 
-def _run(args) -> int:
+def _run(args) -> list[str]:
     from kbert.recipes import run_recipe
 
-    print(json.dumps(run_recipe(args.recipe), indent=2, ensure_ascii=False))
-    return 0
+    return [json.dumps(run_recipe(args.recipe), indent=2, ensure_ascii=False)]
 
 
-def _tune(args) -> int:
+def _tune(args) -> list[str]:
     from kbert.tuning.search import results_table, tune_recipe
 
     result = tune_recipe(args.recipe, tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
                          overwrite=args.overwrite)
     print(results_table(result.trials, list(result.best_hyperparameters), result.objective, result.direction),
           file=sys.stderr)
-    print(json.dumps({"best_checkpoint": str(result.best_checkpoint), "objective": result.objective,
+    return [json.dumps({"best_checkpoint": str(result.best_checkpoint), "objective": result.objective,
                       "best_score": result.best_score, "best_hyperparameters": result.best_hyperparameters,
-                      "best_metrics": result.best_metrics, "trials": len(result.trials)}))
-    return 0
+                      "best_metrics": result.best_metrics, "trials": len(result.trials)})]
 
 
-def _embed(args) -> int:
+def _embed(args) -> list[str]:
     from kbert.inputs import read_examples
     from kbert.retrieval.indexing import Embedder, embed_texts
 
     texts = [e["text"] for e in read_examples(args.input, ("text",), (), args.encoding)]
     embedder = Embedder(args.model, batch_size=args.batch_size, max_seq_length=args.max_length,
                         normalize=args.normalize)
-    print(json.dumps(embed_texts(embedder, texts, args.output)))
-    return 0
+    return [json.dumps(embed_texts(embedder, texts, args.output))]
 
 
-def _index(args) -> int:
+def _index(args) -> list[str]:
     from kbert.retrieval.indexing import build_index
 
     columns = _columns(args.text_column, "--text-column")
@@ -574,11 +580,10 @@ def _index(args) -> int:
                           id_column=_column(args.id_column), format=args.format, encoding=args.encoding,
                           approximate=args.approximate, ivf_lists=args.ivf_lists,
                           batch_size=args.batch_size, max_seq_length=args.max_length)
-    print(json.dumps(summary))
-    return 0
+    return [json.dumps(summary)]
 
 
-def _search(args) -> int:
+def _search(args) -> list[str]:
     from kbert.retrieval.indexing import search_index
 
     reranker = None
@@ -588,21 +593,22 @@ def _search(args) -> int:
         reranker = Reranker(args.rerank, relevant_label=args.relevant_label)
     results = search_index(args.index, args.queries, k=args.k, model=args.model, nprobe=args.nprobe,
                            rerank=reranker, rerank_depth=args.rerank_depth, fusion=args.fusion)
+    lines = []
     for query, hits in zip(args.queries, results):
         if not args.table:
-            print(json.dumps({"query": query, "results": hits}, ensure_ascii=False))
+            lines.append(json.dumps({"query": query, "results": hits}, ensure_ascii=False))
             continue
-        print(f"query: {query}")
-        print(f"{'rank':>4}  {'score':>6}  " + ("retrieval  " if reranker else "") + f"{'id':<12}  text")
+        lines.append(f"query: {query}")
+        lines.append(f"{'rank':>4}  {'score':>6}  " + ("retrieval  " if reranker else "") + f"{'id':<12}  text")
         for hit in hits:
             text = " ".join(str(hit.get("text", "")).split())
             retrieval = f"{hit['retrieval_score']:9.3f}  " if reranker else ""
-            print(f"{hit['rank']:>4}  {hit['score']:6.3f}  {retrieval}{hit['id']:<12.12}  "
-                  f"{text[:100] + ('...' if len(text) > 100 else '')}")
-    return 0
+            lines.append(f"{hit['rank']:>4}  {hit['score']:6.3f}  {retrieval}{hit['id']:<12.12}  "
+                         f"{text[:100] + ('...' if len(text) > 100 else '')}")
+    return lines
 
 
-def _mine_negatives(args) -> int:
+def _mine_negatives(args) -> list[str]:
     from kbert.retrieval.corpus import read_corpus
     from kbert.retrieval.negative_mining import mine_hard_negatives, write_mined
     from kbert.tasks.retrieval.pairs import read_pairs
@@ -618,18 +624,16 @@ def _mine_negatives(args) -> int:
                                          relative_margin=args.relative_margin or None, batch_size=args.batch_size,
                                          max_seq_length=args.max_length)
     write_mined(mined, args.output, args.pairs_output)
-    print(json.dumps({"output": args.output, **summary}))
-    return 0
+    return [json.dumps({"output": args.output, **summary})]
 
 
-def _serving_config(args) -> int:
+def _serving_config(args) -> list[str]:
     from kbert.serving.server_config import BatchingParameters, write_serving_config
 
     given = _batching(args)
     summary = write_serving_config(args.output, args.bases, names=args.name, base_path_root=args.base_path_root,
                                    batching=BatchingParameters(**given) if args.batching else None)
-    print(json.dumps(summary))
-    return 0
+    return [json.dumps(summary)]
 
 
 if __name__ == "__main__":  # pragma: no cover

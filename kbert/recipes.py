@@ -101,6 +101,7 @@ def run_recipe(path: str | os.PathLike) -> dict:
     from kbert.training.trainer import train
 
     recipe = load_recipe(path)
+    print(run_notice(recipe), file=sys.stderr)
     result = train(recipe.train)
     summary = {"checkpoint": str(result.output), "metrics": result.metrics}
     if recipe.export_to and worker_role(recipe.train.strategy).is_chief:
@@ -109,6 +110,20 @@ def run_recipe(path: str | os.PathLike) -> dict:
         if recipe.predict_texts:
             summary["predictions"] = query_saved_model(version, recipe.predict_texts)
     return summary
+
+
+def run_notice(recipe: Recipe) -> str:
+    """What :func:`run_recipe` is about to do, in one line: a rerun trains again and exports the next version."""
+    from kbert.export import next_version
+
+    config = recipe.train
+    line = (f"kbert: {recipe.path}: fine-tunes {config.model} ({config.task}, {config.epochs} epochs) into "
+            f"{config.output}")
+    if recipe.export_to:
+        version = next_version(pathlib.Path(recipe.export_to))
+        line += (f", exports {pathlib.Path(recipe.export_to) / str(version)}; running it again trains again and "
+                 f"exports version {version + 1}")
+    return line
 
 
 # Run in a separate interpreter with nothing but TensorFlow, as TF Serving would load the model.

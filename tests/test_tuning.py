@@ -200,7 +200,8 @@ def test_kbert_tune_runs_a_recipe_and_prints_the_trials(tmp_path):
     recipe.write_text(RECIPE.format(out=tmp_path / "run", extra=""))
     done = kbert_cli("tune", str(recipe))
     assert done.returncode == 0, done.stderr[-2000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    [summary] = [json.loads(line) for line in done.stdout.splitlines()]  # only the JSON on stdout
+    assert "Search: Running Trial #2" in done.stderr  # Keras Tuner's banners go to stderr
     assert summary["trials"] == 2 and summary["objective"] == "val_macro_f1"
     assert summary["best_checkpoint"] == str(tmp_path / "run" / "best")
     assert "trial  learning_rate  val_macro_f1" in done.stderr

@@ -37,12 +37,12 @@ def _mini_batch(value):
 SPEC = TaskSpec(
     "retrieval", "kbert.tasks.retrieval.task:Retrieval", aliases=("bi-encoder",),
     options=(
-        Option("scale", 20.0, "retrieval: similarity scale of the ranking loss (1 / temperature; default 20)",
+        Option("scale", 20.0, "similarity scale of the ranking loss (1 / temperature; default 20)",
                parse=float, check=_positive_number),
-        Option("symmetric", False, "retrieval: add the document-to-query direction (symmetric InfoNCE)", flag=True),
-        Option("keep_duplicates", False, "retrieval: let copies of a positive in a batch count as negatives "
+        Option("symmetric", False, "add the document-to-query direction (symmetric InfoNCE)", flag=True),
+        Option("keep_duplicates", False, "let copies of a positive in a batch count as negatives "
                "(default: masked)", flag=True),
-        Option("mini_batch_size", UNSET, "retrieval: texts per forward pass with gradient caching (GradCache, "
+        Option("mini_batch_size", UNSET, "texts per forward pass with gradient caching (GradCache, "
                "as CachedMultipleNegativesRankingLoss), for batches larger than memory", parse=int,
                check=_mini_batch),
     ),
