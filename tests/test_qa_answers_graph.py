@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kbert.tasks.question_answering.answers_graph import answer_spans_graph
+from kbert.tasks.question_answering.answers_graph import answer_spans_graph, answers_for_every_top_k
 from kbert.tasks.question_answering.postprocess import QAWindow, answer_question
 from test_qa_postprocess import DATA, questions, small_window
 
@@ -93,6 +93,35 @@ def test_matches_postprocess_and_transformers(kwargs, examples):
         got = unpadded(outputs, row)
         assert_same_positive_answers(got, answer_question(windows, context, **kwargs), context, f"example {row}")
         assert_same_positive_answers(got, hf, context, f"example {row} vs HF")
+
+
+def test_every_top_k_is_its_own_call():
+    # HF draws 2 * top_k + 10 candidates per window: with more of them more spans merge into an answer and more
+    # answers compete, so top_k=3's answers are not the first three of top_k=5's (HF's recorded top_k=3 calls,
+    # matched by answer_question above, pin that down). Row k - 1 of answers_for_every_top_k is top_k=k's.
+    groups = collections.defaultdict(dict)  # the recorded questions by their other arguments, each once
+    for kwargs, examples in GROUPS:
+        kwargs = {k: v for k, v in json.loads(kwargs).items() if k != "top_k"}
+        if kwargs.get("max_answer_len", 15) <= 3:  # (one trace each: short answers are tested above)
+            continue
+        unique = {(c, tuple(w[0].start_logits.tolist())): (c, w) for c, w, _ in examples}
+        groups[json.dumps(kwargs, sort_keys=True)].update(unique)
+    differ = 0
+    for kwargs, examples in groups.items():
+        kwargs, examples = json.loads(kwargs), list(examples.values())
+        function = tf.function(lambda *args: answers_for_every_top_k(*args, top_k=5, **kwargs),
+                               input_signature=SIGNATURE)
+        outputs = {k: v.numpy() for k, v in function(*batch_inputs(examples)).items()}
+        assert outputs["answer"].shape == outputs["score"].shape == (len(examples), 5, 5)
+        assert outputs["count"].shape == (len(examples), 5)
+        for row, (context, windows) in enumerate(examples):
+            best_five = answer_question(windows, context, top_k=5, **kwargs)
+            for top_k in range(1, 6):
+                got = unpadded({k: v[:, top_k - 1] for k, v in outputs.items()}, row)
+                want = answer_question(windows, context, top_k=top_k, **kwargs)
+                assert_same_positive_answers(got, want, context, f"example {row}, top_k {top_k}, {kwargs}")
+                differ += want != best_five[:top_k]
+    assert len(groups) >= 4 and differ >= 30
 
 
 def test_short_windows_without_padding():

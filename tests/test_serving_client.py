@@ -13,6 +13,7 @@ from conftest import CHECKPOINTS
 from kbert.errors import InputError, ServingConfigError, ServingConnectionError, ServingResponseError
 from kbert.export import export_saved_model
 from kbert.serving import Client, LocalModelServer
+from kbert.tasks.question_answering.task import QuestionAnswering
 
 TINY = CHECKPOINTS / "tiny-uncased-cls"
 PAIR = CHECKPOINTS / "tiny-relu-pair"
@@ -328,16 +329,24 @@ def test_question_answering_calls_equal_the_pipelines(served_tasks, protocol, re
 
 
 @pytest.mark.parametrize("protocol, rest_format", PROTOCOLS)
-def test_question_answering_top_k_gives_the_exports_ranked_answers(served_tasks, protocol, rest_format):
-    """``top_k`` > 1 reads the export's ``top_k_*`` outputs (their parity with the pipeline is the export's)."""
+def test_question_answering_top_k_calls_equal_the_pipelines(served_tasks, protocol, rest_format):
+    """``top_k`` 2 to 5 gives ``pipe(..., top_k=top_k)``'s answers, which are not the first of ``top_k=5``'s: the
+    pipeline draws ``2 * top_k + 10`` candidates per window, so merged scores and ranks depend on ``top_k``."""
+    first = QUESTIONS[0]
+    pipe = pipeline("question-answering", QA)
+    assert [a["answer"] for a in pipe(first, top_k=3)] != [a["answer"] for a in pipe(first, top_k=5)[:3]]
     with client(served_tasks, "qa", protocol, rest_format) as c:
-        raw = c.predict({"question": [QUESTIONS[0]["question"]], "context": [QUESTIONS[0]["context"]]})
-        got = c(QUESTIONS[0], top_k=3)
-    assert int(raw["count"][0]) >= 3
-    assert [list(a) for a in got] == [["score", "start", "end", "answer"]] * 3
-    assert [(a["answer"], a["start"], a["end"]) for a in got] == \
-           list(zip(raw["top_k_answer"][0][:3], raw["top_k_start"][0][:3].tolist(), raw["top_k_end"][0][:3].tolist()))
-    np.testing.assert_allclose([a["score"] for a in got], raw["top_k_score"][0][:3], atol=1e-7)
+        assert_calls_agree(c, pipe, [*(((first,), {"top_k": k}) for k in range(2, 6)), ((QUESTIONS,), {"top_k": 3}),
+                                     ((), {**first, "top_k": 4})])
+
+
+def test_question_answering_exports_with_one_list_per_question_are_named():
+    # exports made before top_k_* held each top_k's answers: one count per question, which top_k=3 cannot use
+    outputs = {"count": [2], "top_k_answer": [["Boston", "Matt", "", "", ""]], "top_k_start": [[44, 30, -1, -1, -1]],
+               "top_k_end": [[50, 34, -1, -1, -1]], "top_k_score": [[0.5, 0.25, 0.0, 0.0, 0.0]]}
+    with pytest.raises(ServingConfigError, match=r"question-answering export: its 'count' output has one number per "
+                                                 r"question, not one per top_k .* export the checkpoint again"):
+        QuestionAnswering.pipeline_outputs_from_serving([None], outputs, {"top_k": 5}, {"top_k": 3})
 
 
 @pytest.mark.parametrize("protocol, rest_format", PROTOCOLS)

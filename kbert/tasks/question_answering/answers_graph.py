@@ -15,6 +15,9 @@ The same rules as :mod:`kbert.tasks.question_answering.postprocess` (transformer
   first one seen, by window then rank, keeps its ``start``/``end``); the null answer (``"", 0, 0``) is
   appended last when ``handle_impossible_answer``; answers are sorted by score (stable) and cut to ``top_k``.
 
+The candidates per window grow with ``top_k``, so ``top_k=3``'s answers are not the first three of ``top_k=5``'s
+(an answer merges more spans, and more answers compete): :func:`answers_for_every_top_k` gives each ``k``'s.
+
 What differs from :func:`~kbert.tasks.question_answering.postprocess.answer_question`:
 
 * only spans with a score > 0 are returned (plus the null answer). HF, when a window has fewer positive
@@ -66,7 +69,49 @@ def answer_spans_graph(start_logits, end_logits, sequence_ids, starts, ends, wor
     ``contexts`` ``(B,)`` (``B = num_examples``); ``[CLS]`` must be at index 0. ``count`` ``(B,)`` int32 is
     the number of answers; rows are padded with ``""``, -1, -1, 0. ``top_k`` and the rest are fixed when traced.
     """
-    top_k, max_answer_len = check_top_k(top_k), check_max_answer_len(max_answer_len)
+    top_k = check_top_k(top_k)
+    spans = _candidate_spans(start_logits, end_logits, sequence_ids, starts, ends, word_ids, sample_index,
+                             num_examples, contexts, candidates=_candidates(top_k, align_to_words),
+                             max_answer_len=max_answer_len, handle_impossible_answer=handle_impossible_answer,
+                             align_to_words=align_to_words)
+    return _ranked(spans, _candidates(top_k, align_to_words), top_k)
+
+
+def answers_for_every_top_k(start_logits, end_logits, sequence_ids, starts, ends, word_ids, sample_index,
+                            num_examples, contexts, *, top_k: int = 5, max_answer_len: int = 15,
+                            handle_impossible_answer: bool = False,
+                            align_to_words: bool = True) -> dict[str, tf.Tensor]:
+    """:func:`answer_spans_graph`'s answers for each ``k`` from 1 to ``top_k`` at once, ``(B, top_k, top_k)``.
+
+    Row ``k - 1`` of ``answer``/``start``/``end``/``score`` holds ``top_k=k``'s answers (padded to ``top_k``
+    columns) and ``count`` ``(B, top_k)`` their number. They are not the first ``k`` of ``top_k``'s: HF draws
+    ``2 * k + 10`` candidates per window, so with a larger ``k`` more spans merge into an answer (its score
+    grows) and more answers compete. The windows' spans are scored once; each ``k`` merges a prefix of them.
+    """
+    top_k = check_top_k(top_k)
+    spans = _candidate_spans(start_logits, end_logits, sequence_ids, starts, ends, word_ids, sample_index,
+                             num_examples, contexts, candidates=_candidates(top_k, align_to_words),
+                             max_answer_len=max_answer_len, handle_impossible_answer=handle_impossible_answer,
+                             align_to_words=align_to_words)
+    every = [_ranked(spans, _candidates(k, align_to_words), k) for k in range(1, top_k + 1)]
+    padding = {"answer": "", "start": -1, "end": -1, "score": 0.0}
+    ranked = {key: tf.stack([tf.pad(answers[key], [[0, 0], [0, top_k - k]], constant_values=default)
+                             for k, answers in enumerate(every, 1)], axis=1) for key, default in padding.items()}
+    return {**ranked, "count": tf.stack([answers["count"] for answers in every], axis=1)}
+
+
+def _candidates(top_k: int, align_to_words: bool) -> int:
+    """Spans HF draws per window for ``top_k`` answers: some may merge when aligned to words."""
+    return top_k * 2 + 10 if align_to_words else top_k
+
+
+def _candidate_spans(start_logits, end_logits, sequence_ids, starts, ends, word_ids, sample_index, num_examples,
+                     contexts, *, candidates: int, max_answer_len: int, handle_impossible_answer: bool,
+                     align_to_words: bool) -> dict:
+    """Each window's best ``candidates`` spans that HF keeps, flattened window by window, best first: their
+    ``example``, ``rank`` in the window, ``score`` (float64), ``text``, ``start``/``end``; ``num_examples``
+    and, with ``handle_impossible_answer``, the null answers."""
+    max_answer_len = check_max_answer_len(max_answer_len)
     start_logits = tf.convert_to_tensor(start_logits, tf.float32)
     end_logits = tf.convert_to_tensor(end_logits, tf.float32)
     sequence_ids, starts, ends, word_ids = (tf.cast(x, tf.int32) for x in (sequence_ids, starts, ends, word_ids))
@@ -94,15 +139,13 @@ def answer_spans_graph(start_logits, end_logits, sequence_ids, starts, ends, wor
     inside = span_end < length
     span_end = tf.minimum(span_end, length - 1)
     scores = p_start[:, :, None] * tf.gather(p_end, span_end, axis=1) * tf.cast(inside, tf.float32)[None]
-    candidates = top_k * 2 + 10 if align_to_words else top_k  # HF: some may merge when aligned to words
     best, flat = tf.math.top_k(tf.reshape(scores, [windows, -1]), k=tf.minimum(candidates, length * band))
     # top_k also returns zero-score cells when a window has fewer positive spans than candidates, among them
     # cells past the window's last column (s + offset >= T when every window is short): clip those ends.
     s, e = flat // band, tf.minimum(flat // band + flat % band, length - 1)  # (W, K)
     keep = (best > 0) & tf.gather(allowed, s, batch_dims=1) & tf.gather(allowed, e, batch_dims=1)
 
-    # Character offsets (widened to whole words within the window), then the kept spans flattened in HF's
-    # order: window by window, best first.
+    # Character offsets, widened to whole words within the window.
     char_start, char_end = tf.gather(starts, s, batch_dims=1), tf.gather(ends, e, batch_dims=1)
     if align_to_words:
         word_start, word_end = _word_char_spans(sequence_ids, word_ids, starts, ends)
@@ -110,15 +153,37 @@ def answer_spans_graph(start_logits, end_logits, sequence_ids, starts, ends, wor
         in_words = (word_start >= 0) & (word_end >= 0)  # else HF's except: the tokens' own offsets
         char_start = tf.where(in_words, word_start, char_start)
         char_end = tf.where(in_words, word_end, char_end)
-    example = tf.boolean_mask(tf.broadcast_to(sample_index[:, None], tf.shape(s)), keep)
-    char_start, char_end = tf.boolean_mask(char_start, keep), tf.boolean_mask(char_end, keep)
-    span_scores = tf.cast(tf.boolean_mask(best, keep), tf.float64)
-    text = tf.strings.substr(tf.gather(contexts, example), char_start, tf.maximum(char_end - char_start, 0),
-                             unit="UTF8_CHAR")
+    # The kept spans flattened in HF's order: window by window, best first; ``rank`` is the place in its window.
+    example = tf.broadcast_to(sample_index[:, None], tf.shape(s))
+    rank = tf.broadcast_to(tf.range(tf.shape(s)[1]), tf.shape(s))
+    spans = {k: tf.boolean_mask(v, keep) for k, v in (("example", example), ("rank", rank), ("start", char_start),
+                                                      ("end", char_end), ("score", tf.cast(best, tf.float64)))}
+    spans["text"] = tf.strings.substr(tf.gather(contexts, spans["example"]), spans["start"],
+                                      tf.maximum(spans["end"] - spans["start"], 0), unit="UTF8_CHAR")
+    # HF's get_answer merges the answers of an example whose lower-cased texts are equal.
+    spans["key"] = tf.strings.join([tf.strings.as_string(spans["example"]),
+                                    tf.strings.lower(spans["text"], encoding="utf-8")], separator="|")
+    spans["num_examples"] = num_examples
+    if handle_impossible_answer:  # the example's lowest null score over its windows
+        has_windows = tf.math.bincount(sample_index, minlength=num_examples, maxlength=num_examples) > 0
+        examples = tf.boolean_mask(tf.range(num_examples), has_windows)
+        zeros = tf.zeros_like(examples)
+        null = tf.boolean_mask(tf.math.unsorted_segment_min(tf.cast(null_scores, tf.float64), sample_index,
+                                                            num_examples), has_windows)
+        spans["nulls"] = {"example": examples, "score": null, "start": zeros, "end": zeros,
+                          "answer": tf.fill(tf.shape(examples), "")}
+    return spans
+
+
+def _ranked(spans: dict, candidates: int, top_k: int) -> dict[str, tf.Tensor]:
+    """The answers of each example's best ``candidates`` spans per window, merged, sorted and cut to ``top_k``."""
+    drawn = spans["rank"] < candidates
+    example, char_start, char_end, text, span_scores, key = (
+        tf.boolean_mask(spans[k], drawn) for k in ("example", "start", "end", "text", "score", "key"))
+    num_examples = spans["num_examples"]
 
     # HF's get_answer: same example and same lower-cased text → one answer, the first one's offsets.
     # tf.unique numbers the groups in order of their first span.
-    key = tf.strings.join([tf.strings.as_string(example), tf.strings.lower(text, encoding="utf-8")], separator="|")
     texts, group = tf.unique(key)
     num_groups = tf.size(texts)
     first = tf.math.unsorted_segment_min(tf.range(tf.size(group)), group, num_groups)
@@ -129,15 +194,8 @@ def answer_spans_graph(start_logits, end_logits, sequence_ids, starts, ends, wor
         "end": tf.gather(char_end, first),
         "answer": tf.gather(text, first),
     }
-    if handle_impossible_answer:  # after every span of the example: it comes last among equal scores
-        has_windows = tf.math.bincount(sample_index, minlength=num_examples, maxlength=num_examples) > 0
-        null = tf.boolean_mask(tf.math.unsorted_segment_min(tf.cast(null_scores, tf.float64), sample_index,
-                                                            num_examples), has_windows)
-        examples = tf.boolean_mask(tf.range(num_examples), has_windows)
-        zeros = tf.zeros_like(examples)
-        nulls = {"example": examples, "score": null, "start": zeros, "end": zeros,
-                 "answer": tf.fill(tf.shape(examples), "")}
-        answers = {k: tf.concat([answers[k], nulls[k]], axis=0) for k in answers}
+    if "nulls" in spans:  # after every span of the example: it comes last among equal scores
+        answers = {k: tf.concat([answers[k], spans["nulls"][k]], axis=0) for k in answers}
 
     # Per example, by score descending; stable sorts keep the order answers were first seen.
     order = tf.argsort(answers["score"], direction="DESCENDING", stable=True)

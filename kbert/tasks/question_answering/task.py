@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kbert.errors import InputError
+from kbert.errors import InputError, ServingConfigError
 from kbert.tasks.base import Example, Task, _check_encodable
 from kbert.tasks.question_answering import postprocess, scoring_options
 from kbert.tokenizer.bert_tokenizer import SECOND
@@ -258,14 +258,16 @@ class QuestionAnswering(Task):
 
         Windows as the pipeline's defaults make them (``max_seq_len`` min(384, ``max_length``),
         ``doc_stride`` min(max_seq_len // 2, 128)); answers by
-        :func:`~kbert.tasks.question_answering.answers_graph.answer_spans_graph`: ``answer``/``start``/
+        :func:`~kbert.tasks.question_answering.answers_graph.answers_for_every_top_k`: ``answer``/``start``/
         ``end``/``score`` ``(B,)`` are the pipeline's default call (``top_k=1``; ``""``, -1, -1, 0 when no span
-        scores above 0), ``top_k_*`` ``(B, top_k)`` and ``count`` are ``pipe(..., top_k=top_k)``'s answers,
-        padded. A checkpoint trained with ``version_2_with_negative`` offers the empty answer
-        (``handle_impossible_answer``). What the pipeline refuses, the graph refuses with an ``InvalidArgument``
-        error (:func:`refuse_what_the_pipeline_refuses`): an empty question or context, unequal counts.
+        scores above 0); ``top_k_*[b, k - 1]`` ``(B, top_k, top_k)`` and ``count[b, k - 1]`` ``(B, top_k)`` are
+        ``pipe(..., top_k=k)``'s answers, padded, for every ``k`` up to ``top_k`` (the pipeline's candidates grow
+        with ``k``: its ``top_k=3`` answers are not the first three of ``top_k=5``'s). A checkpoint trained with
+        ``version_2_with_negative`` offers the empty answer (``handle_impossible_answer``). What the pipeline
+        refuses, the graph refuses with an ``InvalidArgument`` error (:func:`refuse_what_the_pipeline_refuses`):
+        an empty question or context, unequal counts.
         """
-        from kbert.tasks.question_answering.answers_graph import answer_spans_graph
+        from kbert.tasks.question_answering.answers_graph import answers_for_every_top_k
 
         tokenizer = self.checkpoint.tokenizer
         max_seq_len = min(max_length, DEFAULT_MAX_SEQ_LEN)
@@ -298,11 +300,10 @@ class QuestionAnswering(Task):
                            word_ids=word_ids, sample_index=encoding.sample_index,
                            num_examples=tf.shape(question)[0], contexts=context,
                            handle_impossible_answer=impossible)
-            best = answer_spans_graph(**windows, top_k=1)
-            ranked = answer_spans_graph(**windows, top_k=top_k)
-            return {"answer": best["answer"][:, 0], "start": best["start"][:, 0], "end": best["end"][:, 0],
-                    "score": best["score"][:, 0], "count": ranked["count"],
-                    **{f"top_k_{k}": ranked[k] for k in ("answer", "start", "end", "score")}}
+            ranked = answers_for_every_top_k(**windows, top_k=top_k)
+            keys = ("answer", "start", "end", "score")
+            return {**{k: ranked[k][:, 0, 0] for k in keys}, "count": ranked["count"],  # top_k=1: the default call
+                    **{f"top_k_{k}": ranked[k] for k in keys}}
 
         strings = [tf.TensorSpec([None], tf.string, name="question"), tf.TensorSpec([None], tf.string, name="context")]
         return serve, strings
@@ -331,12 +332,17 @@ class QuestionAnswering(Task):
     @classmethod
     def pipeline_outputs_from_serving(cls, examples, outputs, metadata, params):
         """Per question the pipeline's answers ``{'score', 'start', 'end', 'answer'}``: the export's best one, or
-        its ``top_k_*`` answers (those with a score above 0, see ``serving_signature``)."""
+        its ``top_k_*`` answers for that ``top_k`` (those with a score above 0, see ``serving_signature``)."""
         keys = ("score", "start", "end", "answer")
         if params["top_k"] == 1:
             return [[{k: outputs[k][b] for k in keys}] for b in range(len(examples))]
-        return [[{k: outputs[f"top_k_{k}"][b][i] for k in keys} for i in range(min(params["top_k"], count))]
-                for b, count in enumerate(outputs["count"])]
+        row = params["top_k"] - 1
+        if any(not isinstance(counts, list) for counts in outputs["count"]):
+            raise ServingConfigError(f"{cls.name} export: its 'count' output has one number per question, not one per "
+                                     "top_k (an export made before its top_k_* outputs held every top_k's answers); "
+                                     "export the checkpoint again")
+        return [[{k: outputs[f"top_k_{k}"][b][row][i] for k in keys} for i in range(counts[row])]
+                for b, counts in enumerate(outputs["count"])]
 
 def context_word_ids(token_ids: np.ndarray, sequence_ids: np.ndarray, continuation: np.ndarray) -> np.ndarray:
     """The word of every context token (-1 elsewhere), as the BERT pre-tokenizer splits words.
