@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # --help and usage errors exit here, before TensorFlow loads
     from kbert.errors import KbertError
     from kbert.hints import command_line_flags
-    from kbert.lean_tensorflow import hidden
+    from kbert.lean_imports import KERAS_EXTRAS, NEVER_USED, hidden
     from kbert.quiet_tensorflow import start_quietly
 
     warnings.showwarning = _show_warning
@@ -408,11 +408,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check_usage(args)  # what needs no model answers at once, before TensorFlow loads
         strategy, tpu = _strategy_at_startup(args)
-        with _stdout_to_stderr(), command_line_flags(_flags(parser, args.command)):  # hints name --flags
+        # hints name --flags; keras-hub loads without kagglehub (kbert.lean_imports)
+        with _stdout_to_stderr(), command_line_flags(_flags(parser, args.command)), hidden(NEVER_USED):
             # TensorFlow without its C++ noise (only what the level of a user-set TF_CPP_MIN_LOG_LEVEL allows),
-            # without the packages Keras imports for features no command uses (kbert.lean_tensorflow),
+            # without the packages Keras imports for features no command uses (kbert.lean_imports),
             # and the device settings that must come before its devices start (_configure_devices).
-            with hidden():
+            with hidden(KERAS_EXTRAS):
                 start_quietly(configure=lambda: _configure_devices(strategy, tpu))
             lines = commands[args.command](args)
         for line in lines:

@@ -76,8 +76,8 @@ def test_every_registered_task_loads_and_names_itself_as_its_spec():
         assert _package_of(spec) == TASK_PACKAGES[specs().index(spec)]
 
 
-# What Keras imports at start-up for features no command uses (kbert.lean_tensorflow), scipy.stats with scikit-learn
-KERAS_EXTRAS = ("sklearn", "matplotlib", "scipy.stats")
+# What Keras and keras-hub import for features no command uses (kbert.lean_imports), scipy.stats with scikit-learn
+UNUSED_BY_PREDICT = ("sklearn", "matplotlib", "scipy.stats", "kagglehub")
 
 
 @pytest.mark.parametrize("code, absent", [
@@ -86,11 +86,11 @@ KERAS_EXTRAS = ("sklearn", "matplotlib", "scipy.stats")
     ("from kbert.cli import main\ntry:\n    main(['predict', '--no-such-flag'])\nexcept SystemExit:\n    pass",
      ("tensorflow",)),
     ("from kbert.cli import main\nmain(['predict', '--model', 'tests/fixtures/checkpoints/tiny-uncased-cls', 'hi'])",
-     KERAS_EXTRAS),
+     UNUSED_BY_PREDICT),
 ])
 def test_cli_imports_only_what_the_command_needs(code, absent):
-    """Help and usage errors answer without TensorFlow; ``predict`` runs without what Keras imports for
-    features kbert never uses."""
+    """Help and usage errors answer without TensorFlow; ``predict`` runs without what Keras and keras-hub
+    import for features kbert never uses."""
     check = f"\nimport sys\nloaded = [m for m in {absent!r} if m in sys.modules]\nassert not loaded, loaded"
     done = subprocess.run([sys.executable, "-c", code + check], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from kbert.lean_tensorflow import hidden
+from kbert.lean_imports import hidden
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = "tests/fixtures/checkpoints/tiny-uncased-cls"
@@ -17,7 +17,7 @@ def test_hidden_packages_fail_to_import_inside_the_block_and_import_after_it():
         sys.modules.pop(name, None)
     with hidden(("json", "wsgiref")):  # json is imported already: it stays, submodules included
         import json.tool
-        with pytest.raises(ModuleNotFoundError, match="wsgiref is not imported while TensorFlow starts"):
+        with pytest.raises(ModuleNotFoundError, match="wsgiref is not imported by a kbert command"):
             import wsgiref.util  # noqa: F401
     assert json.tool.main
     import wsgiref.util
