@@ -57,6 +57,24 @@ noisy and torch ran at 86-107 ex/s in the quietest runs, against 251 in the issu
   0.7 s (tracing and instantiating the forward pass ~1.2 s, eager tokenizer 0.2-0.3 s).
 - Steady (bench_inference.py, same machine, one quiet pair each): before 2.12x (224 vs 106 ex/s),
   after 2.35x (252 vs 107 ex/s); kbert alone, five 1,024-sentence calls: 8.0-9.3 -> 6.4-7.5 s of CPU.
+
+Notes (2026-12-07, start-up of `kbert predict`, same shared 2-core EPYC, load ~2.2, fastest of 3 each;
+measured with python -X importtime and an ad-hoc script timing the phases as kbert/cli.py runs them):
+- Expected: that kbert's start-up beyond `import tensorflow` was its own imports (tensorflow-datasets,
+  faiss, keras-tuner, seqeval, TF Serving protos). Got: those were already lazy; `import kbert.pipelines`
+  itself adds only ~0.4 s (tensorflow_text). The excess was inside TensorFlow's import: Keras imports
+  scikit-learn (0.68-0.93 s with scipy.stats) and matplotlib.pyplot (0.18-0.49 s) when installed; keras-hub
+  imports kagglehub (0.12-0.2 s); and the interpreter's exit took 0.97-1.16 s, its last garbage
+  collection walking TensorFlow's objects (0.03-0.08 s with gc.freeze() first).
+- Fixes: kbert/lean_imports.py hides those packages from a kbert command; predict/info/search freeze the
+  collector at exit (kbert/cli.py). Phases before -> after (one sentence, MiniLM classifier): TensorFlow
+  import + devices 4.40 -> 3.18 s, kbert.pipelines 0.37 -> 0.22 s, Pipeline() 0.91 -> 0.98 s (keras-hub
+  now pays for modules scikit-learn used to import first), first call 1.03 -> 0.84 s, exit 0.97 -> 0.10 s;
+  process 8.20 -> 5.72 s. Whole commands: one sentence 8.13 -> 6.63 s (HF 10-line script: 7.95 s), 512
+  sentences from a file 11.61 -> 9.86 s (HF 10.52-26.61 s: torch's threads suffer most from the load).
+- Left: keras-hub's import (~0.37 s, every model family), building MiniLM and assigning its weights
+  (~0.6 s), tracing the forward pass (~0.6 s of the first call; an eager one-sentence forward costs
+  0.11-0.15 s but differs from the traced outputs by up to 1.8e-6), SavedModel load 1.13 s + 0.53 s.
 """
 
 from __future__ import annotations
