@@ -201,6 +201,11 @@ def test_text_classification_needs_labels():
 
 
 # --- resolving model names -----------------------------------------------------------------------
+def answering(monkeypatch):
+    """The Hub's address takes connections (no socket is opened: tests never touch the network)."""
+    monkeypatch.setattr("kbert.checkpoint.resolve._unreachable", lambda endpoint: None)
+
+
 class FakeHub:
     """huggingface_hub's list_repo_files / snapshot_download over a local folder: a download copies the
     files matching allow_patterns into a fresh cache folder, so a missing pattern shows as a missing file."""
@@ -211,6 +216,7 @@ class FakeHub:
         self.folder, self.cache, self.calls = pathlib.Path(folder), pathlib.Path(cache), []
         monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo_id, **kw: self.files())
         monkeypatch.setattr(huggingface_hub, "snapshot_download", self.snapshot_download)
+        answering(monkeypatch)
 
     def files(self):
         return sorted(str(p.relative_to(self.folder)) for p in self.folder.rglob("*") if p.is_file())
@@ -269,6 +275,7 @@ def test_failed_download_is_checkpoint_not_found(monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "list_repo_files", offline)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    answering(monkeypatch)
     with pytest.raises(CheckpointNotFoundError, match=r"^hf://org/name: download failed: we are offline"):
         resolve_model("hf://org/name")
 

@@ -260,7 +260,7 @@ def test_embed_command_jsonl_and_no_normalize(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["embed", "--input", "/nowhere.txt", "--output", "v.npy"], "/nowhere.txt: cannot read"),
+    (["embed", "--input", "/nowhere.txt", "--output", "v.npy"], "--input /nowhere.txt: no such file"),
     (["embed", "--input", "{texts}", "--output", "v.csv"], "the output must be a .npy file"),
     (["embed", "--input", "{texts}", "--output", "v.npy", "--max-length", "1"], "max_seq_length must be an integer"),
 ])
