@@ -17,7 +17,7 @@ from kbert.quiet_tensorflow import quiet_tensorflow_import
 __version__ = "0.1.0"
 
 _LAZY = {  # public name -> module that defines it
-    "BertConfig": "kbert.checkpoint", "Checkpoint": "kbert.checkpoint", "load_checkpoint": "kbert.checkpoint",
+    "EncoderConfig": "kbert.checkpoint", "Checkpoint": "kbert.checkpoint", "load_checkpoint": "kbert.checkpoint",
     "Pipeline": "kbert.pipelines", "pipeline": "kbert.pipelines",
     "BertTokenizer": "kbert.tokenizer", "RobertaTokenizer": "kbert.tokenizer",
     "TrainConfig": "kbert.training.config", "train": "kbert.training.trainer", "evaluate": "kbert.training.evaluation",

@@ -28,8 +28,11 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """A model folder or one of its required files does not exist."""
 
 
-class NotABertCheckpointError(CheckpointError):
-    """A folder exists but is not a BERT-family Hugging Face checkpoint."""
+class NotAnEncoderCheckpointError(CheckpointError):
+    """A folder exists but its ``config.json`` is not one of a Hugging Face encoder checkpoint."""
+
+
+NotABertCheckpointError = NotAnEncoderCheckpointError  # the name before kbert loaded other families
 
 
 class UnsupportedModelError(CheckpointError):

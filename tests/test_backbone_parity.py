@@ -53,10 +53,10 @@ def test_checkpoint_without_pooler_has_no_pooled_output():
 
 
 def test_backbone_config_round_trips_through_keras_serialization(tmp_path):
-    from kbert.modeling.backbone import BertBackbone
+    from kbert.modeling.backbone import EncoderBackbone
 
     backbone = load_checkpoint(CHECKPOINTS / "tiny-cased-token-cls").build_backbone()
-    clone = BertBackbone.from_config(backbone.get_config())
+    clone = EncoderBackbone.from_config(backbone.get_config())
     assert clone.get_config() == backbone.get_config()
     assert (clone.hidden_act, clone.use_pooler, clone.num_segments) == ("gelu_new", False, 3)
     path = tmp_path / "backbone.keras"
@@ -71,11 +71,11 @@ def test_backbone_config_round_trips_through_keras_serialization(tmp_path):
 
 def test_random_init_false_leaves_only_the_pooler_random():
     """Loading skips drawing weights the checkpoint overwrites; a pooler it lacks must still be drawn (as HF)."""
-    from kbert.modeling.backbone import BertBackbone
+    from kbert.modeling.backbone import EncoderBackbone
 
     config = load_checkpoint(CHECKPOINTS / "tiny-uncased-cls").config
-    drawn = BertBackbone.from_config_json(config, use_pooler=True)
-    bare = BertBackbone.from_config_json(config, use_pooler=True, random_init=False)
+    drawn = EncoderBackbone.from_encoder_config(config, use_pooler=True)
+    bare = EncoderBackbone.from_encoder_config(config, use_pooler=True, random_init=False)
     std = float(np.std(drawn.token_embedding.embeddings.numpy()))
     assert std == pytest.approx(config.extra.get("initializer_range", 0.02), rel=0.1)
     kernels = [v for v in bare.weights if "pooled_dense" not in v.path and v.path.endswith(("kernel", "embeddings"))]

@@ -9,9 +9,9 @@ import tensorflow as tf
 
 import kbert
 from conftest import CHECKPOINTS
-from kbert.checkpoint.config import BertConfig
+from kbert.checkpoint.config import EncoderConfig
 from kbert.checkpoint.resolve import resolve_model
-from kbert.errors import (CheckpointNotFoundError, CorruptCheckpointError, NotABertCheckpointError,
+from kbert.errors import (CheckpointNotFoundError, CorruptCheckpointError, NotAnEncoderCheckpointError,
                           UnsupportedModelError)
 
 TINY = CHECKPOINTS / "tiny-uncased-cls"
@@ -63,7 +63,7 @@ def test_folder_without_config(tmp_path):
 
 def test_config_that_is_not_json(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "bert",')
-    with pytest.raises(NotABertCheckpointError, match=rf"{tmp_path / 'config.json'}: not valid JSON"):
+    with pytest.raises(NotAnEncoderCheckpointError, match=rf"{tmp_path / 'config.json'}: not valid JSON"):
         kbert.load_checkpoint(tmp_path)
 
 
@@ -76,24 +76,25 @@ def test_folder_without_weights(tmp_path):
 
 def test_not_a_model_type_at_all(tmp_path):
     (tmp_path / "config.json").write_text('["bert"]')
-    with pytest.raises(NotABertCheckpointError, match=r"config.json: expected a JSON object, got list"):
+    with pytest.raises(NotAnEncoderCheckpointError, match=r"config.json: expected a JSON object, got list"):
         kbert.load_checkpoint(tmp_path)
 
 
 # --- config.json values --------------------------------------------------------------------------
 @pytest.mark.parametrize("changes, error, message", [
-    ({"model_type": "gpt2"}, UnsupportedModelError, r"model_type 'gpt2' is not supported; kbert loads \['bert', 'roberta'\]"),
-    ({"model_type": None}, NotABertCheckpointError, r"no 'model_type'"),
+    ({"model_type": "gpt2"}, UnsupportedModelError,
+     r"model_type 'gpt2' is not supported; kbert loads \['bert', 'roberta', 'distilbert', 'electra', 'mpnet'\]"),
+    ({"model_type": None}, NotAnEncoderCheckpointError, r"no 'model_type'"),
     ({"position_embedding_type": "relative_key"}, UnsupportedModelError,
      r"position_embedding_type 'relative_key' is not supported \(only 'absolute'\)"),
     ({"hidden_act": "bogus"}, UnsupportedModelError, r"hidden_act 'bogus' is not supported; kbert knows \["),
-    ({"hidden_size": 30}, NotABertCheckpointError, r"hidden_size 30 is not a multiple of num_attention_heads 4"),
-    ({"id2label": {"0": "a", "2": "b"}}, NotABertCheckpointError, r"id2label ids must be 0..1, got \[0, 2\]"),
-    ({"id2label": {"zero": "a"}}, NotABertCheckpointError, r"id2label keys must be integers, got \['zero'\]"),
-    ({"id2label": {}}, NotABertCheckpointError, r"id2label must be a non-empty object, got \{\}"),
-    ({"num_hidden_layers": 0}, NotABertCheckpointError, r"num_hidden_layers must be a positive integer, got 0"),
-    ({"vocab_size": "548"}, NotABertCheckpointError, r"vocab_size must be a positive integer, got '548'"),
-    ({"vocab_size": True}, NotABertCheckpointError, r"vocab_size must be a positive integer, got True"),
+    ({"hidden_size": 30}, NotAnEncoderCheckpointError, r"hidden_size 30 is not a multiple of num_attention_heads 4"),
+    ({"id2label": {"0": "a", "2": "b"}}, NotAnEncoderCheckpointError, r"id2label ids must be 0..1, got \[0, 2\]"),
+    ({"id2label": {"zero": "a"}}, NotAnEncoderCheckpointError, r"id2label keys must be integers, got \['zero'\]"),
+    ({"id2label": {}}, NotAnEncoderCheckpointError, r"id2label must be a non-empty object, got \{\}"),
+    ({"num_hidden_layers": 0}, NotAnEncoderCheckpointError, r"num_hidden_layers must be a positive integer, got 0"),
+    ({"vocab_size": "548"}, NotAnEncoderCheckpointError, r"vocab_size must be a positive integer, got '548'"),
+    ({"vocab_size": True}, NotAnEncoderCheckpointError, r"vocab_size must be a positive integer, got True"),
     ({"is_decoder": True}, UnsupportedModelError, r"decoder / cross-attention"),
     ({"problem_type": "ranking"}, UnsupportedModelError, r"problem_type 'ranking' is not one of"),
 ])
@@ -111,29 +112,29 @@ def test_bad_config_values(tmp_path, changes, error, message):
 
 
 def test_from_dict_names_its_source():
-    with pytest.raises(UnsupportedModelError, match=r"^my/config.json: model_type 'distilbert'"):
-        BertConfig.from_dict({"model_type": "distilbert", "vocab_size": 10}, source="my/config.json")
-    with pytest.raises(NotABertCheckpointError, match=r"^config.json: no 'vocab_size'"):
-        BertConfig.from_dict({"model_type": "bert"})
+    with pytest.raises(UnsupportedModelError, match=r"^my/config.json: model_type 'gpt2'"):
+        EncoderConfig.from_dict({"model_type": "gpt2", "vocab_size": 10}, source="my/config.json")
+    with pytest.raises(NotAnEncoderCheckpointError, match=r"^config.json: no 'vocab_size'"):
+        EncoderConfig.from_dict({"model_type": "bert"})
 
 
 @pytest.mark.parametrize("folder", CONFIG_FOLDERS, ids=lambda p: p.name)
 def test_config_to_dict_round_trips(folder):
     raw = json.loads((folder / "config.json").read_text())
-    config = BertConfig.from_folder(folder)
+    config = EncoderConfig.from_folder(folder)
     out = config.to_dict()
-    again = BertConfig.from_dict(out)
+    again = EncoderConfig.from_dict(out)
     assert again == config and again.to_dict() == out and again.extra == config.extra
     # Everything config.json said is written back unchanged (to_dict may add defaults, never drop).
     assert {k: out.get(k) for k in raw} == raw
 
 
 def test_num_labels_only_config_round_trips():
-    config = BertConfig.from_dict({"model_type": "bert", "vocab_size": 10, "num_labels": 2})
+    config = EncoderConfig.from_dict({"model_type": "bert", "vocab_size": 10, "num_labels": 2})
     assert config.id2label == {0: "LABEL_0", 1: "LABEL_1"}
     out = config.to_dict()
     assert out["id2label"] == {"0": "LABEL_0", "1": "LABEL_1"} and out["label2id"] == {"LABEL_0": 0, "LABEL_1": 1}
-    assert BertConfig.from_dict(out) == config and "problem_type" not in out
+    assert EncoderConfig.from_dict(out) == config and "problem_type" not in out
 
 
 # --- weights -------------------------------------------------------------------------------------

@@ -125,15 +125,13 @@ def test_freeze_backbone_trains_only_the_head(tmp_path):
 
 def test_weight_decay_skips_biases_and_layer_norm():
     from kbert.checkpoint import load_checkpoint
-    from kbert.checkpoint.save import find_backbone
+    from kbert.checkpoint.save import model_slots
     from kbert.tasks import get_task
-    from kbert.training.optimizer import build_optimizer
+    from kbert.training.optimizer import build_optimizer, decays
 
     task = get_task("text-classification")(load_checkpoint(TINY), id2label={0: "a", 1: "b"})
-    model = task.build_model()
-    backbone = find_backbone(model)
-    slots = {s.hf_name: s.variable for s in kbert.checkpoint.hf_names.backbone_slots(backbone)}
-    no_decay = [v for n, v in slots.items() if n.endswith(".bias") or "LayerNorm" in n]
+    slots = {s.hf_name: s.variable for s in model_slots(task, task.build_model())}
+    no_decay = [v for n, v in slots.items() if not decays(n)]
     optimizer = build_optimizer(learning_rate=1e-3, warmup=0, total_steps=10, weight_decay=0.01, clip_norm=1.0,
                                 no_decay_variables=no_decay)
     assert not optimizer._use_weight_decay(slots["embeddings.LayerNorm.weight"])

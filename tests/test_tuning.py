@@ -76,20 +76,20 @@ def test_layer_decay_scales_each_variables_adam_step():
 
 def test_layer_decay_depths_follow_the_encoder_layers():
     from kbert.checkpoint import load_checkpoint
-    from kbert.checkpoint.hf_names import backbone_slots
-    from kbert.checkpoint.save import find_backbone
+    from kbert.checkpoint.save import model_slots
     from kbert.tasks import get_task
 
     task = get_task("text-classification")(load_checkpoint(CHECKPOINTS / "tiny-uncased-cls"))
     model = task.build_model()
-    slots = backbone_slots(find_backbone(model)) + task.head_slots(model)
-    factors = {id(v): f for v, f in layer_learning_rate_scales(slots, 0.5, 2)}
+    slots = model_slots(task, model)
+    family = task.checkpoint.family
+    factors = {id(v): f for v, f in layer_learning_rate_scales(slots, 0.5, 2, family)}
     scales = {s.hf_name: factors.get(id(s.variable), 1.0) for s in slots}
     assert scales["embeddings.word_embeddings.weight"] == 0.125
     assert scales["encoder.layer.0.attention.self.query.weight"] == 0.25
     assert scales["encoder.layer.1.output.LayerNorm.bias"] == 0.5
     assert scales["classifier.weight"] == 1.0 and scales["pooler.dense.weight"] == 1.0
-    assert layer_learning_rate_scales(slots, 1.0, 2) == [] == layer_learning_rate_scales(slots, None, 2)
+    assert layer_learning_rate_scales(slots, 1.0, 2, family) == [] == layer_learning_rate_scales(slots, None, 2, family)
 
 
 def test_layer_decay_is_checked_and_trains(tmp_path):

@@ -178,19 +178,18 @@ class _KbertSide:
 
     def __init__(self, folder, token_task: bool, dropout: bool):
         import kbert
-        from kbert.checkpoint.hf_names import backbone_slots
-        from kbert.checkpoint.save import find_backbone
+        from kbert.checkpoint.save import model_slots
 
         self.token_task = token_task
         self.task = kbert.tasks.get_task("token-classification" if token_task else "text-classification")(
             kbert.load_checkpoint(folder))
         self.model = self.task.build_model(dropout=None if dropout else 0.0)
-        self.slots = backbone_slots(find_backbone(self.model)) + self.task.head_slots(self.model)
+        self.slots = model_slots(self.task, self.model)
 
     def optimizer(self, total_steps: int, warmup: int):
-        from kbert.training.optimizer import build_optimizer
+        from kbert.training.optimizer import build_optimizer, decays
 
-        no_decay = [s.variable for s in self.slots if s.hf_name.endswith(".bias") or "LayerNorm" in s.hf_name]
+        no_decay = [s.variable for s in self.slots if not decays(s.hf_name)]
         return build_optimizer(learning_rate=LEARNING_RATE, warmup=warmup, total_steps=total_steps,
                                weight_decay=WEIGHT_DECAY, clip_norm=CLIP_NORM, no_decay_variables=no_decay)
 
@@ -217,16 +216,13 @@ class _KbertSide:
     def hf_weights(self) -> dict:
         import numpy as np
 
-        from kbert.checkpoint.hf_names import hf_checkpoint_name
-
-        return {hf_checkpoint_name(s, "bert."): s.to_hf(np.asarray(s.variable)) for s in self.slots}
+        family = self.task.checkpoint.family
+        return {family.checkpoint_name(s.hf_name): s.to_hf(np.asarray(s.variable)) for s in self.slots}
 
 
 def _compare_one_step(side: _KbertSide, batch, torch_summary, ref, start):
     import numpy as np
     import tensorflow as tf
-
-    from kbert.checkpoint.hf_names import hf_checkpoint_name
 
     inputs, targets = side.inputs(batch)
     variables = [s.variable for s in side.slots]
@@ -241,7 +237,7 @@ def _compare_one_step(side: _KbertSide, batch, torch_summary, ref, start):
     after = side.hf_weights()
     worst = []
     for slot, grad in zip(side.slots, grads):
-        name = hf_checkpoint_name(slot, "bert.")
+        name = side.task.checkpoint.family.checkpoint_name(slot.hf_name)
         g_ours, g_ref = slot.to_hf(grad.numpy()), ref["grad/" + name]
         rel = np.abs(g_ours - g_ref).max() / (np.abs(g_ref).max() + 1e-12)
         worst.append((rel, _relative_update_difference(after[name], ref["after/" + name], start[name]), name))

@@ -8,10 +8,10 @@ import importlib
 
 from kbert.checkpoint.resolve import resolve_model
 
-_LAZY = {"BertConfig": "kbert.checkpoint.config", "Checkpoint": "kbert.checkpoint.loader",
+_LAZY = {"EncoderConfig": "kbert.checkpoint.config", "Checkpoint": "kbert.checkpoint.loader",
          "load_checkpoint": "kbert.checkpoint.loader"}
 
-__all__ = ["BertConfig", "Checkpoint", "load_checkpoint", "resolve_model"]
+__all__ = ["EncoderConfig", "Checkpoint", "load_checkpoint", "resolve_model"]
 
 
 def __getattr__(name: str):

@@ -1,4 +1,7 @@
-"""Load a Hugging Face BERT or RoBERTa checkpoint folder: config, tokenizer, backbone weights and head tensors.
+"""Load a Hugging Face encoder checkpoint folder: config, tokenizer, backbone weights and head tensors.
+
+What differs between families (names, layers, tokenizer) is asked of the checkpoint's
+:class:`~kbert.models.family.Family`; this module names none.
 
 Example:
     >>> from kbert.checkpoint import load_checkpoint
@@ -18,17 +21,16 @@ import pathlib
 
 import numpy as np
 
-from kbert.checkpoint.config import BertConfig
-from kbert.checkpoint.hf_names import WeightSlot, backbone_slots, canonical_name
+from kbert.checkpoint.config import EncoderConfig
 from kbert.checkpoint.resolve import resolve_model
 from kbert.checkpoint.weights_files import load_state_dict
 from kbert.errors import CorruptCheckpointError
+from kbert.models.weights import WeightSlot
 
 logger = logging.getLogger(__name__)
 
-# Tensors Hugging Face saves that are buffers or heads kbert's tasks do not use.
-_IGNORED = ("embeddings.position_ids",)
-_HEAD_PREFIXES = ("classifier.", "qa_outputs.", "cls.", "lm_head.")
+# Buffers Hugging Face saves with the weights.
+_IGNORED = ("embeddings.position_ids", "embeddings.token_type_ids")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -36,8 +38,13 @@ class Checkpoint:
     """A resolved checkpoint folder with its validated config and all tensors (canonical names)."""
 
     path: pathlib.Path
-    config: BertConfig
+    config: EncoderConfig
     state_dict: dict[str, np.ndarray] = dataclasses.field(repr=False)
+
+    @property
+    def family(self):
+        """The :class:`~kbert.models.family.Family` of this checkpoint."""
+        return self.config.family
 
     @property
     def has_pooler(self) -> bool:
@@ -45,47 +52,54 @@ class Checkpoint:
 
     @functools.cached_property
     def tokenizer(self):
-        """The family's tokenizer (WordPiece or byte-level BPE) from the folder's tokenizer files."""
-        return self.config.family.tokenizer_class().from_pretrained(
-            self.path, max_position_embeddings=self.config.max_position_embeddings)
+        """The family's tokenizer (:class:`kbert.tokenizer.protocol.Tokenizer`) from the folder's tokenizer files."""
+        return self.family.tokenizer(self.path, self.config)
 
     def head_tensors(self, prefix: str) -> dict[str, np.ndarray] | None:
-        """Tensors of a task head saved under ``<prefix>.`` (``classifier``, ``qa_outputs``), names without it
-        (``weight``, ``bias``; RoBERTa's sequence head: ``dense.weight``, ``out_proj.weight`` ...)."""
+        """Tensors saved under ``<prefix>.`` (``classifier``, ``qa_outputs``), names without it (``weight``, ``bias``;
+        a two-layer sequence head: ``dense.weight``, ``out_proj.weight`` ...)."""
         found = {name[len(prefix) + 1:]: t for name, t in self.state_dict.items() if name.startswith(prefix + ".")}
         return found or None
 
     def architecture(self, head: str) -> str:
         """The ``architectures`` name of a head suffix in this checkpoint's family (``RobertaForQuestionAnswering``)."""
-        return self.config.family.architecture(head)
+        return self.family.architecture(head)
 
-    def task_head(self, prefix: str, head: str) -> dict[str, np.ndarray] | None:
-        """:meth:`head_tensors` only when ``config.architectures`` names the family's ``head`` architecture
-        (``head`` is the suffix, e.g. ``"ForTokenClassification"``).
+    def trained_head(self, head: str) -> dict[str, np.ndarray] | None:
+        """The tensors of the family's ``*<head>`` head (``head``: the suffix, e.g. ``"ForTokenClassification"``),
+        canonical names (``classifier.weight`` ...), only when ``config.architectures`` names that architecture.
 
         ``classifier.*`` means a sequence head in ``BertForSequenceClassification`` and a per-token
         head in ``BertForTokenClassification``; a task must not load the other one's head.
         """
-        return self.head_tensors(prefix) if self.architecture(head) in self.config.architectures else None
+        if self.architecture(head) not in self.config.architectures:
+            return None
+        prefixes = tuple(p + "." for p in self.family.head_layout(head).prefixes)
+        found = {name: t for name, t in self.state_dict.items() if name.startswith(prefixes)}
+        return found or None
+
+    def head_outputs(self, head: str) -> int | None:
+        """How many outputs (labels) the trained ``*<head>`` head has; ``None`` without one."""
+        tensors = self.trained_head(head)
+        weight = None if tensors is None else tensors.get(self.family.head_layout(head).output + ".weight")
+        return None if weight is None else int(weight.shape[0])
 
     def build_backbone(self, *, use_pooler: bool | None = None, dtype=None):
-        """A :class:`~kbert.modeling.backbone.BertBackbone` holding this checkpoint's weights (RoBERTa's too).
+        """The family's backbone holding this checkpoint's weights.
 
         ``use_pooler`` defaults to whether the checkpoint has pooler weights; asking for a pooler
         the checkpoint lacks initialises it randomly (as Hugging Face does, with a warning).
         """
-        from kbert.modeling.backbone import BertBackbone
-
         use_pooler = self.has_pooler if use_pooler is None else use_pooler
-        backbone = BertBackbone.from_config_json(self.config, use_pooler=use_pooler, dtype=dtype, random_init=False)
-        all_slots = backbone_slots(backbone)
+        backbone = self.family.build_backbone(self.config, use_pooler=use_pooler, dtype=dtype, random_init=False)
+        all_slots = self.family.backbone_slots(backbone)
         slots = all_slots
         if use_pooler and not self.has_pooler:
             logger.warning("%s has no pooler weights; the pooler is randomly initialised", self.path)
             slots = [s for s in slots if not s.hf_name.startswith("pooler.")]
         assign(slots, self.state_dict, source=str(self.path))
         unused = sorted(set(self.state_dict) - {s.hf_name for s in all_slots} - set(_IGNORED))
-        unused = [n for n in unused if not n.startswith(_HEAD_PREFIXES)]
+        unused = [n for n in unused if not self.family.is_head_tensor(n)]
         if unused:
             logger.info("%s: %d tensors not used by the backbone, e.g. %s", self.path, len(unused), unused[:3])
         return backbone
@@ -94,10 +108,11 @@ class Checkpoint:
 def load_checkpoint(model: str | os.PathLike | None = None) -> Checkpoint:
     """Resolve ``model`` (see :func:`kbert.checkpoint.resolve.resolve_model`) and read its files."""
     path = resolve_model(model)
-    config = BertConfig.from_folder(path)
+    config = EncoderConfig.from_folder(path)
+    family = config.family
     state = {}
     for name, tensor in load_state_dict(path).items():
-        state[canonical_name(name)] = tensor
+        state[family.canonical_name(name)] = tensor
     _check_vocab_size(path, config, state)
     return Checkpoint(path=path, config=config, state_dict=state)
 
@@ -122,7 +137,7 @@ def assign(slots: list[WeightSlot], state_dict: dict[str, np.ndarray], source: s
         slot.variable.assign(value.astype(slot.variable.dtype))
 
 
-def _check_vocab_size(path, config: BertConfig, state: dict) -> None:
+def _check_vocab_size(path, config: EncoderConfig, state: dict) -> None:
     emb = state.get("embeddings.word_embeddings.weight")
     if emb is not None and emb.shape[0] != config.vocab_size:
         raise CorruptCheckpointError(

@@ -1,9 +1,9 @@
 """Save a Keras task model as a Hugging Face checkpoint folder that ``transformers`` loads unchanged.
 
-Writes ``config.json`` (``architectures``, ``id2label``/``label2id``, ``problem_type``, plus a ``kbert``
-section), ``model.safetensors`` with Hugging Face tensor names (``bert.``-prefixed encoder, task head),
-and the tokenizer files of the checkpoint the model started from. Names and layouts come from the one
-table in :mod:`kbert.checkpoint.hf_names`, the same that loading uses.
+Writes ``config.json`` (the family's keys; ``architectures``, ``id2label``/``label2id``, ``problem_type``, plus
+a ``kbert`` section), ``model.safetensors`` with Hugging Face tensor names (family-prefixed encoder, task
+head), and the tokenizer files of the checkpoint the model started from. Names and layouts come from the
+family's weight slots (``family.backbone_slots``), the same that loading uses.
 
 Example:
     >>> import tempfile
@@ -25,17 +25,22 @@ import shutil
 import numpy as np
 
 from kbert.atomic_files import write_json
-from kbert.checkpoint.hf_names import backbone_slots, hf_checkpoint_name
 from kbert.checkpoint.safetensors_io import write_safetensors
-from kbert.modeling.backbone import BertBackbone
 
 
-def find_backbone(model) -> BertBackbone:
-    """The BertBackbone inside a task model."""
+def find_backbone(model):
+    """The backbone (a keras-hub ``Backbone``) inside a task model."""
+    from keras_hub.models import Backbone
+
     for layer in model.layers:
-        if isinstance(layer, BertBackbone):
+        if isinstance(layer, Backbone):
             return layer
-    raise ValueError(f"model {model.name!r} contains no BertBackbone")
+    raise ValueError(f"model {model.name!r} contains no backbone")
+
+
+def model_slots(task, model) -> list:
+    """Every variable of a task model (backbone and head) with its canonical Hugging Face name."""
+    return task.checkpoint.family.backbone_slots(find_backbone(model)) + task.head_slots(model)
 
 
 def save_hf_checkpoint(task, model, output: str | os.PathLike, *, text_pair: bool = False,
@@ -43,11 +48,9 @@ def save_hf_checkpoint(task, model, output: str | os.PathLike, *, text_pair: boo
     """Write ``model`` (built by ``task.build_model()``) to ``output`` as a Hugging Face checkpoint."""
     output = pathlib.Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    backbone = find_backbone(model)
-    slots = backbone_slots(backbone) + task.head_slots(model)
-    family = task.config.family
-    tensors = {hf_checkpoint_name(s, family.weight_prefix): np.ascontiguousarray(s.to_hf(np.asarray(s.variable)))
-               for s in slots}
+    family = task.checkpoint.family
+    tensors = {family.checkpoint_name(s.hf_name): np.ascontiguousarray(s.to_hf(np.asarray(s.variable)))
+               for s in model_slots(task, model)}
     write_safetensors(output / "model.safetensors", tensors, metadata={"format": "pt"})
 
     config = task.config.replace(

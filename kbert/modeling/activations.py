@@ -51,5 +51,5 @@ ACTIVATIONS = {
 
 
 def get_activation(name: str):
-    """The Keras function for a Hugging Face ``hidden_act`` name (validated by ``BertConfig``)."""
+    """The Keras function for a Hugging Face ``hidden_act`` name (validated by ``EncoderConfig``)."""
     return ACTIVATIONS[name]

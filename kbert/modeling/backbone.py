@@ -1,15 +1,19 @@
-"""The BERT encoder as a keras-hub ``Backbone`` that honours every Hugging Face config field.
+"""The post-norm Transformer encoder of BERT, RoBERTa, DistilBERT and ELECTRA as a keras-hub ``Backbone``
+that honours every Hugging Face config field.
 
 Same layer names and inputs/outputs as ``keras_hub.models.BertBackbone`` (so keras-hub tasks and
 tools work on it), plus what keras-hub hard-codes: the activation (HF ``"gelu"`` is exact erf,
 keras-hub uses tanh), ``layer_norm_epsilon``, and an optional pooler (most NER / QA checkpoints
-have none). RoBERTa is the same encoder with positions numbered from the padding id
-(``positions_pad_id``, :mod:`kbert.modeling.positions`).
+have none). The families differ only in options: RoBERTa numbers positions from the padding id
+(``positions_pad_id``, :mod:`kbert.modeling.positions`); DistilBERT has no token types
+(``num_segments=0``); ELECTRA's embeddings are narrower than the encoder (``embedding_dim``, then
+``embeddings_project``). Which Hugging Face names the layers carry is each family's
+(``kbert.models.<family>``).
 
 Example:
     >>> import numpy as np
-    >>> from kbert.modeling.backbone import BertBackbone
-    >>> backbone = BertBackbone(vocabulary_size=100, num_layers=2, num_heads=4, hidden_dim=32,
+    >>> from kbert.modeling.backbone import EncoderBackbone
+    >>> backbone = EncoderBackbone(vocabulary_size=100, num_layers=2, num_heads=4, hidden_dim=32,
     ...                         intermediate_dim=37, max_sequence_length=64)
     >>> out = backbone({"token_ids": np.ones((1, 5), "int32"), "segment_ids": np.zeros((1, 5), "int32"),
     ...                 "padding_mask": np.ones((1, 5), "int32")})
@@ -39,12 +43,12 @@ def hf_initializer(stddev: float = 0.02) -> keras.initializers.Initializer:
 
 _CONFIG_KEYS = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "hidden_act",
                 "layer_norm_epsilon", "dropout", "max_sequence_length", "num_segments", "use_pooler",
-                "initializer_range", "positions_pad_id")
+                "initializer_range", "positions_pad_id", "embedding_dim")
 
 
 @keras.saving.register_keras_serializable(package="kbert")
-class BertBackbone(Backbone):
-    """A BERT encoder with Hugging Face's numerics.
+class EncoderBackbone(Backbone):
+    """A BERT-style (post-norm) encoder with Hugging Face's numerics.
 
     Args:
         vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim: the architecture.
@@ -52,13 +56,16 @@ class BertBackbone(Backbone):
         layer_norm_epsilon: ``layer_norm_eps`` of the checkpoint.
         dropout: hidden and attention dropout during training.
         max_sequence_length: ``max_position_embeddings``.
-        num_segments: ``type_vocab_size``.
+        num_segments: ``type_vocab_size``; 0: no segment embedding (``segment_ids`` are accepted and unused,
+            so every family's model takes the same inputs).
+        embedding_dim: width of the embeddings (ELECTRA's ``embedding_size``); when it differs from
+            ``hidden_dim`` a Dense ``embeddings_project`` maps them to the encoder's width.
         use_pooler: add the tanh Dense on ``[CLS]`` that produces ``pooled_output``.
         initializer_range: stddev of the normal initialisation of new weights (:func:`hf_initializer`).
         positions_pad_id: ``None`` for BERT's positions ``0..T-1``; RoBERTa's ``pad_token_id``: positions
             counted from ``pad_token_id + 1`` over the non-padding ids, as transformers does.
         weights_initializer: how the embeddings and the encoder's kernels start; default
-            :func:`hf_initializer`. Not part of the config. :meth:`from_config_json` passes ``Zeros`` when a
+            :func:`hf_initializer`. Not part of the config. :meth:`from_encoder_config` passes ``Zeros`` when a
             checkpoint will overwrite every one of them: building and loading MiniLM took 0.43 s with the
             draw of its 22.7M random numbers and 0.29 s without (measured 2026-12-06, quiet 2-core CPU).
 
@@ -70,13 +77,14 @@ class BertBackbone(Backbone):
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, *,
                  hidden_act="gelu", layer_norm_epsilon=1e-12, dropout=0.1, max_sequence_length=512,
                  num_segments=2, use_pooler=True, initializer_range=0.02, positions_pad_id=None, dtype=None,
-                 weights_initializer=None, **kwargs):
+                 weights_initializer=None, embedding_dim=None, **kwargs):
         def weights():  # a new initializer per layer, as Keras expects of seeded ones
             return weights_initializer or hf_initializer(initializer_range)
 
+        width = embedding_dim or hidden_dim
         # === Layers (names as keras_hub.models.BertBackbone) ===
         self.token_embedding = ReversibleEmbedding(
-            input_dim=vocabulary_size, output_dim=hidden_dim, embeddings_initializer=weights(),
+            input_dim=vocabulary_size, output_dim=width, embeddings_initializer=weights(),
             dtype=dtype, name="token_embedding")
         if positions_pad_id is None:
             self.position_embedding = PositionEmbedding(
@@ -84,15 +92,18 @@ class BertBackbone(Backbone):
                 name="position_embedding")
         else:
             self.position_embedding = PaddingAwarePositionEmbedding(
-                sequence_length=max_sequence_length, hidden_dim=hidden_dim, pad_token_id=positions_pad_id,
+                sequence_length=max_sequence_length, hidden_dim=width, pad_token_id=positions_pad_id,
                 initializer=weights(), dtype=dtype, name="position_embedding")
         self.segment_embedding = keras.layers.Embedding(
-            input_dim=num_segments, output_dim=hidden_dim, embeddings_initializer=weights(),
-            dtype=dtype, name="segment_embedding")
+            input_dim=num_segments, output_dim=width, embeddings_initializer=weights(),
+            dtype=dtype, name="segment_embedding") if num_segments else None
         self.embeddings_add = keras.layers.Add(dtype=dtype, name="embeddings_add")
         self.embeddings_layer_norm = keras.layers.LayerNormalization(
             axis=-1, epsilon=layer_norm_epsilon, dtype=dtype, name="embeddings_layer_norm")
         self.embeddings_dropout = keras.layers.Dropout(dropout, dtype=dtype, name="embeddings_dropout")
+        self.embeddings_project = keras.layers.Dense(
+            hidden_dim, kernel_initializer=weights(), dtype=dtype,
+            name="embeddings_project") if width != hidden_dim else None
         self.transformer_layers = [
             TransformerEncoder(
                 num_heads=num_heads, intermediate_dim=intermediate_dim, activation=get_activation(hidden_act),
@@ -110,8 +121,10 @@ class BertBackbone(Backbone):
         padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
         tokens = self.token_embedding(token_ids)  # (B, T, H)
         positions = self.position_embedding(tokens if positions_pad_id is None else token_ids)
-        x = self.embeddings_add((tokens, positions, self.segment_embedding(segment_ids)))
-        x = self.embeddings_dropout(self.embeddings_layer_norm(x))
+        parts = (tokens, positions) + ((self.segment_embedding(segment_ids),) if self.segment_embedding else ())
+        x = self.embeddings_dropout(self.embeddings_layer_norm(self.embeddings_add(parts)))
+        if self.embeddings_project is not None:
+            x = self.embeddings_project(x)
         for layer in self.transformer_layers:
             x = layer(x, padding_mask=padding_mask)  # (B, T, H)
         outputs = {"sequence_output": x}
@@ -134,13 +147,14 @@ class BertBackbone(Backbone):
         self.use_pooler = use_pooler
         self.initializer_range = initializer_range
         self.positions_pad_id = positions_pad_id
+        self.embedding_dim = embedding_dim
 
     @classmethod
-    def from_config_json(cls, config, *, use_pooler: bool = True, dtype=None,
-                         random_init: bool = True) -> "BertBackbone":
-        """Build from a :class:`kbert.checkpoint.config.BertConfig`, randomly initialised; with
+    def from_encoder_config(cls, config, *, use_pooler: bool = True, dtype=None, positions_pad_id: int | None = None,
+                            random_init: bool = True) -> "EncoderBackbone":
+        """Build from a :class:`kbert.checkpoint.config.EncoderConfig`, randomly initialised; with
         ``random_init=False`` the embeddings and encoder kernels start at zero (for a caller that loads all of
-        them next; the pooler stays random, as a checkpoint may lack it)."""
+        them next; the pooler stays random, as a checkpoint may lack it). ``positions_pad_id``: see the class."""
         return cls(
             vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
             num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
@@ -148,7 +162,7 @@ class BertBackbone(Backbone):
             layer_norm_epsilon=config.layer_norm_eps, dropout=config.hidden_dropout_prob,
             max_sequence_length=config.max_position_embeddings, num_segments=config.type_vocab_size,
             use_pooler=use_pooler, initializer_range=config.extra.get("initializer_range", 0.02),
-            positions_pad_id=config.pad_token_id if config.family.positions_from_padding else None, dtype=dtype,
+            positions_pad_id=positions_pad_id, dtype=dtype, embedding_dim=config.embedding_size,
             weights_initializer=None if random_init else keras.initializers.Zeros())
 
     def get_config(self):

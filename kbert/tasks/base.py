@@ -116,7 +116,6 @@ class Task:
     input_fields: ClassVar[tuple[str, ...]] = ("text",)  # required fields of a `kbert predict --input` JSON line
     optional_input_fields: ClassVar[tuple[str, ...]] = ("text_pair",)
     hf_head: ClassVar[str | None] = None  # architecture suffix, e.g. "ForSequenceClassification"; None: no head
-    head_prefix: ClassVar[str] = "classifier"  # Hugging Face name of the head's weights
 
     def __init__(self, checkpoint):
         self.checkpoint = checkpoint
@@ -135,7 +134,7 @@ class Task:
     @classmethod
     def has_head_for(cls, checkpoint) -> bool:
         """Whether ``checkpoint`` carries a trained head of this task (its architecture and weights)."""
-        return cls.hf_head is not None and checkpoint.task_head(cls.head_prefix, cls.hf_head) is not None
+        return cls.hf_head is not None and checkpoint.trained_head(cls.hf_head) is not None
 
     @classmethod
     def can_evaluate(cls, checkpoint) -> bool:
@@ -171,13 +170,20 @@ class Task:
 
     monitor: ClassVar[str] = "val_loss"  # metric that early stopping and keep-best watch
 
+    @property
+    def head_layout(self):
+        """How the checkpoint's family lays out this task's head (:class:`~kbert.models.family.HeadLayout`)."""
+        return self.checkpoint.family.head_layout(self.hf_head)
+
     def head_layers(self) -> dict[str, str]:
         """Hugging Face prefix → Keras layer name of every Dense of the head (saved and loaded by these)."""
-        return {self.head_prefix: self.head_prefix}
+        if self.hf_head is None:
+            return {}
+        return {prefix: prefix.replace(".", "_") for prefix in self.head_layout.prefixes}
 
     def head_slots(self, model) -> list:
         """The head's variables with their Hugging Face names, for saving a checkpoint."""
-        from kbert.checkpoint.hf_names import dense_slots
+        from kbert.models.weights import dense_slots
 
         return [slot for hf_prefix, layer in self.head_layers().items()
                 for slot in dense_slots(hf_prefix, model.get_layer(layer))]
@@ -283,38 +289,59 @@ class Task:
         results = [cls.package_one(r, params) for r in results]
         return results[0] if isinstance(inputs, (str, dict)) else results
 
-    def classifier_head(self, features, dropout: float | None = None, *, hidden_layer: bool = False):
-        """Hugging Face's classification head on ``features``: dropout, then Dense to the labels.
+    def model_with_head(self, name: str, dropout: float | None = None):
+        """The backbone with this task's head as the checkpoint's family lays it out (pooled output, first token
+        or every token; see :meth:`classifier_head`): a functional model ``inputs → {"logits"}``."""
+        import keras
 
-        ``hidden_layer`` adds RoBERTa's ``RobertaClassificationHead`` middle: dropout → Dense(H, tanh)
-        ``classifier.dense`` → dropout → ``classifier.out_proj``. ``dropout`` defaults as transformers
-        picks it: ``classifier_dropout`` when the config sets it (0.0 included), else
-        ``hidden_dropout_prob``. New Dense layers are drawn from normal(0, ``initializer_range``) with
-        zero bias, as ``_init_weights``; a trained head in the checkpoint is loaded instead
-        (:meth:`load_head`). Layer names are :meth:`head_layers`' values. Returns the logits,
+        layout = self.head_layout
+        backbone = self.checkpoint.build_backbone(use_pooler=layout.features == "pooled")
+        outputs = backbone(backbone.input)  # nested, so the backbone is one layer of the model
+        if layout.features == "pooled":
+            features = outputs["pooled_output"]  # (B, H)
+        elif layout.features == "first_token":
+            features = outputs["sequence_output"][:, 0, :]  # (B, H)
+        else:
+            features = outputs["sequence_output"]  # (B, T, H)
+        return keras.Model(backbone.input, {"logits": self.classifier_head(features, dropout)}, name=name)
+
+    def classifier_head(self, features, dropout: float | None = None):
+        """Hugging Face's head of this task on ``features``, laid out as the family's ``*For*`` class does
+        (:meth:`head_layout`): dropout, an optional hidden Dense (RoBERTa's ``classifier.dense`` + tanh,
+        DistilBERT's ``pre_classifier`` + ReLU ...), dropout, the output Dense.
+
+        ``dropout`` defaults to the family's choice (``classifier_dropout`` when the config sets it, 0.0
+        included, else ``hidden_dropout_prob``). New Dense layers are drawn from normal(0,
+        ``initializer_range``) with zero bias, as ``_init_weights``; a trained head in the checkpoint is loaded
+        instead (:meth:`load_head`). Layer names are :meth:`head_layers`' values. Returns the logits,
         ``features.shape[:-1] + (num_labels,)``.
         """
         import keras
 
+        from kbert.modeling.activations import get_activation
         from kbert.modeling.backbone import hf_initializer
 
+        layout = self.head_layout
         if dropout is None:
-            dropout = self.config.extra.get("classifier_dropout")
-            dropout = self.config.hidden_dropout_prob if dropout is None else dropout
+            dropout = self.checkpoint.family.head_dropout(self.config, self.hf_head)
         stddev = self.config.extra.get("initializer_range", 0.02)
-        names = list(self.head_layers().items())
+        names = self.head_layers()
         # Layers (and their initializers) are made in this order: each draws its seed from Keras' global
         # generator when made, so the order decides a seeded run's weights and dropout masks.
-        x = keras.layers.Dropout(dropout, name=f"{names[0][1]}_dropout")(features)
+        x = features
+        if layout.dropout and (layout.dropout_first or not layout.hidden):
+            x = keras.layers.Dropout(dropout, name=f"{names[layout.prefixes[0]]}_dropout")(x)
         layers = {}
-        if hidden_layer:
-            hf_prefix, name = names[0]
-            layers[hf_prefix] = keras.layers.Dense(self.config.hidden_size, activation="tanh", name=name,
+        if layout.hidden:
+            hf_prefix, activation = layout.hidden
+            layers[hf_prefix] = keras.layers.Dense(self.config.hidden_size, activation=get_activation(activation),
+                                                   name=names[hf_prefix], kernel_initializer=hf_initializer(stddev))
+            x = layers[hf_prefix](x)
+            if layout.dropout:
+                x = keras.layers.Dropout(dropout, name=f"{names[hf_prefix]}_output_dropout")(x)
+        layers[layout.output] = keras.layers.Dense(self.num_labels, name=names[layout.output],
                                                    kernel_initializer=hf_initializer(stddev))
-            x = keras.layers.Dropout(dropout, name=f"{name}_output_dropout")(layers[hf_prefix](x))
-        hf_prefix, name = names[-1]
-        layers[hf_prefix] = keras.layers.Dense(len(self.id2label), name=name, kernel_initializer=hf_initializer(stddev))
-        logits = layers[hf_prefix](x)
+        logits = layers[layout.output](x)
         self.load_head(layers)
         return logits
 
@@ -323,22 +350,21 @@ class Task:
         one gives the labels).
 
         Only a head saved by this task's Hugging Face architecture is used (a sequence head never
-        fills a token head); its size must match ``self.id2label``. Without one, the layers stay new.
+        fills a token head); its size must match ``self.num_labels``. Without one, the layers stay new.
         """
-        from kbert.checkpoint.hf_names import dense_slots
         from kbert.checkpoint.loader import assign
         from kbert.errors import CorruptCheckpointError
+        from kbert.models.weights import dense_slots
 
-        tensors = self.checkpoint.task_head(self.head_prefix, self.hf_head)
+        tensors = self.checkpoint.trained_head(self.hf_head)
         if tensors is None:
             return
-        tensors = {f"{self.head_prefix}.{k}": v for k, v in tensors.items()}
         output = list(layers)[-1]
         rows = tensors.get(f"{output}.weight", np.zeros((0,))).shape[0]
-        names = [self.id2label[i] for i in range(len(self.id2label))]
-        if rows != len(names):
+        if rows != self.num_labels:
+            names = [self.id2label[i] for i in range(len(self.id2label))]
             raise CorruptCheckpointError(
-                f"{self.checkpoint.path}: the {output} head has {rows} outputs but {len(names)} labels are "
+                f"{self.checkpoint.path}: the {output} head has {rows} outputs but {self.num_labels} labels are "
                 f"configured {names}")
         assign([slot for hf_prefix, layer in layers.items() for slot in dense_slots(hf_prefix, layer)], tensors,
                source=str(self.checkpoint.path))

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 import weakref
 
 import keras
@@ -132,30 +133,43 @@ def warmup_steps(warmup: float, total_steps: int) -> int:
     return math.ceil(warmup * total_steps) if warmup < 1 else int(warmup)
 
 
-def layer_learning_rate_scales(slots, decay: float | None, num_layers: int) -> list:
+# transformers' Trainer (4.57, ``get_decay_parameter_names``): no weight decay for parameters whose name matches
+# one of these (lower-cased), whatever the family: biases, every LayerNorm/RMSNorm spelling ("LayerNorm",
+# DistilBERT's "sa_layer_norm", ModernBERT's "norm"), and MPNet's "relative_attention_bias" table.
+_NO_DECAY = re.compile(r"bias|layernorm|rmsnorm|(?:^|\.)norm(?:$|\.)|_norm(?:$|\.)")
+
+
+def decays(hf_name: str) -> bool:
+    """Whether AdamW decays the weight of this Hugging Face name, by transformers' Trainer rule.
+
+    >>> [decays(n) for n in ("encoder.layer.0.output.dense.weight", "transformer.layer.0.sa_layer_norm.weight",
+    ...                      "classifier.bias", "encoder.relative_attention_bias.weight")]
+    [True, False, False, False]
+    """
+    return _NO_DECAY.search(hf_name.lower()) is None
+
+
+def layer_learning_rate_scales(slots, decay: float | None, num_layers: int, family) -> list:
     """Layer-wise learning-rate decay (ELECTRA, "How to fine-tune BERT"): ``[(variable, decay ** depth)]`` where
     the head (and pooler) has depth 0, encoder layer ``i`` of ``num_layers`` depth ``num_layers - i`` and the
-    embeddings depth ``num_layers + 1``. ``slots`` are ``WeightSlot`` s (canonical HF names); ``decay`` None or
-    1 gives ``[]``; heads and the pooler are left out (factor 1).
+    embeddings depth ``num_layers + 1`` (the family says which weight sits where:
+    :meth:`~kbert.models.family.Family.layer_depth`). ``slots`` are ``WeightSlot`` s (canonical HF names);
+    ``decay`` None or 1 gives ``[]``; heads and the pooler are left out (factor 1).
 
     >>> from types import SimpleNamespace as S
+    >>> from kbert.models import family_of
     >>> slots = [S(hf_name=n, variable=n) for n in ("embeddings.word_embeddings.weight",
     ...          "encoder.layer.0.output.dense.weight", "encoder.layer.1.output.dense.weight", "classifier.weight")]
-    >>> layer_learning_rate_scales(slots, 0.5, num_layers=2)
+    >>> layer_learning_rate_scales(slots, 0.5, num_layers=2, family=family_of("bert"))
     [('embeddings.word_embeddings.weight', 0.125), ('encoder.layer.0.output.dense.weight', 0.25), ('encoder.layer.1.output.dense.weight', 0.5)]
     """
     if decay is None or decay == 1.0:
         return []
     scales = []
     for slot in slots:
-        name = slot.hf_name
-        if name.startswith("embeddings."):
-            depth = num_layers + 1
-        elif name.startswith("encoder.layer."):
-            depth = num_layers - int(name.split(".")[2])
-        else:  # pooler and task heads train at the full rate
-            continue
-        scales.append((slot.variable, decay ** depth))
+        depth = family.layer_depth(slot.hf_name, num_layers)
+        if depth is not None:  # pooler and task heads train at the full rate
+            scales.append((slot.variable, decay ** depth))
     return scales
 
 

@@ -34,8 +34,7 @@ import keras
 
 from kbert.atomic_files import write_json
 from kbert.checkpoint import load_checkpoint
-from kbert.checkpoint.hf_names import backbone_slots
-from kbert.checkpoint.save import find_backbone, save_hf_checkpoint
+from kbert.checkpoint.save import find_backbone, model_slots, save_hf_checkpoint
 from kbert.tasks import get_task
 from kbert.tasks.base import PreparedTraining
 from kbert.training.callbacks import EpochBackup, Evaluation, HistoryFile, KeepBest
@@ -43,7 +42,7 @@ from kbert.training.compile import compile_for_training
 from kbert.training.config import TrainConfig
 from kbert.training.multiworker_fit import prepare_fit
 from kbert.training.precision import dtype_policy, float32_outputs
-from kbert.training.optimizer import build_optimizer, layer_learning_rate_scales, warmup_steps
+from kbert.training.optimizer import build_optimizer, decays, layer_learning_rate_scales, warmup_steps
 from kbert.training.strategy import make_strategy, worker_role
 
 logger = logging.getLogger(__name__)
@@ -121,14 +120,15 @@ class TrainingRun:
             backbone = find_backbone(self.model)
             if config.freeze_backbone:
                 backbone.trainable = False
-            slots = backbone_slots(backbone) + self.task.head_slots(self.model)
-            no_decay = [s.variable for s in slots if s.hf_name.endswith(".bias") or "LayerNorm" in s.hf_name]
+            slots = model_slots(self.task, self.model)
+            no_decay = [s.variable for s in slots if not decays(s.hf_name)]
             optimizer = build_optimizer(learning_rate=config.learning_rate,
                                         warmup=warmup_steps(config.warmup, total_steps), total_steps=total_steps,
                                         weight_decay=config.weight_decay, clip_norm=config.clip_norm,
                                         no_decay_variables=no_decay,
                                         learning_rate_scales=layer_learning_rate_scales(
-                                            slots, config.layer_lr_decay, self.checkpoint.config.num_hidden_layers))
+                                            slots, config.layer_lr_decay, self.checkpoint.config.num_hidden_layers,
+                                            self.checkpoint.family))
             self.trainable, loss, metrics = self.task.training_model(self.model, self.plan.loss_options,
                                                                      config.task_options)
             compile_for_training(self.trainable, optimizer, loss, metrics, config.jit_compile)

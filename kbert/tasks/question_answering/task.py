@@ -43,7 +43,6 @@ class QuestionAnswering(Task):
     call_parameters = ("question", "context", "top_k", "doc_stride", "max_answer_len", "max_seq_len",
                        "max_question_len", "handle_impossible_answer", "align_to_words")
     hf_head = "ForQuestionAnswering"
-    head_prefix = "qa_outputs"
     input_fields = ("question", "context")
     optional_input_fields = ()
 
@@ -58,28 +57,9 @@ class QuestionAnswering(Task):
 
     # --- model ---------------------------------------------------------------------------------
     def build_model(self, dropout: float | None = None) -> keras.Model:
-        """Backbone (no pooler) → Dense(2) ``qa_outputs`` → ``logits`` ``(B, T, 2)``: start, end.
-
-        ``BertForQuestionAnswering`` has no dropout before its head, so ``dropout`` is not used.
-        """
-        from kbert.checkpoint.hf_names import dense_slots
-        from kbert.checkpoint.loader import assign
-        from kbert.errors import CorruptCheckpointError
-        from kbert.modeling.backbone import hf_initializer
-
-        backbone = self.checkpoint.build_backbone(use_pooler=False)
-        sequence = backbone(backbone.input)["sequence_output"]  # (B, T, H)
-        head = keras.layers.Dense(2, name=self.head_prefix,
-                                  kernel_initializer=hf_initializer(self.config.extra.get("initializer_range", 0.02)))
-        logits = head(sequence)
-        tensors = self.checkpoint.task_head(self.head_prefix, self.hf_head)
-        if tensors is not None:
-            if tensors.get("weight", np.zeros((0,))).shape[0] != 2:
-                raise CorruptCheckpointError(f"{self.checkpoint.path}: qa_outputs must have 2 outputs (start, end), "
-                                             f"has {tensors['weight'].shape[0]}")
-            assign(dense_slots(self.head_prefix, head), {f"{self.head_prefix}.{k}": v for k, v in tensors.items()},
-                   source=str(self.checkpoint.path))
-        return keras.Model(backbone.input, {"logits": logits}, name="question_answering")
+        """Backbone (no pooler) → the family's span head (``qa_outputs``, Dense(2)) → ``logits`` ``(B, T, 2)``:
+        start, end. ``BertForQuestionAnswering`` has no dropout before its head; DistilBERT's has."""
+        return self.model_with_head("question_answering", dropout)
 
     # --- training ------------------------------------------------------------------------------
     @classmethod

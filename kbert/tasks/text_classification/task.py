@@ -1,10 +1,10 @@
 """The text-classification task class (single texts or pairs): multi-class, and through ``problem_type``
 multi-hot labels and regression.
 
-The head is Hugging Face's ``BertForSequenceClassification``: dropout → Dense on the pooled
-output, stored as ``classifier.weight``/``classifier.bias``; on RoBERTa checkpoints it is
-``RobertaClassificationHead`` on ``<s>`` (``classifier.dense`` → tanh → ``classifier.out_proj``), so
-weights round-trip in both families. Outputs follow
+The head is the family's ``*ForSequenceClassification`` head (BERT: dropout → Dense ``classifier`` on the
+pooled output; RoBERTa: ``classifier.dense`` → tanh → ``classifier.out_proj`` on ``<s>``; DistilBERT:
+``pre_classifier`` → ReLU → ``classifier`` ...: :meth:`kbert.models.family.Family.head_layout`), so weights
+round-trip in every family. Outputs follow
 the ``text-classification`` pipeline of transformers v4 exactly (see :meth:`package`).
 
 Example:
@@ -113,24 +113,8 @@ class TextClassification(Task):
         """The validation metric that early stopping and "keep the best model" watch (higher is better)."""
         return {"class": "val_macro_f1", "multi_label": "val_micro_f1", "regression": "val_pearson"}[self.label_kind]
 
-    @property
-    def _two_layer_head(self) -> bool:
-        return self.config.family.sequence_head == "two_layer"
-
-    def head_layers(self) -> dict[str, str]:
-        if self._two_layer_head:
-            return {"classifier.dense": "classifier_dense", "classifier.out_proj": "classifier_out_proj"}
-        return super().head_layers()
-
     def build_model(self, dropout: float | None = None) -> keras.Model:
-        if self._two_layer_head:  # RoBERTa: no pooler; the head's own tanh Dense on <s>
-            backbone = self.checkpoint.build_backbone(use_pooler=False)
-            features = backbone(backbone.input)["sequence_output"][:, 0, :]  # (B, H)
-        else:
-            backbone = self.checkpoint.build_backbone(use_pooler=True)
-            features = backbone(backbone.input)["pooled_output"]  # (B, H); nested, so the backbone is one layer
-        logits = self.classifier_head(features, dropout, hidden_layer=self._two_layer_head)  # (B, num_labels)
-        return keras.Model(backbone.input, {"logits": logits}, name="text_classifier")
+        return self.model_with_head("text_classifier", dropout)  # logits (B, num_labels)
 
     # --- evaluation ----------------------------------------------------------------------------
     def evaluate_data(self, data, *, read_options, task_options, batch_size, max_length, limit) -> EvaluationReport:

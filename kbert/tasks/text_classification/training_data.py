@@ -40,20 +40,19 @@ def prepare(task_cls, config, checkpoint, max_length: int) -> PreparedTraining:
         train = rename_labels(train, config.label_names)
         evaluation = None if evaluation is None else rename_labels(evaluation, config.label_names)
         declared = declared and [config.label_names.get(n, n) for n in declared]
-    head = checkpoint.task_head(task_cls.head_prefix, task_cls.hf_head)
-    inferred = not (config.labels or declared or (head is not None and checkpoint.config.id2label))
+    rows = checkpoint.head_outputs(task_cls.hf_head)  # None: no trained head
+    inferred = not (config.labels or declared or (rows is not None and checkpoint.config.id2label))
     # Rows per label (for the run summary); singletons reported only when the labels come from the data.
     counts = check_label_counts(label_occurrences(train, kind), report=inferred, strict=config.strict_labels)
     if config.labels:
         labels = LabelSet(tuple(config.labels), kind)
     elif declared:
         labels = LabelSet(tuple(declared), kind)
-    elif head is not None and checkpoint.config.id2label and kind != "regression":
+    elif rows is not None and checkpoint.config.id2label and kind != "regression":
         labels = LabelSet.from_id2label(checkpoint.config.id2label, kind)
     else:
         labels = LabelSet.infer(train, kind)
-    if head is not None:
-        rows = head.get("out_proj.weight", head.get("weight")).shape[0]  # RoBERTa's head ends in out_proj
+    if rows is not None:
         if rows != labels.num_labels:
             raise TrainingError(
                 f"{checkpoint.path}: its classifier head has {rows} outputs but the data has {labels.num_labels} "

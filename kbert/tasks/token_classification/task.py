@@ -106,10 +106,7 @@ class TokenClassification(Task):
         return "val_entity_f1" if self.scheme == "entities" else "val_accuracy"
 
     def build_model(self, dropout: float | None = None) -> keras.Model:
-        backbone = self.checkpoint.build_backbone(use_pooler=False)
-        sequence = backbone(backbone.input)["sequence_output"]  # (B, T, H)
-        logits = self.classifier_head(sequence, dropout)  # (B, T, num_labels)
-        return keras.Model(backbone.input, {"logits": logits}, name="token_classifier")
+        return self.model_with_head("token_classifier", dropout)  # logits (B, T, num_labels)
 
     # --- evaluation ----------------------------------------------------------------------------
     def evaluate_data(self, data, *, read_options, task_options, batch_size, max_length, limit) -> EvaluationReport:

@@ -107,18 +107,18 @@ def prepare(task_cls, config, checkpoint, max_length: int):
     read = dict(format=config.format, tag_column=options["tag_column"], encoding=config.encoding)
     train_sentences = load_tagged(config.train, limit=config.train_limit, **read)
     eval_sentences = load_tagged(config.eval, limit=config.eval_limit, **read) if config.eval is not None else None
-    head = checkpoint.task_head(task_cls.head_prefix, task_cls.hf_head)
-    inferred = not (config.labels or (head is not None and checkpoint.config.id2label))
+    rows = checkpoint.head_outputs(task_cls.hf_head)  # None: no trained head
+    inferred = not (config.labels or (rows is not None and checkpoint.config.id2label))
     counts = check_label_counts(tag_occurrences(train_sentences), report=inferred, strict=config.strict_labels)
     if config.labels:
         labels = LabelSet(tuple(config.labels))
-    elif head is not None and checkpoint.config.id2label:
+    elif rows is not None and checkpoint.config.id2label:
         labels = LabelSet.from_id2label(checkpoint.config.id2label)
     else:
         labels = tag_label_set(train_sentences)
-    if head is not None and head["weight"].shape[0] != labels.num_labels:
+    if rows is not None and rows != labels.num_labels:
         raise TrainingError(
-            f"{checkpoint.path}: its token classifier head has {head['weight'].shape[0]} outputs but the data has "
+            f"{checkpoint.path}: its token classifier head has {rows} outputs but the data has "
             f"{labels.num_labels} labels {list(labels.names)}; start from a checkpoint without a head")
     for sentences in (train_sentences, eval_sentences or []):
         encode_tags(sentences, labels)  # every tag checked before anything is written
