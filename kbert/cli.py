@@ -506,8 +506,8 @@ def _info(args) -> list[str]:
         "default_task": default_task(ckpt), "labels": c.id2label, "problem_type": c.problem_type,
         "layers": c.num_hidden_layers, "hidden_size": c.hidden_size, "heads": c.num_attention_heads,
         "intermediate_size": c.intermediate_size, "hidden_act": c.hidden_act, "vocab_size": c.vocab_size,
-        "max_length": tok.model_max_length, "lowercase": tok.normalizer.lowercase,
-        "strip_accents": tok.normalizer.strip_accents, "has_pooler": ckpt.has_pooler,
+        "max_length": tok.model_max_length, "lowercase": tok.lowercase,
+        "strip_accents": getattr(tok.normalizer, "strip_accents", None), "has_pooler": ckpt.has_pooler,
         "heads_present": [h for h in ("classifier", "qa_outputs") if ckpt.head_tensors(h) is not None],
         "parameters": int(sum(t.size for t in ckpt.state_dict.values())),
     }, indent=2)]

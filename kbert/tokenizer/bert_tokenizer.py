@@ -152,6 +152,18 @@ class BertTokenizer(SubwordTokenizer):
 
         return Pieces(per_text(piece_ids), per_text(starts), per_text(ends))
 
+    def split_words(self, texts: tf.Tensor):
+        return self.normalizer.split_words(texts)
+
+    def convert_tokens_to_string(self, tokens) -> str:
+        """WordPiece's decoder: ``##`` pieces glued to the piece before, with its clean-up."""
+        from kbert.tokenizer.wordpiece_decoder import wordpiece_decode
+
+        return wordpiece_decode(tokens, self.continuing_subword_prefix, self.decoder_cleanup)
+
+    def join_tokens(self, token_ids, group, num_groups):
+        raise NotImplementedError("WordPiece tokens are joined by the word-aware path (continuing_subword_prefix)")
+
     def special_layout(self, is_pair: bool) -> SpecialLayout:
         """``[CLS] first [SEP]`` and ``[CLS] first [SEP] second [SEP]`` (second text and its [SEP]: segment 1)."""
         return SpecialLayout(before=((self.cls_id, 0),), after_first=((self.sep_id, 0),),

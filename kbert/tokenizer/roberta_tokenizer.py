@@ -101,7 +101,7 @@ class RobertaTokenizer(SubwordTokenizer):
         self.trim_offsets = bool(trim_offsets)
         self.pre_tokenizer = ByteLevelPreTokenizer(added_tokens, add_prefix_space=self.add_prefix_space,
                                                    name="pre_tokenizer")
-        self.normalizer = self.pre_tokenizer  # kbert reads ``tokenizer.normalizer.lowercase`` (False here)
+        self.normalizer = self.pre_tokenizer  # byte-level BPE normalises nothing (``lowercase`` is False)
         self.bpe = BytePairEncoder(vocab, merges, unk_id=None if bpe_unk_token is None else index[bpe_unk_token],
                                    fuse_unk=fuse_unk, ignore_merges=ignore_merges, name="bpe")
         added_ids = [t.id for t in self.pre_tokenizer.added_tokens.tokens] or [0]
@@ -230,6 +230,9 @@ class RobertaTokenizer(SubwordTokenizer):
                              second_segment=0)
 
     # --- decoding ----------------------------------------------------------------------------
+    def split_words(self, texts: tf.Tensor):
+        return self.pre_tokenizer.split(texts)
+
     def convert_tokens_to_string(self, tokens: Sequence[str]) -> str:
         """HF's ``convert_tokens_to_string`` (the ByteLevel decoder): ``["ĠNew", "ĠYork"]`` → ``" New York"``."""
         return decode_tokens(tokens)

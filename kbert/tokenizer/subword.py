@@ -27,6 +27,7 @@ import dataclasses
 import json
 import pathlib
 
+import numpy as np
 import tensorflow as tf
 
 from kbert.errors import TokenizerError
@@ -161,10 +162,13 @@ def _special_columns(rows: tf.Tensor, tokens: tuple[tuple[int, int], ...]) -> tf
 
 
 class SubwordTokenizer(tf.Module):
-    """Base of kbert's tokenizers: HF fast-tokenizer ``encode`` semantics over a subclass's pieces.
+    """Base of kbert's tokenizers (:class:`kbert.tokenizer.protocol.Tokenizer`): HF fast-tokenizer ``encode``
+    semantics over a subclass's pieces.
 
-    A subclass sets ``vocabulary`` (tokens in id order), ``pad_id``, ``cls_id``, ``sep_id``, ``unk_id`` and
-    ``model_max_length``, and implements :meth:`tokenize` and :meth:`special_layout`.
+    A subclass sets ``vocabulary`` (tokens in id order), ``pad_id``, ``cls_id``, ``sep_id``, ``unk_id``,
+    ``model_max_length`` and ``normalizer``, and implements :meth:`tokenize`, :meth:`special_layout` and
+    :meth:`split_words`; one whose tokens do not mark words (no ``continuing_subword_prefix``) also
+    ``convert_tokens_to_string`` and ``join_tokens``.
     """
 
     vocabulary: tuple[str, ...]
@@ -173,6 +177,37 @@ class SubwordTokenizer(tf.Module):
     sep_id: int
     unk_id: int
     model_max_length: int
+    continuing_subword_prefix: str | None = None
+    split_words_prefix: str = ""
+    takes_split_words: bool = True
+    decoder_cleanup: bool = False
+
+    @property
+    def word_aware(self) -> bool:
+        """Whether tokens alone tell where words start (WordPiece's ``##``); byte-level BPE's do not."""
+        return bool(self.continuing_subword_prefix)
+
+    @property
+    def lowercase(self) -> bool:
+        return bool(getattr(self.normalizer, "lowercase", False))
+
+    def continues_word(self) -> np.ndarray:
+        """``(V,)`` bool: the vocabulary's pieces that continue the word before them (``##`` pieces)."""
+        prefix = self.continuing_subword_prefix
+        return np.array([bool(prefix) and t.startswith(prefix) for t in self.vocabulary])
+
+    def split_words(self, texts: tf.Tensor):
+        """The pre-tokenizer's words of ``texts`` (``char_positions``, ``text_index``, ``num_texts``)."""
+        raise NotImplementedError
+
+    def word_starts(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """Ragged ``(B, (words))`` character offsets where :meth:`split_words`' words start (TF ops)."""
+        words = self.split_words(texts)
+        positions = words.char_positions
+        first = tf.gather(positions.flat_values, tf.minimum(tf.cast(positions.row_starts(), tf.int32),
+                                                            tf.maximum(tf.size(positions.flat_values) - 1, 0)))
+        return tf.RaggedTensor.from_value_rowids(first, tf.cast(words.text_index, tf.int64),
+                                                 nrows=tf.cast(words.num_texts, tf.int64))
 
     def tokenize(self, texts: tf.Tensor) -> Pieces:
         """Pieces of ``texts`` ``(B,)`` without special tokens, with character offsets."""

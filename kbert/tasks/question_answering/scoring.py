@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kbert.tasks.base import EvaluationReport
-from kbert.tokenizer.bert_tokenizer import SECOND
+from kbert.tokenizer.subword import SECOND
 
 N_BEST_SIZE = 20  # run_qa.py's default
 

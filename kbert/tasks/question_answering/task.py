@@ -25,7 +25,7 @@ import tensorflow as tf
 from kbert.errors import InputError, ServingConfigError
 from kbert.tasks.base import Example, Task, _check_encodable
 from kbert.tasks.question_answering import postprocess, scoring_options
-from kbert.tokenizer.bert_tokenizer import SECOND
+from kbert.tokenizer.subword import SECOND
 from kbert.tokenizer.tracing import own_function
 
 DEFAULT_MAX_SEQ_LEN = 384  # transformers: min(model_max_length, 384)
@@ -199,12 +199,12 @@ class QuestionAnswering(Task):
     @property
     def _word_aware(self) -> bool:
         """WordPiece (a ``##`` continuation prefix) tells words from the tokens alone; byte-level BPE does not."""
-        return bool(self.checkpoint.tokenizer.continuing_subword_prefix)
+        return self.checkpoint.tokenizer.word_aware
 
     @functools.cache
     def _continuation(self) -> np.ndarray:
-        """``(V,)`` bool: the vocabulary's ``##`` pieces, which continue the word before them."""
-        return np.array([t.startswith("##") for t in self.checkpoint.tokenizer.vocabulary])
+        """``(V,)`` bool: the vocabulary's pieces that continue the word before them."""
+        return self.checkpoint.tokenizer.continues_word()
 
     def _word_starts(self, context: str) -> np.ndarray:
         """Sorted character offsets where the pre-tokenizer's words of ``context`` start (HF's ``word_ids``
@@ -214,10 +214,10 @@ class QuestionAnswering(Task):
     @functools.cached_property
     def _word_starts_graph(self):
         """Traced ``(B,)`` strings → ragged ``(B, (words))`` word start offsets (one trace, ~1 ms a call)."""
-        pre_tokenizer = self.checkpoint.tokenizer.pre_tokenizer
+        tokenizer = self.checkpoint.tokenizer
 
         def word_starts(texts):
-            return pre_tokenizer_word_starts(pre_tokenizer, texts)
+            return tokenizer.word_starts(texts)
 
         return own_function(word_starts, input_signature=[tf.TensorSpec([None], tf.string)])
 
@@ -269,7 +269,7 @@ class QuestionAnswering(Task):
                 starts_word = in_context & ~tf.gather(continuation, dense["token_ids"])
                 word_ids = tf.cumsum(tf.cast(starts_word, tf.int32), axis=1)
             else:  # the last pre-tokenizer word of the window's context starting at or before each token
-                word_starts = tf.gather(pre_tokenizer_word_starts(tokenizer.pre_tokenizer, context),
+                word_starts = tf.gather(tokenizer.word_starts(context),
                                         encoding.sample_index).to_tensor(default_value=2 ** 30)
                 # a last column past every offset: searchsorted reshapes to (-1, width), which fails on width 0
                 word_starts = tf.pad(word_starts, [[0, 0], [0, 1]], constant_values=2 ** 30)
@@ -352,16 +352,6 @@ def refuse_what_the_pipeline_refuses(task_name: str, question, context) -> list:
         checks.append(tf.debugging.Assert(~tf.reduce_any(empty), [tf.strings.format(
             f"{task_name}: input {{}}: the {key} is empty", first)]))
     return checks
-
-
-def pre_tokenizer_word_starts(pre_tokenizer, texts):
-    """Ragged ``(B, (words))`` character offsets where ``pre_tokenizer.split(texts)``'s words start (TF ops)."""
-    words = pre_tokenizer.split(texts)
-    positions = words.char_positions
-    first = tf.gather(positions.flat_values, tf.minimum(tf.cast(positions.row_starts(), tf.int32),
-                                                        tf.maximum(tf.size(positions.flat_values) - 1, 0)))
-    return tf.RaggedTensor.from_value_rowids(first, tf.cast(words.text_index, tf.int64),
-                                             nrows=tf.cast(words.num_texts, tf.int64))
 
 
 def _integer(params, key, default, task_name, minimum: int = 1) -> int:

@@ -55,6 +55,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kbert.errors import InputError
+from kbert.tokenizer.wordpiece_decoder import DECODER_CLEANUP, wordpiece_decode  # noqa: F401  (DECODER_CLEANUP re-exported)
 
 AGGREGATION_STRATEGIES = ("none", "simple", "first", "average", "max")
 WORD_STRATEGIES = ("first", "average", "max")
@@ -62,8 +63,6 @@ DEFAULT_IGNORE_LABELS = ("O",)
 _NAMES = {name.upper(): name for name in AGGREGATION_STRATEGIES}
 
 # The tokenizers WordPiece decoder's clean-up, applied to each decoded token in this order.
-DECODER_CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
-            (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,15 +189,7 @@ def convert_tokens_to_string(tokens: Sequence[str], prefix: str = "##", cleanup:
     """
     if decode_tokens is not None:
         return decode_tokens(list(tokens))
-    pieces = []
-    for i, token in enumerate(tokens):
-        if i:
-            token = token.replace(prefix, "", 1) if token.startswith(prefix) else " " + token
-        if cleanup:
-            for dirty, clean in DECODER_CLEANUP:
-                token = token.replace(dirty, clean)
-        pieces.append(token)
-    return "".join(pieces)
+    return wordpiece_decode(tokens, prefix, cleanup)
 
 
 def gather_pre_entities(text: str, window: TokenWindow, scores: np.ndarray, unk_token_id: int,

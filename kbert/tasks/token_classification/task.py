@@ -200,7 +200,7 @@ class TokenClassification(Task):
                                           aggregation_strategy=aggregation_strategy, ignore_labels=ignore_labels,
                                           unk_token_id=tokenizer.unk_id, word_starts=word_starts,
                                           decoder_cleanup=tokenizer.decoder_cleanup,
-                                          decode_tokens=None if tokenizer.continuing_subword_prefix else tokenizer.convert_tokens_to_string)
+                                          decode_tokens=None if tokenizer.word_aware else tokenizer.convert_tokens_to_string)
 
     @classmethod
     def package(cls, results, inputs, params):
@@ -224,7 +224,7 @@ class TokenClassification(Task):
                                       unk_id=tokenizer.unk_id, labels=labels, scores=scores, starts=inputs["starts"],
                                       ends=inputs["ends"], real=real, id2label=self.id2label,
                                       max_entities=max_entities, cleanup=tokenizer.decoder_cleanup,
-                                      join_tokens=None if tokenizer.continuing_subword_prefix else tokenizer.join_tokens)
+                                      join_tokens=None if tokenizer.word_aware else tokenizer.join_tokens)
         return {"entity": labels, "entity_label": tf.gather(names, labels), "score": scores,
                 "start": inputs["starts"], "end": inputs["ends"], "mask": tf.cast(real, tf.int32),
                 "logits": logits, "token": token_strings, "token_id": inputs["token_ids"], **groups}
@@ -232,7 +232,7 @@ class TokenClassification(Task):
     def export_metadata(self):
         tokenizer = self.checkpoint.tokenizer
         return {"labels": self.id2label, "scheme": self.scheme, "unk_id": tokenizer.unk_id,
-                "decoder_cleanup": tokenizer.decoder_cleanup, "word_aware": bool(tokenizer.continuing_subword_prefix)}
+                "decoder_cleanup": tokenizer.decoder_cleanup, "word_aware": tokenizer.word_aware}
 
     @classmethod
     def answers_from_serving(cls, texts, outputs, metadata):
