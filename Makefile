@@ -45,6 +45,7 @@ fixtures: $(STAMP) $(REF)/.installed
 	$(REF)/bin/python tests/fixtures/make_qa_feature_fixtures.py
 	$(REF)/bin/python tests/fixtures/make_roberta_tokenizer_fixtures.py
 	$(REF)/bin/python tests/fixtures/make_roberta_fixtures.py
+	$(REF)/bin/python tests/fixtures/make_family_fixtures.py
 
 bench: $(STAMP) $(REF)/.installed
 	$(PY) benchmarks/bench_inference.py

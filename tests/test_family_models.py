@@ -1,0 +1,129 @@
+"""DistilBERT, ELECTRA and MPNet checkpoints: transformers' numerics for every head, saving, sentence embeddings.
+
+References are transformers' own outputs on tiny random ``DistilBertFor*``, ``ElectraFor*`` and ``MPNetFor*``
+checkpoints and sentence-transformers' vectors of an all-mpnet-base-v2-style folder
+(tests/fixtures/make_family_fixtures.py): hidden states and logits within 1e-4, kbert-written folders holding
+exactly the tensors (names, shapes, values) transformers writes for the same architecture.
+"""
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+import kbert
+from conftest import CHECKPOINTS, EXPECTED, ROOT
+from kbert.checkpoint.safetensors_io import read_safetensors
+from kbert.checkpoint.save import save_hf_checkpoint
+from kbert.checkpoint.weights_files import load_state_dict
+from kbert.tasks import get_task
+from test_sentence_embedding import assert_same_vectors
+
+SPEC = json.loads((EXPECTED / "families_models.json").read_text())
+META = SPEC["models"]
+ARRAYS = np.load(EXPECTED / "families_models.npz")
+TASKS = {"cls": "text-classification", "ner": "token-classification", "qa": "question-answering"}
+FAMILIES = ["distilbert", "electra", "mpnet"]
+NAMES = list(META)
+CASES = [(name, batch) for name, meta in META.items() for batch in meta["batches"]]
+REFERENCE_PYTHON = ROOT / ".venv-ref" / "bin" / "python"
+
+
+def model_inputs(keys):
+    """The padded batch as kbert's models take it; segment ids are zeros where the tokenizer gives none."""
+    ids = ARRAYS[keys["input_ids"]].astype("int32")
+    segments = ARRAYS[keys["token_type_ids"]].astype("int32") if "token_type_ids" in keys else np.zeros_like(ids)
+    return {"token_ids": ids, "segment_ids": segments, "padding_mask": ARRAYS[keys["attention_mask"]].astype("int32")}
+
+
+@pytest.fixture(scope="module")
+def models():
+    """name -> (task, model), each built once, when a test first needs it."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            task = get_task(TASKS[META[name]["head"]])(kbert.load_checkpoint(CHECKPOINTS / name))
+            cache[name] = (task, task.build_model())
+        return cache[name]
+
+    return get
+
+
+def test_the_fixtures_cover_every_family_and_head():
+    assert sorted({(m["family"], m["head"]) for m in META.values()}) == \
+        sorted((f, h) for f in FAMILIES for h in TASKS)
+    assert {m["family"] for m in META.values() if "token_type_ids" in m["batches"]["single"]} == {"electra"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_config_is_read_as_its_family(name):
+    config = kbert.load_checkpoint(CHECKPOINTS / name).config
+    assert (config.model_type, config.max_tokens) == (META[name]["model_type"], 256)
+    assert config.model_type == META[name]["family"]
+
+
+@pytest.mark.parametrize("name,batch", CASES)
+def test_hidden_states_and_logits_match_transformers(name, batch, models):
+    keys = META[name]["batches"][batch]
+    inputs = model_inputs(keys)
+    task, model = models(name)
+    mask = inputs["padding_mask"].astype(bool)
+    backbone = task.checkpoint.build_backbone(use_pooler=False)
+    hidden = np.asarray(backbone(inputs)["sequence_output"])
+    diff = np.abs(hidden - ARRAYS[keys["last_hidden_state"]])[mask]
+    assert diff.max() < 1e-4, f"{name}/{batch}: hidden states differ by {diff.max()}"
+    logits, want = np.asarray(model(inputs)["logits"]), ARRAYS[keys["logits"]]
+    diff = np.abs(logits - want)[mask] if logits.ndim == 3 else np.abs(logits - want)
+    assert diff.max() < 1e-4, f"{name}/{batch}: logits differ by {diff.max()}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_saving_reproduces_the_transformers_written_tensors(name, models, tmp_path):
+    task, model = models(name)
+    save_hf_checkpoint(task, model, tmp_path)
+    theirs = load_state_dict(CHECKPOINTS / name)  # safetensors or pytorch_model.bin, as transformers wrote it
+    ours = read_safetensors(tmp_path / "model.safetensors")
+    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
+    for key, value in theirs.items():
+        np.testing.assert_array_equal(ours[key], value, err_msg=key)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model_type"] == META[name]["family"] and config["architectures"] == [META[name]["class"]]
+    assert {"vocab.txt", "tokenizer_config.json"} <= {p.name for p in tmp_path.iterdir()}
+
+
+@pytest.mark.skipif(not REFERENCE_PYTHON.exists(), reason="reference env (.venv-ref) absent: run `make reference-env`")
+@pytest.mark.parametrize("name", [f"tiny-{family}-{head}" for family in FAMILIES for head in TASKS])
+def test_live_transformers_loads_a_kbert_written_folder(name, models, tmp_path):
+    task, model = models(name)
+    save_hf_checkpoint(task, model, tmp_path)
+    keys = META[name]["batches"]["single"]
+    script = ("import json, sys, numpy as np, torch, transformers as t; "
+              "m, info = getattr(t, sys.argv[2]).from_pretrained(sys.argv[1], output_loading_info=True); m.eval(); "
+              "a = np.load(sys.argv[3]); kw = dict(input_ids=torch.tensor(a[sys.argv[4]]), "
+              "attention_mask=torch.tensor(a[sys.argv[5]])); "
+              "kw.update({'token_type_ids': torch.tensor(a[sys.argv[6]])} if len(sys.argv) > 6 else {}); "
+              "o = m(**kw); "
+              "lg = torch.stack([o.start_logits, o.end_logits], -1) if hasattr(o, 'start_logits') else o.logits; "
+              "print(json.dumps({'info': {k: list(map(str, v)) for k, v in info.items()}, 'logits': lg.tolist()}))")
+    argv = [str(REFERENCE_PYTHON), "-c", script, str(tmp_path), META[name]["class"],
+            str(EXPECTED / "families_models.npz"), keys["input_ids"], keys["attention_mask"]]
+    argv += [keys["token_type_ids"]] if "token_type_ids" in keys else []
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(not v for v in result["info"].values()), result["info"]
+    mask = ARRAYS[keys["attention_mask"]].astype(bool)
+    theirs, want = np.asarray(result["logits"]), ARRAYS[keys["logits"]]
+    diff = np.abs(theirs - want)[mask] if theirs.ndim == 3 else np.abs(theirs - want)
+    assert diff.max() < 1e-5
+
+
+@pytest.mark.parametrize("name", list(SPEC["sentence"]))
+def test_mpnet_sentence_embeddings_match_sentence_transformers(name):
+    spec = SPEC["sentence"][name]
+    pipe = kbert.pipeline("sentence-embedding", model=CHECKPOINTS / name)
+    assert pipe.task.max_seq_length == spec["max_seq_length"] == 128
+    assert_same_vectors(pipe(spec["texts"], return_tensors=True), ARRAYS[spec["vectors"]], tol=1e-4)

@@ -1,0 +1,107 @@
+"""Every task on DistilBERT, ELECTRA and MPNet checkpoints as on BERT: pipelines, raw-string exports, `kbert train`.
+
+Pipeline references are transformers 4.57's own calls on the tiny fixtures (tests/fixtures/make_family_fixtures.py):
+DistilBERT and MPNet tokenizers give no token type ids, MPNet pairs read ``<s> A </s></s> B </s>`` and its
+``<mask>`` takes the space before it, ELECTRA's classification head uses gelu whatever the encoder's activation.
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import kbert
+from conftest import CHECKPOINTS, EXPECTED, ROOT
+from kbert.export import export_saved_model
+from test_export import assert_answers, assert_entities, assert_tokens, serve
+from test_pipeline_feature_extraction import nesting
+from test_roberta_pipelines import same
+
+CALLS = json.loads((EXPECTED / "families_pipelines.json").read_text())["calls"]
+MODELS = json.loads((EXPECTED / "families_models.json").read_text())["models"]
+CLASSES = {name: meta["class"] for name, meta in MODELS.items()}
+FAMILIES = ["distilbert", "electra", "mpnet"]
+HEADS = {"text-classification": "cls", "token-classification": "ner", "question-answering": "qa"}
+
+
+@pytest.fixture(scope="module")
+def pipelines():
+    cache = {}
+
+    def get(task, name):
+        if (task, name) not in cache:
+            cache[task, name] = kbert.pipeline(task, model=CHECKPOINTS / name)
+        return cache[task, name]
+
+    return get
+
+
+def test_the_recorded_calls_cover_every_family_and_task():
+    covered = {(c["checkpoint"].split("-")[1], c["task"]) for c in CALLS}
+    tasks = ["text-classification", "token-classification", "question-answering", "feature-extraction"]
+    assert covered == {(f, t) for f in FAMILIES for t in tasks}
+
+
+def call_id(call):
+    return f"{call['checkpoint']}-{call['task']}-{json.dumps(call['kwargs'], sort_keys=True)}"
+
+
+@pytest.mark.parametrize("call", CALLS, ids=call_id)
+def test_pipeline_outputs_equal_transformers(call, pipelines):
+    ours = json.loads(json.dumps(pipelines(call["task"], call["checkpoint"])(call["inputs"], **call["kwargs"])))
+    if call["task"] != "feature-extraction":
+        same(ours, call["output"])
+        return
+    assert len(ours) == len(call["output"])
+    for got, want in zip(ours, call["output"]):  # [1][T][H] per text: hidden states, to 1e-4
+        assert nesting(got) == nesting(want)
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-4)
+
+
+TEXTS = ["Sinan went from Istanbul to San Francisco.", "  Hello   world!\n",
+         "Café naïve 😀 中国人 it's <mask> [SEP]"]
+QA_INPUTS = {"question": ["Where does Sinan live?", "Who won the match?", "Où vit Zoë ?"],
+             "context": ["Sinan lives in California but Matt lives in Boston.",
+                         "The team won the match today and all the people were happy. " * 24,  # several windows
+                         "Zoë vit à Montréal, au Québec."]}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("task", ["text-classification", "token-classification", "question-answering"])
+def test_raw_string_export_equals_the_pipeline(family, task, tmp_path, pipelines):
+    """The family's tokenizer, model and the task's decoding in a SavedModel served by bare TensorFlow."""
+    name = f"tiny-{family}-{HEADS[task]}"
+    version = export_saved_model(CHECKPOINTS / name, tmp_path / "served")
+    assert json.loads((version / "assets.extra" / "kbert.json").read_text())["task"] == task
+    pipe = pipelines(task, name)
+    if task == "question-answering":
+        assert_answers(serve(version, QA_INPUTS), pipe, QA_INPUTS, impossible=False)
+        return
+    got = serve(version, {"text": TEXTS})
+    if task == "text-classification":
+        for b, want in enumerate(pipe(TEXTS)):
+            assert got["label"][b] == want["label"] and got["score"][b] == pytest.approx(want["score"], abs=1e-5)
+        return
+    tokens = pipe(TEXTS, ignore_labels=[])
+    for b, entities in enumerate(pipe(TEXTS, aggregation_strategy="simple")):
+        assert_entities(got, b, entities)
+        assert_tokens(got, b, tokens[b])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_kbert_train_writes_a_folder_of_the_family(family, tmp_path):
+    data = tmp_path / "train.tsv"
+    data.write_text("text\tlabel\n" + "".join(f"the movie was {w}\t{label}\n" for w, label in
+                                              [("great", "positive"), ("bad", "negative"), ("fine", "neutral")] * 4))
+    name = f"tiny-{family}-cls"
+    done = subprocess.run([sys.executable, "-m", "kbert", "train", "--model", str(CHECKPOINTS / name), "--train",
+                           str(data), "--epochs", "1", "--batch-size", "4", "--max-length", "16", "--output",
+                           str(tmp_path / "run")], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert results and np.isfinite(results[-1]["metrics"]["loss"]), results
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model_type"] == family and config["architectures"] == [CLASSES[name]]
+    assert kbert.load_checkpoint(tmp_path / "run").config.model_type == family
