@@ -97,11 +97,12 @@ def test_kbert_train_writes_a_folder_of_the_family(family, tmp_path):
                                               [("great", "positive"), ("bad", "negative"), ("fine", "neutral")] * 4))
     name = f"tiny-{family}-cls"
     done = subprocess.run([sys.executable, "-m", "kbert", "train", "--model", str(CHECKPOINTS / name), "--train",
-                           str(data), "--epochs", "1", "--batch-size", "4", "--max-length", "16", "--output",
+                           str(data), "--eval", str(data), "--epochs", "1", "--batch-size", "4", "--max-length", "16", "--output",
                            str(tmp_path / "run")], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     results = [json.loads(line) for line in done.stdout.splitlines()]
-    assert results and np.isfinite(results[-1]["metrics"]["loss"]), results
+    assert results[-1]["checkpoint"] == str(tmp_path / "run"), results
+    assert np.isfinite(results[-1]["metrics"]["loss"]) and results[-1]["metrics"]["examples"] == 12, results
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["model_type"] == family and config["architectures"] == [CLASSES[name]]
     assert kbert.load_checkpoint(tmp_path / "run").config.model_type == family

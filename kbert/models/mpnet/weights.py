@@ -13,29 +13,29 @@ Example:
 
 from __future__ import annotations
 
-from kbert.checkpoint.hf_names import WeightSlot, _dense, _layer_norm, _slot
+from kbert.models.weights import WeightSlot, dense_slots, layer_norm_slots, slot
 
 
 def backbone_slots(backbone) -> list[WeightSlot]:
     """Slots of every variable of an :class:`~kbert.models.mpnet.backbone.MPNetBackbone`."""
     slots = [
-        _slot("embeddings.word_embeddings.weight", backbone.token_embedding.embeddings),
-        _slot("embeddings.position_embeddings.weight", backbone.position_embedding.position_embeddings),
-        *_layer_norm("embeddings.LayerNorm", backbone.embeddings_layer_norm),
-        _slot("encoder.relative_attention_bias.weight", backbone.relative_attention_bias.embeddings),
+        slot("embeddings.word_embeddings.weight", backbone.token_embedding.embeddings),
+        slot("embeddings.position_embeddings.weight", backbone.position_embedding.position_embeddings),
+        *layer_norm_slots("embeddings.LayerNorm", backbone.embeddings_layer_norm),
+        slot("encoder.relative_attention_bias.weight", backbone.relative_attention_bias.embeddings),
     ]
     for i, block in enumerate(backbone.transformer_layers):
         p = f"encoder.layer.{i}"
         slots += [
-            *_dense(f"{p}.attention.attn.q", block.q_dense),
-            *_dense(f"{p}.attention.attn.k", block.k_dense),
-            *_dense(f"{p}.attention.attn.v", block.v_dense),
-            *_dense(f"{p}.attention.attn.o", block.o_dense),
-            *_layer_norm(f"{p}.attention.LayerNorm", block.attention_layer_norm),
-            *_dense(f"{p}.intermediate.dense", block.intermediate_dense),
-            *_dense(f"{p}.output.dense", block.output_dense),
-            *_layer_norm(f"{p}.output.LayerNorm", block.output_layer_norm),
+            *dense_slots(f"{p}.attention.attn.q", block.q_dense),
+            *dense_slots(f"{p}.attention.attn.k", block.k_dense),
+            *dense_slots(f"{p}.attention.attn.v", block.v_dense),
+            *dense_slots(f"{p}.attention.attn.o", block.o_dense),
+            *layer_norm_slots(f"{p}.attention.LayerNorm", block.attention_layer_norm),
+            *dense_slots(f"{p}.intermediate.dense", block.intermediate_dense),
+            *dense_slots(f"{p}.output.dense", block.output_dense),
+            *layer_norm_slots(f"{p}.output.LayerNorm", block.output_layer_norm),
         ]
     if backbone.pooled_dense is not None:
-        slots += _dense("pooler.dense", backbone.pooled_dense)
+        slots += dense_slots("pooler.dense", backbone.pooled_dense)
     return slots
