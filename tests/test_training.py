@@ -293,7 +293,7 @@ def test_shipped_recipes_are_valid():
 
 def test_dataset_batches_cover_every_example_once_and_pad_to_their_longest():
     from kbert.checkpoint import load_checkpoint
-    from kbert.training.dataset import make_dataset
+    from kbert.batching.dataset import make_dataset
 
     tokenizer = load_checkpoint(TINY).tokenizer
     long_text = "the movie was great and the story was good but the actors were bad and boring"  # 18 tokens

@@ -59,8 +59,8 @@ class RetrievalSet:
 def embed_texts(encoder, tokenizer, texts: Sequence[str], *, batch_size: int, max_length: int) -> np.ndarray:
     """``(N, D)`` float32 sentence embeddings of ``texts`` from the Keras ``encoder`` (in inference mode),
     in the order given (batched by length, with a progress bar on a terminal)."""
-    from kbert.training.dataset import make_dataset
-    from kbert.training.inference import predict
+    from kbert.batching.dataset import make_dataset
+    from kbert.batching.inference import predict
 
     data = make_dataset(tokenizer, list(texts), None, np.arange(len(texts)), batch_size=batch_size,
                         max_length=max_length)

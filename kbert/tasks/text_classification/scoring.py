@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from kbert.tasks.base import EvaluationReport, sigmoid, softmax
-from kbert.training.inference import predict
+from kbert.batching.inference import predict
 from kbert.training.metrics import compute_metrics
 
 

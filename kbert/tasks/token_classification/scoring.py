@@ -21,7 +21,7 @@ from kbert.tasks.base import EvaluationReport
 from kbert.tasks.token_classification.features import IGNORE_INDEX, word_predictions
 from kbert.tasks.token_classification.training_data import TaggedData
 from kbert.tasks.token_classification.entity_metrics import tagging_metrics
-from kbert.training.inference import predict_rows
+from kbert.batching.inference import predict_rows
 
 
 def predict_windows(model, dataset) -> tuple[list[np.ndarray], list[np.ndarray]]:
