@@ -88,7 +88,7 @@ def rerank_run(model: str, train_file, eval_rows, work: pathlib.Path, minilm: st
     two rankings (``fusion="rrf"``). ``reuse``: a cross-encoder already trained in ``work`` is scored again."""
     import kbert
     from kbert.retrieval.indexing import build_index, search_index
-    from kbert.retrieval.metrics import retrieval_metrics
+    from kbert.metrics.ranking import retrieval_metrics
     from kbert.retrieval.negative_mining import mine_hard_negatives, write_mined
     from kbert.retrieval.rerank import Reranker
     from kbert.tasks.retrieval.pairs import read_pairs

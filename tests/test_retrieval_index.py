@@ -15,7 +15,7 @@ from kbert.errors import DataError, DataWarning, InputError
 from kbert.retrieval.corpus import read_corpus
 from kbert.retrieval.index import IndexMismatchError, IndexNotFoundError, VectorIndex
 from kbert.retrieval.indexing import Embedder, build_index, search_index
-from kbert.retrieval.metrics import retrieval_metrics
+from kbert.metrics.ranking import retrieval_metrics
 
 TINY = CHECKPOINTS / "tiny-uncased-cls"  # 32-dimensional mean-pooled vectors, fast
 

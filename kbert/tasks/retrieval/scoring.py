@@ -3,7 +3,7 @@
 The queries are the rows' distinct queries; the corpus is every distinct document of the rows (positives and
 hard negatives), plus the ``extra`` documents given (distractors); a query's relevant documents are the
 positives of its rows. Documents are ranked by cosine similarity with an exact FAISS index, and the metrics are
-sentence-transformers' ``InformationRetrievalEvaluator`` definitions (:mod:`kbert.retrieval.metrics`): MRR@10,
+sentence-transformers' ``InformationRetrievalEvaluator`` definitions (:mod:`kbert.metrics.ranking`): MRR@10,
 nDCG@10, accuracy@1/10, recall@1/10/100 and MAP@100.
 
 Example:
@@ -85,7 +85,7 @@ def rank(query_vectors: np.ndarray, document_vectors: np.ndarray, depth: int = R
 
 def score(encoder, data: RetrievalSet, tokenizer, *, batch_size: int, max_length: int) -> EvaluationReport:
     """Retrieval metrics of ``encoder`` on ``data`` (see the module docstring)."""
-    from kbert.retrieval.metrics import retrieval_metrics
+    from kbert.metrics.ranking import retrieval_metrics
 
     queries = embed_texts(encoder, tokenizer, data.queries, batch_size=batch_size, max_length=max_length)
     documents = embed_texts(encoder, tokenizer, data.documents, batch_size=batch_size, max_length=max_length)

@@ -13,7 +13,7 @@ import numpy as np
 
 from kbert.tasks.base import EvaluationReport, sigmoid, softmax
 from kbert.batching.inference import predict
-from kbert.training.metrics import compute_metrics
+from kbert.metrics.classification import compute_metrics
 
 
 def loss_value(kind: str, labels: np.ndarray, logits: np.ndarray) -> float:
