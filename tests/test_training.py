@@ -223,7 +223,7 @@ def test_cli_evaluate_prints_one_json_object(sentiment_run, sentiment_files, cap
 
 def test_evaluate_plots_a_confusion_matrix_of_its_predictions(sentiment_run, sentiment_files, tmp_path):
     from kbert.training.evaluation import evaluate_report
-    from kbert.training.plots import confusion_matrix_figure
+    from kbert.plots import confusion_matrix_figure
 
     report = evaluate_report(str(sentiment_run.output), sentiment_files[1], max_length=32, plots=tmp_path / "plots")
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["confusion_matrix.png"]

@@ -49,7 +49,7 @@ def write_plots(report: EvaluationReport, folder) -> list[str]:
     """``confusion_matrix.png`` for single-label classification (nothing for multi-hot labels or regression)."""
     import pathlib
 
-    from kbert.training.plots import plot_confusion_matrix
+    from kbert.plots import plot_confusion_matrix
 
     details = report.details
     if not details or details["kind"] != "class":

@@ -67,7 +67,7 @@ def labelled_loss(logits: list[np.ndarray], labels: list[np.ndarray]) -> float:
 
 def write_plots(report: EvaluationReport, folder) -> list[str]:
     """``entity_f1.png`` (F1 per entity type) for entity tags; ``confusion_matrix.png`` of words for other tags."""
-    from kbert.training.plots import plot_confusion_matrix, plot_per_type_f1
+    from kbert.plots import plot_confusion_matrix, plot_per_type_f1
 
     details, folder = report.details, pathlib.Path(folder)
     if details["scheme"] == "entities":
