@@ -17,7 +17,7 @@ import tensorflow as tf
 from keras import ops
 
 from kbert.training.replica_clipping import clip_summed_gradient
-from kbert.training.sparse_gradients import dense_gradients
+from kbert.sparse_gradients import dense_gradients
 
 
 @keras.saving.register_keras_serializable(package="kbert")
