@@ -11,7 +11,7 @@ import kbert
 from conftest import CHECKPOINTS
 from kbert.cli import main
 from kbert.errors import InputError
-from kbert.retrieval.index import VectorIndex
+from kbert.vector_index import VectorIndex
 from kbert.retrieval.indexing import Embedder, build_index, search_index
 from kbert.retrieval.rerank import Reranker
 

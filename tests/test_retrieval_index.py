@@ -13,7 +13,7 @@ from conftest import CHECKPOINTS
 from kbert.cli import main
 from kbert.errors import DataError, DataWarning, InputError
 from kbert.retrieval.corpus import read_corpus
-from kbert.retrieval.index import IndexMismatchError, IndexNotFoundError, VectorIndex
+from kbert.vector_index import IndexMismatchError, IndexNotFoundError, VectorIndex
 from kbert.retrieval.indexing import Embedder, build_index, search_index
 from kbert.metrics.ranking import retrieval_metrics
 

@@ -32,7 +32,7 @@ from kbert.errors import DataWarning, InputError
 from kbert.hints import option, parameter
 from kbert.progress import progress, progress_bars
 from kbert.retrieval.corpus import Document, read_corpus
-from kbert.retrieval.index import IndexMismatchError, VectorIndex, check_positive
+from kbert.vector_index import IndexMismatchError, VectorIndex, check_positive
 
 CHUNK_SIZE = 1024  # texts embedded per pipeline call (sorted by length within it)
 DOCUMENT_PROMPTS = ("document", "passage", "corpus")
@@ -155,7 +155,7 @@ def build_index(model: str | os.PathLike | None, corpus: str | os.PathLike, outp
     """Embed every document of ``corpus`` with ``model`` and save the index to the folder ``output``.
 
     ``approximate``: ``None`` (exact search), ``"hnsw"`` or ``"ivf"`` (with ``ivf_lists``, default
-    ``sqrt(documents)``: see :mod:`kbert.retrieval.index`). Returns a JSON-safe summary.
+    ``sqrt(documents)``: see :mod:`kbert.vector_index`). Returns a JSON-safe summary.
     """
     output = pathlib.Path(output)
     if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / "index.json").is_file())):
@@ -194,7 +194,7 @@ def search_index(index: str | os.PathLike | VectorIndex, queries: Sequence[str],
     """The ``k`` best documents of each query: ``{"rank", "id", "score", "text", ...metadata}`` dicts.
 
     ``model`` defaults to the one the index was built with; one giving vectors of another dimension is an
-    :class:`~kbert.retrieval.index.IndexMismatchError`. ``nprobe``: lists an IVF index scans (default: its own).
+    :class:`~kbert.vector_index.IndexMismatchError`. ``nprobe``: lists an IVF index scans (default: its own).
 
     ``rerank`` (a :class:`~kbert.retrieval.rerank.Reranker` or a cross-encoder checkpoint folder) re-scores the
     bi-encoder's best ``rerank_depth`` documents (default ``max(k, 50)``; at least ``k``) and keeps the ``k``

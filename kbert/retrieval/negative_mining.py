@@ -39,7 +39,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kbert.errors import InputError
-from kbert.retrieval.index import VectorIndex
+from kbert.vector_index import VectorIndex
 from kbert.retrieval.indexing import CHUNK_SIZE, Embedder, _with_bar
 from kbert.tasks.retrieval.pairs import RetrievalExample
 

@@ -72,7 +72,7 @@ def embed_texts(encoder, tokenizer, texts: Sequence[str], *, batch_size: int, ma
 
 def rank(query_vectors: np.ndarray, document_vectors: np.ndarray, depth: int = RANKING_DEPTH):
     """Per query, the ``depth`` best documents by cosine similarity: ``(ids, scores)`` (ids are positions as str)."""
-    from kbert.retrieval.index import VectorIndex
+    from kbert.vector_index import VectorIndex
 
     index = VectorIndex(document_vectors.shape[1], kind="exact", metric="cosine")
     try:
