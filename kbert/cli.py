@@ -475,7 +475,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def _predict(args) -> list[str]:
     import kbert
     from kbert.checkpoint import load_checkpoint
-    from kbert.inputs import read_examples
+    from kbert.inputs import read_inputs
     from kbert.tasks import default_task, get_spec
 
     checkpoint = load_checkpoint(args.model)
@@ -485,7 +485,7 @@ def _predict(args) -> list[str]:
     if args.texts and task.input_fields != ("text",):
         raise InputError(f"{spec.name} reads {' and '.join(task.input_fields)}: give them in --input FILE.jsonl")
     examples = ([{"text": t} for t in args.texts] if args.texts
-                else read_examples(args.input, task.input_fields, task.optional_input_fields, args.encoding))
+                else read_inputs(args.input, task.input_fields, task.optional_input_fields, args.encoding))
     pipe = kbert.Pipeline(task, batch_size=args.batch_size, max_length=args.max_length)
     inputs = [task.input_of_record(e) for e in examples]
     from kbert.progress import progress_bars
@@ -579,10 +579,10 @@ def _tune(args) -> list[str]:
 
 
 def _embed(args) -> list[str]:
-    from kbert.inputs import read_examples
+    from kbert.inputs import read_inputs
     from kbert.retrieval.indexing import Embedder, embed_texts
 
-    texts = [e["text"] for e in read_examples(args.input, ("text",), (), args.encoding)]
+    texts = [e["text"] for e in read_inputs(args.input, ("text",), (), args.encoding)]
     embedder = Embedder(args.model, batch_size=args.batch_size, max_seq_length=args.max_length,
                         normalize=args.normalize)
     return [json.dumps(embed_texts(embedder, texts, args.output))]
