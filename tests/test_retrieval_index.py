@@ -1,6 +1,6 @@
-"""kbert.retrieval: the FAISS vector index (exact = brute force, HNSW and IVF recall, chunks, save/load), corpus files,
-building and searching an index with a sentence-embedding model (FAISS and TensorFlow in one process), and the
-`kbert index` / `kbert search` commands."""
+"""kbert.vector_index and kbert.semantic_search: the FAISS vector index (exact = brute force, HNSW and IVF recall,
+chunks, save/load), corpus files, building and searching an index with a sentence-embedding model (FAISS and
+TensorFlow in one process), and the `kbert index` / `kbert search` commands."""
 
 import io
 import json
@@ -12,9 +12,9 @@ import pytest
 from conftest import CHECKPOINTS
 from kbert.cli import main
 from kbert.errors import DataError, DataWarning, InputError
-from kbert.retrieval.corpus import read_corpus
+from kbert.semantic_search.corpus import read_corpus
 from kbert.vector_index import IndexMismatchError, IndexNotFoundError, VectorIndex
-from kbert.retrieval.indexing import Embedder, build_index, search_index
+from kbert.semantic_search.indexing import Embedder, build_index, search_index
 from kbert.metrics.ranking import retrieval_metrics
 
 TINY = CHECKPOINTS / "tiny-uncased-cls"  # 32-dimensional mean-pooled vectors, fast
