@@ -18,7 +18,7 @@ seed 42, scale 20 (all the settings the two libraries share, set equal):
    (``st_train_retrieval.py``; its default batch sampler, or ``--st-sampler no_duplicates``);
 4. ``--rerank``: ``kbert mine-negatives`` with the kbert model on the training rows (3 per row), a cross-encoder
    (``kbert train --task text-classification`` from MiniLM on the relevant / irrelevant pairs) re-scoring the
-   kbert bi-encoder's top 20 (``kbert.retrieval.indexing.search_index(rerank=...)``), ordered by its scores alone
+   kbert bi-encoder's top 20 (``kbert.semantic_search.indexing.search_index(rerank=...)``), ordered by its scores alone
    and by reciprocal rank fusion with the bi-encoder's ranking (``fusion="rrf"``). ``--reuse --rerank`` scores
    the bi-encoder and cross-encoder already trained in ``--work`` again.
 
@@ -87,10 +87,10 @@ def rerank_run(model: str, train_file, eval_rows, work: pathlib.Path, minilm: st
     (against the whole evaluation corpus): by the cross-encoder's scores, and by reciprocal rank fusion of the
     two rankings (``fusion="rrf"``). ``reuse``: a cross-encoder already trained in ``work`` is scored again."""
     import kbert
-    from kbert.retrieval.indexing import build_index, search_index
-    from kbert.retrieval.metrics import retrieval_metrics
-    from kbert.retrieval.negative_mining import mine_hard_negatives, write_mined
-    from kbert.retrieval.rerank import Reranker
+    from kbert.semantic_search.indexing import build_index, search_index
+    from kbert.metrics.ranking import retrieval_metrics
+    from kbert.semantic_search.negative_mining import mine_hard_negatives, write_mined
+    from kbert.semantic_search.rerank import Reranker
     from kbert.tasks.retrieval.pairs import read_pairs
     from kbert.tasks.retrieval.scoring import CUTOFFS
 

@@ -85,11 +85,11 @@ def _clock_functions() -> dict:
     import kbert.checkpoint
     import kbert.checkpoint.save
     import kbert.training.compile
-    import kbert.training.dataset
+    import kbert.batching.dataset
 
     seconds: dict[str, float] = {}
     targets = {"load checkpoint": (kbert.checkpoint, "load_checkpoint"),
-               "tokenize + batch (make_dataset)": (kbert.training.dataset, "make_dataset"),
+               "tokenize + batch (make_dataset)": (kbert.batching.dataset, "make_dataset"),
                "compile + optimizer": (kbert.training.compile, "compile_for_training"),
                "save checkpoint": (kbert.checkpoint.save, "save_hf_checkpoint")}
     for label, (module, name) in targets.items():

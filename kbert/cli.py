@@ -475,7 +475,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def _predict(args) -> list[str]:
     import kbert
     from kbert.checkpoint import load_checkpoint
-    from kbert.inputs import read_examples
+    from kbert.inputs import read_inputs
     from kbert.tasks import default_task, get_spec
 
     checkpoint = load_checkpoint(args.model)
@@ -485,7 +485,7 @@ def _predict(args) -> list[str]:
     if args.texts and task.input_fields != ("text",):
         raise InputError(f"{spec.name} reads {' and '.join(task.input_fields)}: give them in --input FILE.jsonl")
     examples = ([{"text": t} for t in args.texts] if args.texts
-                else read_examples(args.input, task.input_fields, task.optional_input_fields, args.encoding))
+                else read_inputs(args.input, task.input_fields, task.optional_input_fields, args.encoding))
     pipe = kbert.Pipeline(task, batch_size=args.batch_size, max_length=args.max_length)
     inputs = [task.input_of_record(e) for e in examples]
     from kbert.progress import progress_bars
@@ -579,17 +579,17 @@ def _tune(args) -> list[str]:
 
 
 def _embed(args) -> list[str]:
-    from kbert.inputs import read_examples
-    from kbert.retrieval.indexing import Embedder, embed_texts
+    from kbert.inputs import read_inputs
+    from kbert.semantic_search.indexing import Embedder, embed_texts
 
-    texts = [e["text"] for e in read_examples(args.input, ("text",), (), args.encoding)]
+    texts = [e["text"] for e in read_inputs(args.input, ("text",), (), args.encoding)]
     embedder = Embedder(args.model, batch_size=args.batch_size, max_seq_length=args.max_length,
                         normalize=args.normalize)
     return [json.dumps(embed_texts(embedder, texts, args.output))]
 
 
 def _index(args) -> list[str]:
-    from kbert.retrieval.indexing import build_index
+    from kbert.semantic_search.indexing import build_index
 
     columns = _columns(args.text_column, "--text-column")
     summary = build_index(args.model, args.corpus, args.output, text_columns=columns,
@@ -600,11 +600,11 @@ def _index(args) -> list[str]:
 
 
 def _search(args) -> list[str]:
-    from kbert.retrieval.indexing import search_index
+    from kbert.semantic_search.indexing import search_index
 
     reranker = None
     if args.rerank is not None:
-        from kbert.retrieval.rerank import Reranker
+        from kbert.semantic_search.rerank import Reranker
 
         reranker = Reranker(args.rerank, relevant_label=args.relevant_label)
     results = search_index(args.index, args.queries, k=args.k, model=args.model, nprobe=args.nprobe,
@@ -625,8 +625,8 @@ def _search(args) -> list[str]:
 
 
 def _mine_negatives(args) -> list[str]:
-    from kbert.retrieval.corpus import read_corpus
-    from kbert.retrieval.negative_mining import mine_hard_negatives, write_mined
+    from kbert.semantic_search.corpus import read_corpus
+    from kbert.semantic_search.negative_mining import mine_hard_negatives, write_mined
     from kbert.tasks.retrieval.pairs import read_pairs
 
     rows = read_pairs(args.data, query_column=_column(args.query_column), positive_column=_column(args.positive_column),

@@ -9,7 +9,7 @@ folder beside them and renamed into place, so TF Serving never sees half a versi
 
 A sentence-embedding export can also carry a small corpus (``corpus_index=``, ``kbert export --corpus-index``):
 a second signature ``search`` takes ``text`` and returns the ``ids`` and ``scores`` of its ``top_k`` best
-documents, an exact top-k in the graph (:mod:`kbert.retrieval.search_graph`); ``assets.extra/kbert.json``
+documents, an exact top-k in the graph (:mod:`kbert.semantic_search.search_graph`); ``assets.extra/kbert.json``
 records the corpus under ``search``.
 
 Every version also carries TF Serving warmup requests (``assets.extra/tf_serving_warmup_requests``: a
@@ -120,8 +120,8 @@ def _search_corpus(model, checkpoint, task_obj, corpus_index, top_k):
             raise ExportError(f"{parameter('top_k')} is the size of the search signature's answers"
                               f"{hint('; give {} too', 'corpus_index')}")
         return None
-    from kbert.retrieval.indexing import model_name
-    from kbert.retrieval.search_graph import DEFAULT_TOP_K, SearchCorpus
+    from kbert.semantic_search.indexing import model_name
+    from kbert.semantic_search.search_graph import DEFAULT_TOP_K, SearchCorpus
     from kbert.tasks.sentence_embedding.task import SentenceEmbedding
 
     if not isinstance(task_obj, SentenceEmbedding):  # sentence-embedding, or retrieval (the same encoder)

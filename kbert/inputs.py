@@ -5,7 +5,7 @@ Example:
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "in.jsonl"
     >>> _ = path.write_text('{"text": "a", "text_pair": "b"}\\n{"text": "c"}\\n')
-    >>> read_examples(path)
+    >>> read_inputs(path)
     [{'text': 'a', 'text_pair': 'b'}, {'text': 'c'}]
 """
 
@@ -20,8 +20,8 @@ from kbert.data.sources import split_row_range
 from kbert.errors import InputError
 
 
-def read_examples(path: str | os.PathLike, required: tuple[str, ...] = ("text",),
-                  optional: tuple[str, ...] = ("text_pair",), encoding: str = "utf-8") -> list[dict]:
+def read_inputs(path: str | os.PathLike, required: tuple[str, ...] = ("text",),
+                optional: tuple[str, ...] = ("text_pair",), encoding: str = "utf-8") -> list[dict]:
     """Inputs from ``path``: JSON lines (``.jsonl``/``.json``) of objects with the string fields ``required``
     (and ``optional``), else one text per line (only when the one required field is ``text``).
 

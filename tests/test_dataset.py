@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from conftest import CHECKPOINTS
 from kbert.checkpoint import load_checkpoint
-from kbert.training.dataset import batch_examples, count_batches, make_dataset, tokenize_texts
+from kbert.batching.dataset import batch_examples, count_batches, make_dataset, tokenize_texts
 
 WORDS = "the movie was good great bad boring and but story film actors were".split()
 
@@ -43,7 +43,7 @@ def test_batches_counted_from_lengths_are_those_a_pass_counts(bucket):
 
 
 def test_tokens_are_the_tokenizers_in_chunks(monkeypatch):
-    import kbert.training.dataset as dataset
+    import kbert.batching.dataset as dataset
 
     tokenizer = load_checkpoint(str(CHECKPOINTS / "tiny-uncased-qa")).tokenizer
     texts, pairs = random_texts(23, 1), random_texts(23, 2)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from kbert.tasks.registry import TASK_PACKAGES, specs
-from tools.import_graph import cycles, import_graph
+from tools.import_graph import cycle_report, cycles, import_graph, package_graph
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "kbert"
@@ -62,6 +62,16 @@ def test_no_import_cycles():
     graph = import_graph()
     assert "kbert.training.trainer" in graph and graph["kbert.training.trainer"]  # the graph is really read
     assert cycles(graph) == []
+
+
+def test_no_import_cycles_between_packages():
+    """kbert's subpackages and top-level modules are layers: no package depends on itself through others,
+    imports inside functions included (a lazy import saves start-up time, not a dependency)."""
+    graph = package_graph()
+    assert {"kbert.tasks", "kbert.training", "kbert.batching", "kbert.errors"} <= set(graph)  # the graph is really read
+    assert "kbert.vector_index" in graph["kbert.tasks"]  # only imported inside a function (retrieval scoring)
+    found = cycles(graph)
+    assert not found, "import cycles between packages:\n" + cycle_report(found)
 
 
 def test_cycle_finder_finds_a_cycle():

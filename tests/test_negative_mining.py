@@ -9,8 +9,8 @@ import pytest
 
 from kbert.cli import main
 from kbert.errors import InputError
-from kbert.retrieval.indexing import Embedder
-from kbert.retrieval.negative_mining import mine_hard_negatives, write_mined
+from kbert.semantic_search.indexing import Embedder
+from kbert.semantic_search.negative_mining import mine_hard_negatives, write_mined
 from kbert.tasks.retrieval.pairs import RetrievalExample, read_pairs
 
 

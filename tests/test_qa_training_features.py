@@ -24,7 +24,7 @@ from kbert.tasks.question_answering import training_features
 from kbert.tasks.question_answering.examples import QAExample
 from kbert.tasks.question_answering.loss import SpanLoss
 from kbert.tasks.question_answering.training_features import qa_training_data, qa_windows
-from kbert.training.dataset import bucket_boundaries, count_batches
+from kbert.batching.dataset import bucket_boundaries, count_batches
 
 from conftest import CHECKPOINTS, EXPECTED
 

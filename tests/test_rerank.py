@@ -1,4 +1,4 @@
-"""Cross-encoder re-ranking (kbert.retrieval.rerank): scores are the text-classification pipeline's for
+"""Cross-encoder re-ranking (kbert.semantic_search.rerank): scores are the text-classification pipeline's for
 (query, document) pairs, search_index re-orders the bi-encoder's best documents by them, and `kbert search
 --rerank` prints the same hits."""
 
@@ -11,9 +11,9 @@ import kbert
 from conftest import CHECKPOINTS
 from kbert.cli import main
 from kbert.errors import InputError
-from kbert.retrieval.index import VectorIndex
-from kbert.retrieval.indexing import Embedder, build_index, search_index
-from kbert.retrieval.rerank import Reranker
+from kbert.vector_index import VectorIndex
+from kbert.semantic_search.indexing import Embedder, build_index, search_index
+from kbert.semantic_search.rerank import Reranker
 
 TINY = CHECKPOINTS / "tiny-uncased-cls"  # labels negative, neutral, positive; also the (mean-pooled) bi-encoder
 TEXTS = ["the cat sat on the mat", "stocks fell on monday", "the team won the cup final", "rain is expected today",

@@ -1,6 +1,6 @@
-"""kbert.retrieval: the FAISS vector index (exact = brute force, HNSW and IVF recall, chunks, save/load), corpus files,
-building and searching an index with a sentence-embedding model (FAISS and TensorFlow in one process), and the
-`kbert index` / `kbert search` commands."""
+"""kbert.vector_index and kbert.semantic_search: the FAISS vector index (exact = brute force, HNSW and IVF recall,
+chunks, save/load), corpus files, building and searching an index with a sentence-embedding model (FAISS and
+TensorFlow in one process), and the `kbert index` / `kbert search` commands."""
 
 import io
 import json
@@ -12,10 +12,10 @@ import pytest
 from conftest import CHECKPOINTS
 from kbert.cli import main
 from kbert.errors import DataError, DataWarning, InputError
-from kbert.retrieval.corpus import read_corpus
-from kbert.retrieval.index import IndexMismatchError, IndexNotFoundError, VectorIndex
-from kbert.retrieval.indexing import Embedder, build_index, search_index
-from kbert.retrieval.metrics import retrieval_metrics
+from kbert.semantic_search.corpus import read_corpus
+from kbert.vector_index import IndexMismatchError, IndexNotFoundError, VectorIndex
+from kbert.semantic_search.indexing import Embedder, build_index, search_index
+from kbert.metrics.ranking import retrieval_metrics
 
 TINY = CHECKPOINTS / "tiny-uncased-cls"  # 32-dimensional mean-pooled vectors, fast
 
@@ -228,7 +228,7 @@ def test_corpus_csv_tsv_and_jsonl(tmp_path):
     ("c.csv", "title,body\na,b\n", {"text_columns": ["text"]}, r"c.csv:1: no column 'text'; the header has \['title', 'body'\]"),
     ("c.csv", "text\nfine\n", {"text_columns": [3]}, "c.csv:1: column 3 does not exist"),
     ("c.csv", "text,label\nok,1\nbad\n", {}, r"c.csv:3: 1 fields, but the header has 2"),
-    ("c.csv", 'text,label\nok,1\n"open,1\n', {}, r"c.csv:3: not valid CSV"),
+    ("c.csv", 'text,label\nok,1\n"open,1\n', {}, r"c.csv:3: a quoted field starting on this row is never closed"),
     ("c.csv", "id,text\nA,x\nB,y\nA,z\n", {}, r"c.csv:4: id 'A' repeats the document of .*c.csv:2"),
     ("c.csv", "text\n", {}, "c.csv: no documents"),
     ("c.csv", "", {}, "c.csv: no documents"),
@@ -236,7 +236,7 @@ def test_corpus_csv_tsv_and_jsonl(tmp_path):
     ("c.jsonl", '{"text": 3}\n', {}, "c.jsonl:1: 'text' must be a string, got int"),
     ("c.jsonl", '{"text": "a"}\n[1]\n', {}, "c.jsonl:2: expected a JSON object, got list"),
     ("c.jsonl", '{"text": "a"\n', {}, "c.jsonl:1: not valid JSON"),
-    ("c.txt", "a\n", {}, "cannot tell the format from the extension '.txt'"),
+    ("c.txt", "a\n", {}, "c.txt: a .txt file could hold any format"),
 ])
 def test_corpus_errors_name_file_and_line(tmp_path, name, content, options, message):
     (tmp_path / name).write_text(content)

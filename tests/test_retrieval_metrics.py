@@ -1,4 +1,4 @@
-"""kbert.retrieval.metrics reproduces sentence-transformers' InformationRetrievalEvaluator (recorded fixtures),
+"""kbert.metrics.ranking reproduces sentence-transformers' InformationRetrievalEvaluator (recorded fixtures),
 plus hand-computed cases for each quirk of its definitions."""
 
 import json
@@ -9,7 +9,7 @@ import pytest
 
 from conftest import EXPECTED
 from kbert.errors import InputError
-from kbert.retrieval.metrics import retrieval_metrics
+from kbert.metrics.ranking import retrieval_metrics
 
 RECORDED = json.loads((EXPECTED / "retrieval_metrics.json").read_text())["setups"]
 

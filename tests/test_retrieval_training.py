@@ -348,7 +348,7 @@ def test_sentence_transformers_loads_the_trained_folder(tmp_path):
 
 def test_a_trained_folder_exports_a_unit_vector_query_encoder_with_search(tmp_path):
     from kbert.export import export_saved_model
-    from kbert.retrieval.indexing import build_index, search_index
+    from kbert.semantic_search.indexing import build_index, search_index
 
     train = _pairs_file(tmp_path, _topic_rows(1), "train.jsonl")
     run = kbert.train(task="retrieval", train=str(train), output=str(tmp_path / "run"), model=str(TINY), epochs=1,

@@ -15,9 +15,9 @@ from conftest import CHECKPOINTS
 from kbert.cli import main
 from kbert.errors import ExportError, InputError
 from kbert.export import export_saved_model
-from kbert.retrieval import search_graph
-from kbert.retrieval.index import VectorIndex
-from kbert.retrieval.indexing import build_index, search_index
+from kbert.semantic_search import search_graph
+from kbert.vector_index import VectorIndex
+from kbert.semantic_search.indexing import build_index, search_index
 
 DOCUMENTS = ["stocks fell sharply on monday", "the team won the cup final", "oil prices rose again", "rain is expected",
              "a new phone was released", "the film opened in paris", "i love paris in spring", "the bank raised rates",

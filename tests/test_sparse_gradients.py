@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from kbert.training.optimizer import build_optimizer
-from kbert.training.sparse_gradients import dense_gradients
+from kbert.sparse_gradients import dense_gradients
 from keras.src.optimizers.base_optimizer import global_norm
 
 # Row 0 looked up twice (as [CLS] in two sentences), row 2 once: what tf.gather's gradient looks like.
@@ -23,7 +23,7 @@ def _two_steps(optimizer, gradient):
 
 
 def test_the_keras_problem_repeated_rows_are_squared_one_by_one():
-    # If these start to agree, Keras has fixed it and kbert.training.sparse_gradients can go.
+    # If these start to agree, Keras has fixed it and kbert.sparse_gradients can go.
     assert float(global_norm([REPEATED])) == pytest.approx(np.sqrt((REPEATED.values.numpy() ** 2).sum()))
     assert float(global_norm([REPEATED])) != pytest.approx(np.linalg.norm(SUMMED))
     sparse = _two_steps(keras.optimizers.AdamW(learning_rate=0.1, weight_decay=0.0), REPEATED)

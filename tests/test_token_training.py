@@ -122,7 +122,7 @@ def test_token_run_is_a_hugging_face_token_checkpoint(ner_run):
 
 def test_cli_evaluate_plots_per_type_f1(ner_run, conll_files, tmp_path, capsys):
     from kbert.cli import main
-    from kbert.training.plots import per_type_f1_figure
+    from kbert.plots import per_type_f1_figure
 
     assert main(["evaluate", "--model", str(ner_run.output), "--data", conll_files[1], "--plots", str(tmp_path)]) == 0
     metrics = json.loads(capsys.readouterr().out)

@@ -221,7 +221,7 @@ def test_cli_evaluate_prints_one_json_object(sentiment_run, sentiment_files, cap
 
 def test_evaluate_plots_a_confusion_matrix_of_its_predictions(sentiment_run, sentiment_files, tmp_path):
     from kbert.training.evaluation import evaluate_report
-    from kbert.training.plots import confusion_matrix_figure
+    from kbert.plots import confusion_matrix_figure
 
     report = evaluate_report(str(sentiment_run.output), sentiment_files[1], max_length=32, plots=tmp_path / "plots")
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["confusion_matrix.png"]
@@ -291,7 +291,7 @@ def test_shipped_recipes_are_valid():
 
 def test_dataset_batches_cover_every_example_once_and_pad_to_their_longest():
     from kbert.checkpoint import load_checkpoint
-    from kbert.training.dataset import make_dataset
+    from kbert.batching.dataset import make_dataset
 
     tokenizer = load_checkpoint(TINY).tokenizer
     long_text = "the movie was great and the story was good but the actors were bad and boring"  # 18 tokens

@@ -1,4 +1,4 @@
-"""Tests for kbert.training.metrics: hand-computed values, edge cases, and agreement with scikit-learn
+"""Tests for kbert.metrics.classification: hand-computed values, edge cases, and agreement with scikit-learn
 and SciPy, which compute the numbers; the comparisons guard kbert's glue (labels, zero_division,
 one-column multi-hot arrays, silent NaN for undefined correlations)."""
 
@@ -12,7 +12,7 @@ import sklearn.metrics as sk
 from scipy import stats
 
 from kbert.errors import InputError
-from kbert.training.metrics import (accuracy, compute_metrics, macro_f1, macro_f1_multilabel, micro_f1,
+from kbert.metrics.classification import (accuracy, compute_metrics, macro_f1, macro_f1_multilabel, micro_f1,
                                     mse, pearson, per_label_f1, rankdata, spearman, subset_accuracy)
 
 NAN = float("nan")

@@ -1,4 +1,4 @@
-"""Tests for kbert.training.plots: each PNG decodes at its size; the figures hold what the data says
+"""Tests for kbert.plots: each PNG decodes at its size; the figures hold what the data says
 (one axes per history panel with train/val lines in their colours, sklearn's counts in the confusion
 matrix cells, F1 as bar widths); NaN, infinite, constant, one-epoch and extreme histories draw without
 error or warning; bad input is an InputError naming it; writes are atomic."""
@@ -15,9 +15,9 @@ from PIL import Image
 from sklearn.metrics import confusion_matrix
 
 from kbert.errors import InputError
-from kbert.training import plots
+from kbert import plots
 from kbert.tasks.token_classification.entity_metrics import entity_scores
-from kbert.training.plots import (MARKER_MAX_POINTS, PANEL_HEIGHT, PANEL_WIDTH, TITLE_HEIGHT, TRAIN_COLOR,
+from kbert.plots import (MARKER_MAX_POINTS, PANEL_HEIGHT, PANEL_WIDTH, TITLE_HEIGHT, TRAIN_COLOR,
                                   VAL_COLOR, confusion_matrix_figure, figure_size, history_figure, panel_names,
                                   per_type_f1_figure, plot_confusion_matrix, plot_history, plot_per_type_f1)
 

@@ -248,7 +248,7 @@ def _compare_one_step(side: _KbertSide, batch, torch_summary, ref, start):
     print("largest relative update differences:")
     for rel, step_rel, name in sorted(worst, key=lambda w: -w[1])[:8]:
         print(f"  {name:60} grad {rel:.2e}  update {step_rel:.2e}")
-    print("embedding tables (sparse gradients in kbert, see kbert.training.sparse_gradients):")
+    print("embedding tables (sparse gradients in kbert, see kbert.sparse_gradients):")
     for rel, step_rel, name in sorted(w for w in worst if "embeddings." in w[2] and "LayerNorm" not in w[2]):
         print(f"  {name:60} grad {rel:.2e}  update {step_rel:.2e}")
 

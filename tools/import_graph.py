@@ -1,10 +1,13 @@
 """Print kbert's module-level import graph and any import cycle in it (the layout test uses the same code).
 
-Only imports executed when a module is imported count (top-level statements, ``try``/``if`` blocks
-included); imports inside functions are deliberate lazy imports and cannot form an import circle.
+Between modules, only imports executed when a module is imported count (top-level statements, ``try``/``if``
+blocks included); imports inside functions are deliberate lazy imports and cannot form an import circle.
+Between packages (``--packages``: kbert's subpackages and top-level modules), imports inside functions count
+too: a lazy import saves start-up time, but the package still depends on what it imports.
 
-    python tools/import_graph.py            # "module -> imported kbert modules", then the cycles (none expected)
-    python tools/import_graph.py --layers   # the same, collapsed to packages (kbert.tasks.token_classification, ...)
+    python tools/import_graph.py             # "module -> imported kbert modules", then the cycles (none expected)
+    python tools/import_graph.py --layers    # the same, collapsed to packages (kbert.tasks.token_classification, ...)
+    python tools/import_graph.py --packages  # kbert.tasks, kbert.training, kbert.errors, ...: lazy imports too
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ def module_name(path: pathlib.Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _top_level_imports(tree: ast.Module, module: str, is_package: bool) -> set[str]:
+def _top_level_imports(tree: ast.Module, module: str, is_package: bool, lazy: bool = False) -> set[str]:
+    """The modules ``module`` imports when it is imported; with ``lazy``, also those its functions import."""
     found: set[str] = set()
 
     def visit(statements):
@@ -36,7 +40,7 @@ def _top_level_imports(tree: ast.Module, module: str, is_package: bool) -> set[s
                     prefix = node.module or ""
                 found.add(prefix)
                 found.update(f"{prefix}.{alias.name}" for alias in node.names)
-            elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            elif isinstance(node, (ast.If, ast.Try, ast.With)) or (lazy and isinstance(node, _BODIES)):
                 for block in ("body", "orelse", "finalbody"):
                     visit(getattr(node, block, []))
                 for handler in getattr(node, "handlers", []):
@@ -46,13 +50,19 @@ def _top_level_imports(tree: ast.Module, module: str, is_package: bool) -> set[s
     return found
 
 
-def import_graph(package: str = "kbert") -> dict[str, set[str]]:
-    """``module -> kbert modules it imports at import time`` for every module of ``package``."""
+# statements with a body of statements that a lazy import may sit in
+_BODIES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.For, ast.AsyncFor, ast.While, ast.AsyncWith)
+
+
+def import_graph(package: str = "kbert", lazy: bool = False) -> dict[str, set[str]]:
+    """``module -> kbert modules it imports at import time`` for every module of ``package``; with ``lazy``,
+    imports inside functions count too."""
     paths = sorted((ROOT / package).rglob("*.py"))
     modules = {module_name(p): p for p in paths}
     graph = {}
     for name, path in modules.items():
-        imported = _top_level_imports(ast.parse(path.read_text(encoding="utf-8")), name, path.name == "__init__.py")
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = _top_level_imports(tree, name, path.name == "__init__.py", lazy)
         # a module's own parent packages are imported before it anyway: not an edge
         graph[name] = {m for m in imported if m in modules and m != name and not name.startswith(m + ".")}
     return graph
@@ -87,18 +97,29 @@ def collapse(graph: dict[str, set[str]], depth: int = 3) -> dict[str, set[str]]:
     return out
 
 
+def package_graph(package: str = "kbert") -> dict[str, set[str]]:
+    """``kbert.X -> kbert.Y`` between subpackages and top-level modules, lazy imports included."""
+    return collapse(import_graph(package, lazy=True), depth=2)
+
+
+def cycle_report(found: list[list[str]]) -> str:
+    return "\n".join("  " + " -> ".join(cycle) for cycle in found)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", action="store_true", help="collapse modules to their packages")
+    parser.add_argument("--packages", action="store_true",
+                        help="kbert's subpackages and top-level modules, imports inside functions included")
     args = parser.parse_args()
-    graph = import_graph()
+    graph = package_graph() if args.packages else import_graph()
     shown = collapse(graph) if args.layers else graph
     for name in sorted(shown):
         print(f"{name} -> {', '.join(sorted(shown[name])) or '-'}")
     found = cycles(graph)
     print(f"\nimport cycles: {len(found)}")
-    for cycle in found:
-        print("  " + " -> ".join(cycle))
+    if found:
+        print(cycle_report(found))
 
 
 if __name__ == "__main__":

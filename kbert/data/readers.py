@@ -44,8 +44,9 @@ import numbers
 import os
 import pathlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kbert.data.examples import RawExample, RawLabel
 from kbert.errors import DataError
@@ -209,17 +210,8 @@ def _check_label_type(label_type: str) -> None:
 
 # --- CSV / TSV ---------------------------------------------------------------------------------
 def _read_csv(text: str, source: str, options: ReadOptions, delimiter: str = ",") -> list[RawExample]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    examples, columns, header_line, end = [], None, None, 0
-    while True:
-        start = end + 1  # the row about to be read starts on the line after the previous row ended
-        try:
-            row = next(reader, None)
-        except csv.Error as err:
-            raise DataError(_csv_error(source, start, reader.line_num, err)) from None
-        end = reader.line_num
-        if row is None:
-            break
+    examples, columns, header_line = [], None, None
+    for start, row in csv_rows(io.StringIO(text, newline=""), source, delimiter):
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line
         if columns is None:
@@ -232,6 +224,24 @@ def _read_csv(text: str, source: str, options: ReadOptions, delimiter: str = ","
     if not examples:
         raise DataError(f"{source}: no examples ({'only a header' if header_line else 'the file is empty'})")
     return examples
+
+
+def csv_rows(lines: Iterable[str], source: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+    """``(line the row starts on, fields)`` of every CSV (TSV: ``delimiter="\\t"``) row of ``lines`` (each line
+    with its newline; a blank line is ``[]``), read as they are consumed. A malformed row is a
+    :class:`DataError` naming ``source`` and its line."""
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    end = 0
+    while True:
+        start = end + 1  # the row about to be read starts on the line after the previous row ended
+        try:
+            row = next(reader, None)
+        except csv.Error as err:
+            raise DataError(_csv_error(source, start, reader.line_num, err)) from None
+        if row is None:
+            return
+        end = reader.line_num
+        yield start, row
 
 
 def _read_tsv(text: str, source: str, options: ReadOptions) -> list[RawExample]:
@@ -453,7 +463,67 @@ def _parse_label(value, label_type: str, where: str) -> RawLabel:
     return number
 
 
+# --- records: rows as header -> value dicts, read as they are consumed -------------------------
+def read_records(path: str | os.PathLike, *, format: str | None = None,
+                 encoding: str = "utf-8") -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(where, record)`` of every row of a ``csv``/``tsv``/``jsonl`` file in file order, for files larger than
+    memory: a CSV/TSV row (after its header row) as a header -> value dict, a JSON line as its object. Blank
+    lines are skipped; ``where`` is ``file:line`` (the line a CSV row starts on). Unlike :func:`read_examples`
+    nothing is guessed: the header row is required, and every row has its width.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "pairs.tsv"
+    >>> _ = path.write_text("query\\tpositive\\noil prices\\tCrude rose 2%.\\n")
+    >>> list(read_records(path))
+    [('...pairs.tsv:2', {'query': 'oil prices', 'positive': 'Crude rose 2%.'})]
+    """
+    source = os.fspath(path)
+    kind = format_of(source, format)
+    if not pathlib.Path(source).is_file():
+        raise DataError(f"{source}: no such file")
+    lines = (line for _, line in text_lines(source, encoding))
+    return _json_records(source, lines) if kind == "jsonl" else _csv_records(source, lines, DELIMITERS[kind])
+
+
+def column_name(column: str | int, header: Sequence[str], source) -> str:
+    """The name of ``column`` (a name, or a 0-based index into ``header``), checked to exist."""
+    header = list(header)
+    if isinstance(column, int) or (isinstance(column, str) and column.isdigit() and column not in header):
+        index = int(column)
+        if not 0 <= index < len(header):
+            raise DataError(f"{source}:1: column {index} does not exist; the header has {len(header)} columns "
+                            f"{header}")
+        return header[index]
+    if column not in header:
+        raise DataError(f"{source}:1: no column {column!r}; the header has {header}")
+    return column
+
+
+def _csv_records(source: str, lines, delimiter: str):
+    header = None
+    for start, row in csv_rows(lines, source, delimiter):
+        if not row:
+            continue  # a blank line
+        if header is None:
+            header = row
+            twice = next((name for i, name in enumerate(header) if name in header[:i]), None)
+            if twice is not None:
+                raise DataError(f"{source}:{start}: the header names the column {twice!r} twice ({header})")
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{source}:{start}: {len(row)} fields, but the header has {len(header)} ({header})")
+        yield f"{source}:{start}", dict(zip(header, row))
+
+
+def _json_records(source: str, lines):
+    for where, _, item in json_lines(lines, source):
+        if not isinstance(item, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(item).__name__}")
+        yield where, item
+
+
 # Format name → reader. A reader gets the decoded text, the path for messages and the options.
 READERS: dict[str, Reader] = {"csv": _read_csv, "tsv": _read_tsv, "jsonl": _read_jsonl}
 # Extension → format name, used when ``format`` is not given.
 EXTENSIONS: dict[str, str] = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
+DELIMITERS: dict[str, str] = {"csv": ",", "tsv": "\t"}

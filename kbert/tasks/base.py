@@ -88,7 +88,7 @@ class EvaluationReport:
 class TrainingPlan:
     """The batches a run trains on and how its evaluation data is scored (built once the run folder exists)."""
 
-    train: Any  # kbert.training.dataset.TrainingData
+    train: Any  # kbert.batching.dataset.TrainingData
     scorer: Callable[[Any], EvaluationReport] | None  # keras model -> report on the evaluation data
     eval_examples: int | None = None
     loss_options: dict = dataclasses.field(default_factory=dict)  # keyword arguments of the task's loss()

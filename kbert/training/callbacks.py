@@ -27,7 +27,7 @@ import pathlib
 import keras
 
 from kbert.atomic_files import write_json
-from kbert.training.plots import plot_history
+from kbert.plots import plot_history
 
 
 class Evaluation(keras.callbacks.Callback):

@@ -1,7 +1,7 @@
 """``kbert evaluate``: score a fine-tuned checkpoint on labelled data with its task's metrics.
 
 The task comes from the checkpoint (``kbert.task`` in config.json, else the head its ``architectures``
-name) unless given; the task reads the data, runs the model (:mod:`kbert.training.inference`) and
+name) unless given; the task reads the data, runs the model (:mod:`kbert.batching.inference`) and
 scores it, and can draw its plots.
 
 Example:

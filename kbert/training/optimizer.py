@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras import ops
 
 from kbert.training.replica_clipping import clip_summed_gradient
-from kbert.training.sparse_gradients import dense_gradients
+from kbert.sparse_gradients import dense_gradients
 
 
 @keras.saving.register_keras_serializable(package="kbert")
@@ -52,7 +52,7 @@ class TorchAdamW(keras.optimizers.AdamW):
     step). Hugging Face's Trainer uses torch's form; fine-tuning with "the same hyperparameters" needs it too.
     Weight decay is decoupled (``var -= lr * wd * var`` before the update), as torch's AdamW; the update is
     TensorFlow's fused Adam kernel with ``eps`` rescaled to torch's form (see :meth:`update_step`).
-    Embedding gradients are made dense first (``kbert.training.sparse_gradients``): Keras would square a
+    Embedding gradients are made dense first (``kbert.sparse_gradients``): Keras would square a
     repeated token's rows one by one, in Adam's second moment and in the clipping norm. Under
     ``tf.distribute``, ``global_clipnorm`` clips the sum over replicas (``kbert.training.replica_clipping``),
     not each replica's part as Keras does. :meth:`scale_learning_rates` gives variables their own factor of

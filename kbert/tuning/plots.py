@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-from kbert.training.plots import PANEL_HEIGHT, PANEL_WIDTH, TRAIN_COLOR, VAL_COLOR, new_figure, save_png
+from kbert.plots import PANEL_HEIGHT, PANEL_WIDTH, TRAIN_COLOR, VAL_COLOR, new_figure, save_png
 
 COLUMNS = 3  # panels per row
 

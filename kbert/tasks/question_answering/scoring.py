@@ -79,7 +79,7 @@ def best_answer(windows: Sequence[dict], context: str, *, version_2: bool, n_bes
 
 def window_logits(model, dataset, lengths: Sequence[int]) -> list[np.ndarray]:
     """``(T, 2)`` logits of every window of ``dataset`` (in order, unshuffled), padding cut off."""
-    from kbert.training.inference import predict_rows
+    from kbert.batching.inference import predict_rows
 
     batches, _ = predict_rows(model, dataset)
     rows = [row for batch in batches for row in batch]

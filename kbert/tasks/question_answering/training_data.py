@@ -24,7 +24,7 @@ class QAEvaluation:
     """Evaluation windows (offsets kept for decoding answers) and their batches, in window order."""
 
     windows: Any  # training_features.QAWindows
-    data: Any  # kbert.training.dataset.TrainingData, unshuffled, no length buckets
+    data: Any  # kbert.batching.dataset.TrainingData, unshuffled, no length buckets
 
 
 def evaluation_windows(tokenizer, examples: Sequence[QAExample], *, max_length: int, doc_stride: int,

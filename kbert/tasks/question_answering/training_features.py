@@ -43,8 +43,8 @@ import tensorflow as tf
 from kbert.errors import InputError, TokenizerError
 from kbert.tasks.question_answering.examples import QAExample
 from kbert.tokenizer import truncation as trunc
+from kbert.batching.dataset import TOKENIZE_CHUNK, TrainingData, batch_examples
 from kbert.tokenizer.subword import SECOND
-from kbert.training.dataset import TOKENIZE_CHUNK, TrainingData, batch_examples
 
 CLS_INDEX = 0  # where kbert's tokenizer puts [CLS]: run_qa's input_ids.index(cls_token_id)
 

@@ -34,7 +34,7 @@ import keras
 import tensorflow as tf
 
 from kbert.tasks.retrieval.ranking_loss import RankingLoss
-from kbert.training.sparse_gradients import dense_gradients
+from kbert.sparse_gradients import dense_gradients
 
 
 class BiEncoderTraining(keras.Model):

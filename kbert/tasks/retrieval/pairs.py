@@ -28,9 +28,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from kbert.data.readers import column_name, format_of, read_records
 from kbert.data.sources import split_row_range
 from kbert.errors import DataError
-from kbert.retrieval.corpus import column_name, corpus_format, read_records
 
 QUERY_COLUMNS = ("query", "anchor")
 NEGATIVE_COLUMN = re.compile(r"^negative(?:_(\d+))?$")
@@ -55,7 +55,7 @@ def read_pairs(source: Any, *, format: str | None = None, query_column: str | in
         what = "the examples"
     elif isinstance(source, (str, os.PathLike)):
         path, rows = split_row_range(os.fspath(source))
-        tabular = corpus_format(path, format) != "jsonl"
+        tabular = format_of(str(path), format) != "jsonl"
         examples = [_example(where, record, path, tabular, query_column, positive_column)
                     for where, record in read_records(path, format=format, encoding=encoding)][rows]
         what = path

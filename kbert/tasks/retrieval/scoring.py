@@ -3,7 +3,7 @@
 The queries are the rows' distinct queries; the corpus is every distinct document of the rows (positives and
 hard negatives), plus the ``extra`` documents given (distractors); a query's relevant documents are the
 positives of its rows. Documents are ranked by cosine similarity with an exact FAISS index, and the metrics are
-sentence-transformers' ``InformationRetrievalEvaluator`` definitions (:mod:`kbert.retrieval.metrics`): MRR@10,
+sentence-transformers' ``InformationRetrievalEvaluator`` definitions (:mod:`kbert.metrics.ranking`): MRR@10,
 nDCG@10, accuracy@1/10, recall@1/10/100 and MAP@100.
 
 Example:
@@ -59,8 +59,8 @@ class RetrievalSet:
 def embed_texts(encoder, tokenizer, texts: Sequence[str], *, batch_size: int, max_length: int) -> np.ndarray:
     """``(N, D)`` float32 sentence embeddings of ``texts`` from the Keras ``encoder`` (in inference mode),
     in the order given (batched by length, with a progress bar on a terminal)."""
-    from kbert.training.dataset import make_dataset
-    from kbert.training.inference import predict
+    from kbert.batching.dataset import make_dataset
+    from kbert.batching.inference import predict
 
     data = make_dataset(tokenizer, list(texts), None, np.arange(len(texts)), batch_size=batch_size,
                         max_length=max_length)
@@ -72,7 +72,7 @@ def embed_texts(encoder, tokenizer, texts: Sequence[str], *, batch_size: int, ma
 
 def rank(query_vectors: np.ndarray, document_vectors: np.ndarray, depth: int = RANKING_DEPTH):
     """Per query, the ``depth`` best documents by cosine similarity: ``(ids, scores)`` (ids are positions as str)."""
-    from kbert.retrieval.index import VectorIndex
+    from kbert.vector_index import VectorIndex
 
     index = VectorIndex(document_vectors.shape[1], kind="exact", metric="cosine")
     try:
@@ -85,7 +85,7 @@ def rank(query_vectors: np.ndarray, document_vectors: np.ndarray, depth: int = R
 
 def score(encoder, data: RetrievalSet, tokenizer, *, batch_size: int, max_length: int) -> EvaluationReport:
     """Retrieval metrics of ``encoder`` on ``data`` (see the module docstring)."""
-    from kbert.retrieval.metrics import retrieval_metrics
+    from kbert.metrics.ranking import retrieval_metrics
 
     queries = embed_texts(encoder, tokenizer, data.queries, batch_size=batch_size, max_length=max_length)
     documents = embed_texts(encoder, tokenizer, data.documents, batch_size=batch_size, max_length=max_length)

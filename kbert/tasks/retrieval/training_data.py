@@ -30,7 +30,7 @@ import tensorflow as tf
 from kbert.errors import TrainingError
 from kbert.tasks.base import EvaluationReport, PreparedTraining, TrainingPlan
 from kbert.tasks.retrieval.pairs import RetrievalExample, read_pairs
-from kbert.training.dataset import TrainingData, tokenize_texts
+from kbert.batching.dataset import TrainingData, tokenize_texts
 
 
 def text_ids(examples: Sequence[RetrievalExample]) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ Call parameters (also accepted by ``kbert.pipeline(...)`` as defaults):
 
 ``batch_size`` is the pipeline's, as for every task. The SavedModel's ``serving_default`` returns
 ``embedding`` (normalised as the model says, default prompt applied) for raw ``text`` strings; exported with a
-corpus index it also has a ``search`` signature (:mod:`kbert.retrieval.search_graph`).
+corpus index it also has a ``search`` signature (:mod:`kbert.semantic_search.search_graph`).
 
 Example:
     >>> import kbert

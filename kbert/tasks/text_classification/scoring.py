@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from kbert.tasks.base import EvaluationReport, sigmoid, softmax
-from kbert.training.inference import predict
-from kbert.training.metrics import compute_metrics
+from kbert.batching.inference import predict
+from kbert.metrics.classification import compute_metrics
 
 
 def loss_value(kind: str, labels: np.ndarray, logits: np.ndarray) -> float:
@@ -49,7 +49,7 @@ def write_plots(report: EvaluationReport, folder) -> list[str]:
     """``confusion_matrix.png`` for single-label classification (nothing for multi-hot labels or regression)."""
     import pathlib
 
-    from kbert.training.plots import plot_confusion_matrix
+    from kbert.plots import plot_confusion_matrix
 
     details = report.details
     if not details or details["kind"] != "class":

@@ -121,7 +121,7 @@ class TextClassification(Task):
         from kbert.data.labels import LabelSet, rename_labels
         from kbert.data.sources import load_examples, pair_columns
         from kbert.tasks.text_classification.scoring import score
-        from kbert.training.dataset import make_dataset
+        from kbert.batching.dataset import make_dataset
 
         kind = self.label_kind
         examples, _ = load_examples(data, label_type=kind, limit=limit, **read_options)

@@ -2,7 +2,7 @@
 
     csv / tsv / jsonl / tfds: / RawExample lists ─► (optional renaming) ─► LabelSet
         (explicit > the dataset's > the checkpoint head's > inferred and counted, singletons reported)
-    ─► targets (ids, multi-hot or values) ─► kbert.training.dataset (tokenize in map, length buckets)
+    ─► targets (ids, multi-hot or values) ─► kbert.batching.dataset (tokenize in map, length buckets)
 
 Example:
     >>> import warnings
@@ -23,7 +23,7 @@ from kbert.data.labels import LabelSet, check_label_counts, label_occurrences, r
 from kbert.data.sources import load_examples, pair_columns
 from kbert.errors import TrainingError
 from kbert.tasks.base import EvaluationReport, PreparedTraining, TrainingPlan
-from kbert.training.dataset import make_dataset
+from kbert.batching.dataset import make_dataset
 
 
 def prepare(task_cls, config, checkpoint, max_length: int) -> PreparedTraining:

@@ -48,7 +48,7 @@ from typing import Sequence
 import numpy as np
 
 from kbert.errors import InputError
-from kbert.training.metrics import accuracy, macro_f1
+from kbert.metrics.classification import accuracy, macro_f1
 
 __all__ = ["entity_scores", "get_entities", "tagging_metrics", "token_accuracy"]
 
@@ -193,7 +193,7 @@ def tagging_metrics(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[s
       the micro entity scores of :func:`entity_scores` plus tag accuracy.
     * ``kind="tags"`` (POS): ``{"accuracy", "macro_f1"}`` over the flattened tags, every distinct tag a
       class; scikit-learn's ``accuracy_score`` and ``f1_score(average="macro")`` (which averages over
-      the tags present in ``y_true`` or ``y_pred``), through :mod:`kbert.training.metrics`. The tags
+      the tags present in ``y_true`` or ``y_pred``), through :mod:`kbert.metrics.classification`. The tags
       are given to scikit-learn as integer ids (sorted tag names), the same numbers faster: on the
       2,001 UD EWT dev sentences (25,147 tags) 0.08 s, against 0.37-0.45 s for scikit-learn on the
       tag strings (it sorts and compares Python objects; measured on a shared 2-core CPU).

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from kbert.training.dataset import TrainingData, batch_examples
+from kbert.batching.dataset import TrainingData, batch_examples
 
 IGNORE_INDEX = -100  # label of positions the loss and the metrics skip (Hugging Face's convention)
 TOKENIZE_CHUNK = 1024

@@ -21,7 +21,7 @@ from kbert.tasks.base import EvaluationReport
 from kbert.tasks.token_classification.features import IGNORE_INDEX, word_predictions
 from kbert.tasks.token_classification.training_data import TaggedData
 from kbert.tasks.token_classification.entity_metrics import tagging_metrics
-from kbert.training.inference import predict_rows
+from kbert.batching.inference import predict_rows
 
 
 def predict_windows(model, dataset) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -67,7 +67,7 @@ def labelled_loss(logits: list[np.ndarray], labels: list[np.ndarray]) -> float:
 
 def write_plots(report: EvaluationReport, folder) -> list[str]:
     """``entity_f1.png`` (F1 per entity type) for entity tags; ``confusion_matrix.png`` of words for other tags."""
-    from kbert.training.plots import plot_confusion_matrix, plot_per_type_f1
+    from kbert.plots import plot_confusion_matrix, plot_per_type_f1
 
     details, folder = report.details, pathlib.Path(folder)
     if details["scheme"] == "entities":

@@ -24,7 +24,7 @@ from kbert.errors import DataError
 from kbert.tasks.token_classification.features import (
     TokenWindows, continuation_labels, make_token_dataset, make_windows, tokenize_words)
 from kbert.tasks.token_classification.tagged_files import TaggedSentence, read_tagged
-from kbert.training.dataset import TrainingData
+from kbert.batching.dataset import TrainingData
 
 DEFAULT_STRIDE = 32  # pieces shared by consecutive windows of a sentence longer than the model
 

@@ -14,7 +14,7 @@ texts do not pay for long ones.
 Example:
     >>> import numpy as np
     >>> from kbert.checkpoint import load_checkpoint
-    >>> from kbert.training.dataset import make_dataset
+    >>> from kbert.batching.dataset import make_dataset
     >>> tok = load_checkpoint("tests/fixtures/checkpoints/tiny-uncased-cls").tokenizer
     >>> data = make_dataset(tok, ["good", "bad movie", "great"], None, np.array([1, 0, 1]), batch_size=2)
     >>> data.num_batches, sorted(next(iter(data.dataset))[0])

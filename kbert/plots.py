@@ -24,7 +24,7 @@ cheap.
 
 Example:
     >>> import os, tempfile
-    >>> from kbert.training.plots import figure_size, panel_names, plot_confusion_matrix, plot_history
+    >>> from kbert.plots import figure_size, panel_names, plot_confusion_matrix, plot_history
     >>> history = {"loss": [0.9, 0.5, 0.4], "val_loss": [0.8, 0.6, 0.65],
     ...            "accuracy": [0.6, 0.8, 0.85], "val_accuracy": [0.62, 0.75, 0.74]}
     >>> panel_names(history), figure_size(panel_names(history), title="sst2")

@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from kbert.errors import DataWarning, ExportError
-from kbert.retrieval.index import VectorIndex, check_positive
+from kbert.vector_index import VectorIndex, check_positive
 from kbert.tasks.sentence_embedding.task import NORM_EPSILON
 
 MAX_VECTORS = 200_000

@@ -5,6 +5,7 @@ its other fields as ``metadata``. Defaults: the text is the ``text`` column, the
 there is one, else the 0-based row number. Columns are given by name or 0-based index (CSV/TSV). Problems are
 :class:`~kbert.errors.DataError` naming the file and the line (for a CSV row over several lines, the line
 where it starts): unknown columns, rows of the wrong width, non-string texts, repeated ids, an empty corpus.
+The rows come from :func:`kbert.data.readers.read_records`, the reader of every csv / tsv / jsonl file.
 
 Example:
     >>> import pathlib, tempfile
@@ -16,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import itertools
 import os
@@ -24,12 +24,9 @@ import pathlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from kbert.data.readers import json_lines, text_lines
+from kbert.data.readers import column_name, format_of, read_records
 from kbert.data.sources import split_row_range
 from kbert.errors import DataError
-from kbert.hints import hint
-
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,19 +35,6 @@ class Document:
     text: str
     metadata: dict[str, Any]
     where: str  # file:line
-
-
-def corpus_format(path: str | os.PathLike, format: str | None = None) -> str:
-    """``csv``, ``tsv`` or ``jsonl``: ``format`` if given, else from the extension."""
-    if format is not None:
-        if format not in set(FORMATS.values()):
-            raise DataError(f"{path}: format must be one of {sorted(set(FORMATS.values()))}, got {format!r}")
-        return format
-    suffix = pathlib.Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise DataError(f"{path}: cannot tell the format from the extension {suffix!r}; use .csv, .tsv or .jsonl"
-                        f"{hint(' (or give {})', 'format')}")
-    return FORMATS[suffix]
 
 
 def read_corpus(path: str | os.PathLike, *, text_columns: Sequence[str | int] | None = None,
@@ -66,7 +50,7 @@ def read_corpus(path: str | os.PathLike, *, text_columns: Sequence[str | int] | 
     seen: dict[str, str] = {}
     count = 0
     records = itertools.islice(read_records(path, format=format, encoding=encoding), rows.start, rows.stop)
-    tabular = corpus_format(path, format) != "jsonl"
+    tabular = format_of(str(path), format) != "jsonl"
     for where, record, texts, doc_id in _pick(records, text_columns, id_column, path, tabular):
         doc_id = str(count + (rows.start or 0)) if doc_id is None else doc_id
         if doc_id in seen:
@@ -77,76 +61,6 @@ def read_corpus(path: str | os.PathLike, *, text_columns: Sequence[str | int] | 
     if not count:
         where = "the corpus is empty" if rows == slice(None) else f"none in rows {rows.start or ''}:{rows.stop or ''}"
         raise DataError(f"{path}: no documents ({where})")
-
-
-def read_records(path: str | os.PathLike, *, format: str | None = None,
-                 encoding: str = "utf-8") -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(where, record)`` of every row of ``path`` in file order: a CSV/TSV row as a header -> value dict
-    (the first record also carries every header name, so a column index can be turned into its name), a JSON
-    line as its object. Blank lines are skipped; ``where`` is ``file:line`` (the line a CSV row starts on).
-
-    >>> import pathlib, tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "pairs.tsv"
-    >>> _ = path.write_text("query\\tpositive\\noil prices\\tCrude rose 2%.\\n")
-    >>> list(read_records(path))
-    [('...pairs.tsv:2', {'query': 'oil prices', 'positive': 'Crude rose 2%.'})]
-    """
-    path = pathlib.Path(path)
-    kind = corpus_format(path, format)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    lines = text_lines(path, encoding)
-    return _json_rows(path, lines) if kind == "jsonl" else _csv_rows(path, lines, "\t" if kind == "tsv" else ",")
-
-
-def _csv_rows(path: pathlib.Path, numbered, delimiter: str):
-    state = {"line": 0}
-
-    def lines():
-        for number, line in numbered:
-            state["line"] = number
-            yield line
-
-    reader = csv.reader(lines(), delimiter=delimiter, strict=True)
-    start = 1
-    try:
-        header = next(reader, None)
-        if header is None:
-            return
-        twice = next((name for i, name in enumerate(header) if name in header[:i]), None)
-        if twice is not None:
-            raise DataError(f"{path}:1: the header names the column {twice!r} twice ({header})")
-        start = state["line"] + 1
-        for row in reader:
-            where = f"{path}:{start}"
-            start = state["line"] + 1
-            if not row:
-                continue  # a blank line
-            if len(row) != len(header):
-                raise DataError(f"{where}: {len(row)} fields, but the header has {len(header)} ({header})")
-            yield where, dict(zip(header, row))
-    except csv.Error as err:
-        raise DataError(f"{path}:{start}: not valid {'TSV' if delimiter == chr(9) else 'CSV'} ({err})") from None
-
-
-def column_name(column: str | int, header: Sequence[str], path) -> str:
-    """The name of ``column`` (a name, or a 0-based index into ``header``), checked to exist."""
-    header = list(header)
-    if isinstance(column, int) or (isinstance(column, str) and column.isdigit() and column not in header):
-        index = int(column)
-        if not 0 <= index < len(header):
-            raise DataError(f"{path}:1: column {index} does not exist; the header has {len(header)} columns {header}")
-        return header[index]
-    if column not in header:
-        raise DataError(f"{path}:1: no column {column!r}; the header has {header}")
-    return column
-
-
-def _json_rows(path: pathlib.Path, numbered):
-    for where, _, item in json_lines((line for _, line in numbered), str(path)):
-        if not isinstance(item, dict):
-            raise DataError(f"{where}: expected a JSON object, got {type(item).__name__}")
-        yield where, item
 
 
 def _pick(records, text_columns, id_column, path, tabular: bool):

@@ -39,8 +39,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from kbert.errors import InputError
-from kbert.retrieval.index import VectorIndex
-from kbert.retrieval.indexing import CHUNK_SIZE, Embedder, _with_bar
+from kbert.vector_index import VectorIndex
+from kbert.semantic_search.indexing import CHUNK_SIZE, Embedder, _with_bar
 from kbert.tasks.retrieval.pairs import RetrievalExample
 
 RELEVANT, IRRELEVANT = "relevant", "irrelevant"  # the labels of the cross-encoder pairs
@@ -51,7 +51,7 @@ def mine_hard_negatives(model, examples: Sequence[RetrievalExample], *, corpus: 
                         relative_margin: float | None = 0.05, batch_size: int = 32,
                         max_seq_length: int | None = None) -> tuple[list[RetrievalExample], dict]:
     """``(rows with mined negatives, summary)``; see the module docstring. ``model`` is a folder, ``"minilm"`` or
-    an :class:`~kbert.retrieval.indexing.Embedder`; existing negatives of the rows are replaced."""
+    an :class:`~kbert.semantic_search.indexing.Embedder`; existing negatives of the rows are replaced."""
     _check(num_negatives, range_max, margin, relative_margin)
     embedder = model if isinstance(model, Embedder) else Embedder(model, batch_size=batch_size,
                                                                   max_seq_length=max_seq_length)

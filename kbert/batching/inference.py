@@ -4,8 +4,8 @@ Example:
     >>> import numpy as np
     >>> from kbert.checkpoint import load_checkpoint
     >>> from kbert.tasks import get_task
-    >>> from kbert.training.dataset import make_dataset
-    >>> from kbert.training.inference import predict
+    >>> from kbert.batching.dataset import make_dataset
+    >>> from kbert.batching.inference import predict
     >>> checkpoint = load_checkpoint("tests/fixtures/checkpoints/tiny-uncased-cls")
     >>> data = make_dataset(checkpoint.tokenizer, ["good", "bad movie", "great"], None, np.array([1, 0, 1]), batch_size=2)
     >>> logits, labels = predict(get_task("text-classification")(checkpoint).build_model(), data.dataset)

@@ -117,7 +117,7 @@ class VectorIndex:
         self.dimension, self.kind, self.metric = dimension, kind, metric
         self.settings = {"hnsw_m": hnsw_m, "ef_construction": ef_construction, "ef_search": ef_search,
                          "ivf_lists": ivf_lists, "nprobe": nprobe}
-        self.model = dict(model or {})  # what made the vectors (kbert.retrieval.indexing records it)
+        self.model = dict(model or {})  # what made the vectors (kbert.semantic_search.indexing records it)
         if kind == "exact":
             self._faiss = faiss.IndexFlatIP(dimension)
         elif kind == "hnsw":

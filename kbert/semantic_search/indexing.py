@@ -5,7 +5,7 @@ What ``kbert embed``, ``kbert index`` and ``kbert search`` run. Queries and docu
 ``document`` (else ``passage``, else ``corpus``) prompt, when it has them (all-MiniLM-L6-v2 has none). Corpora
 are read twice, row by row: once to check every row (a bad row fails before any embedding), then in chunks that
 are embedded and added to the index as they come. A search can re-rank the bi-encoder's best ``rerank_depth``
-documents with a cross-encoder (:mod:`kbert.retrieval.rerank`).
+documents with a cross-encoder (:mod:`kbert.semantic_search.rerank`).
 
 Example:
     >>> import pathlib, tempfile
@@ -31,8 +31,8 @@ import numpy as np
 from kbert.errors import DataWarning, InputError
 from kbert.hints import option, parameter
 from kbert.progress import progress, progress_bars
-from kbert.retrieval.corpus import Document, read_corpus
-from kbert.retrieval.index import IndexMismatchError, VectorIndex, check_positive
+from kbert.semantic_search.corpus import Document, read_corpus
+from kbert.vector_index import IndexMismatchError, VectorIndex, check_positive
 
 CHUNK_SIZE = 1024  # texts embedded per pipeline call (sorted by length within it)
 DOCUMENT_PROMPTS = ("document", "passage", "corpus")
@@ -155,7 +155,7 @@ def build_index(model: str | os.PathLike | None, corpus: str | os.PathLike, outp
     """Embed every document of ``corpus`` with ``model`` and save the index to the folder ``output``.
 
     ``approximate``: ``None`` (exact search), ``"hnsw"`` or ``"ivf"`` (with ``ivf_lists``, default
-    ``sqrt(documents)``: see :mod:`kbert.retrieval.index`). Returns a JSON-safe summary.
+    ``sqrt(documents)``: see :mod:`kbert.vector_index`). Returns a JSON-safe summary.
     """
     output = pathlib.Path(output)
     if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / "index.json").is_file())):
@@ -194,9 +194,9 @@ def search_index(index: str | os.PathLike | VectorIndex, queries: Sequence[str],
     """The ``k`` best documents of each query: ``{"rank", "id", "score", "text", ...metadata}`` dicts.
 
     ``model`` defaults to the one the index was built with; one giving vectors of another dimension is an
-    :class:`~kbert.retrieval.index.IndexMismatchError`. ``nprobe``: lists an IVF index scans (default: its own).
+    :class:`~kbert.vector_index.IndexMismatchError`. ``nprobe``: lists an IVF index scans (default: its own).
 
-    ``rerank`` (a :class:`~kbert.retrieval.rerank.Reranker` or a cross-encoder checkpoint folder) re-scores the
+    ``rerank`` (a :class:`~kbert.semantic_search.rerank.Reranker` or a cross-encoder checkpoint folder) re-scores the
     bi-encoder's best ``rerank_depth`` documents (default ``max(k, 50)``; at least ``k``) and keeps the ``k``
     best: ``score`` is then the cross-encoder's, ``retrieval_score`` / ``retrieval_rank`` the bi-encoder's.
     ``fusion="rrf"`` orders them by reciprocal rank fusion of the two rankings instead (see :func:`rerank_hits`).
@@ -259,7 +259,7 @@ def rerank_hits(rerank, queries: Sequence[str], hits: list[list[dict]], k: int,
     bi-encoder got right where a cross-encoder trained on little data is the weaker ranker (AG News in the
     README's retrieval benchmark, where re-ranking alone lowered MRR@10).
     """
-    from kbert.retrieval.rerank import Reranker
+    from kbert.semantic_search.rerank import Reranker
 
     _check_fusion(fusion, rerank)
 

@@ -27,7 +27,7 @@ Empty inputs and mismatched shapes raise :class:`kbert.errors.InputError`.
 
 Example:
     >>> import numpy as np
-    >>> from kbert.training.metrics import compute_metrics
+    >>> from kbert.metrics.classification import compute_metrics
     >>> logits = np.array([[2.0, 0.1], [0.3, 1.5], [1.0, -1.0], [0.0, 0.5]])
     >>> compute_metrics("class", [0, 1, 1, 1], logits, names=["neg", "pos"])
     {'accuracy': 0.75, 'macro_f1': 0.7333333333333334}
