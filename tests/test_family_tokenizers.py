@@ -20,6 +20,21 @@ STRINGS = EXPECTED_TOKENS["strings"]
 FAMILIES = list(EXPECTED_TOKENS["families"])
 
 
+# Where kbert knowingly differs from the fast tokenizer (each pinned by a strict xfail below, so a change shows):
+KNOWN_DIVERGENCES = {
+    # The fixture's <mask> is an added token with normalized=True: transformers matches it after lower-casing, so
+    # "<MASK>" is the mask token; kbert matches special tokens as typed (as for every other family's specials).
+    ("mpnet", "<MASK> <Mask>"): "normalized added tokens are matched case-sensitively",
+    # lstrip over spaces after astral characters: transformers' <mask> starts one character early (at "𠀙", which
+    # the previous token already covers); kbert starts it at the first stripped space.
+    ("mpnet", "Ҵ\t𠀏𠀙  <mask> ⁁\u2060\u2005 "): "transformers' lstrip offset after astral characters",
+}
+
+
+def compared(family) -> list[int]:
+    return [i for i, text in enumerate(STRINGS) if (family, text) not in KNOWN_DIVERGENCES]
+
+
 @pytest.fixture(scope="module")
 def tokenizers():
     cache = {}
@@ -69,9 +84,17 @@ def test_checkpoint_tokenizer_basics(family, tokenizers):
 def test_single_texts(family, tokenizers):
     expected = EXPECTED_TOKENS["families"][family]
     got = rows(tokenizers(family).encode(tf.constant(STRINGS), max_length=100_000), expected["returns_token_type_ids"])
-    mismatches = [i for i, (ours, theirs) in enumerate(zip(got, expected["single"])) if ours != theirs]
+    mismatches = [i for i in compared(family) if got[i] != expected["single"][i]]
     assert len(got) == len(STRINGS) and not mismatches, \
         f"{family}: {len(mismatches)} of {len(STRINGS)} differ, e.g. {[STRINGS[i] for i in mismatches[:5]]}"
+
+
+@pytest.mark.parametrize("family, text", list(KNOWN_DIVERGENCES), ids=lambda x: repr(x)[:20])
+@pytest.mark.xfail(strict=True, reason="a known divergence from the fast tokenizer (KNOWN_DIVERGENCES)")
+def test_known_divergences_still_differ(family, text, tokenizers):
+    expected = EXPECTED_TOKENS["families"][family]
+    got = rows(tokenizers(family).encode(tf.constant([text]), max_length=100_000), expected["returns_token_type_ids"])
+    assert got[0] == expected["single"][STRINGS.index(text)]
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -104,3 +104,28 @@ def test_cli_imports_only_what_the_command_needs(code, absent):
     check = f"\nimport sys\nloaded = [m for m in {absent!r} if m in sys.modules]\nassert not loaded, loaded"
     done = subprocess.run([sys.executable, "-c", code + check], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_nothing_outside_kbert_models_names_a_family():
+    """Tasks, training, pipelines, export and the CLI ask ``checkpoint.family``; only ``kbert/models`` imports a
+    family's package or uses a ``model_type`` as a value (docstrings may name them)."""
+    from kbert.models import FAMILY_PACKAGES
+
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.is_relative_to(PACKAGE / "models"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = _docstrings(tree)
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+                if node.value in FAMILY_PACKAGES:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
+            offenders += [f"{path.relative_to(ROOT)}:{node.lineno}: imports {n}" for n in names
+                          if n in FAMILY_PACKAGES.values() or any(n.startswith(p + ".") for p in FAMILY_PACKAGES.values())]
+    assert not offenders, "family names outside kbert/models:\n" + "\n".join(offenders)

@@ -31,7 +31,7 @@ class EncoderConfig:
     """The fields of an encoder's ``config.json`` that change what the model computes (BERT's names)."""
 
     vocab_size: int
-    model_type: str = "bert"  # a key of kbert.models.FAMILY_PACKAGES
+    model_type: str  # a key of kbert.models.FAMILY_PACKAGES
     hidden_size: int = 768
     num_hidden_layers: int = 12
     num_attention_heads: int = 12
