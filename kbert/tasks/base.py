@@ -117,9 +117,23 @@ class Task:
     optional_input_fields: ClassVar[tuple[str, ...]] = ("text_pair",)
     hf_head: ClassVar[str | None] = None  # architecture suffix, e.g. "ForSequenceClassification"; None: no head
 
-    def __init__(self, checkpoint):
+    # What saving a trained model needs (config.json's id2label/label2id, problem_type, architectures):
+    id2label: dict[int, str]  # the head's labels in id order; {} for a task without labelled outputs
+    problem_type: str | None  # Hugging Face config.problem_type of the saved model; None: decided by transformers
+
+    def __init__(self, checkpoint, id2label: dict[int, str] | None = None, problem_type: str | None = None):
+        """``checkpoint``: a :class:`~kbert.checkpoint.loader.Checkpoint`; ``id2label`` and ``problem_type``: the
+        labels and kind of the head to build (training passes the data's; default: none, or the checkpoint's
+        where a subclass says so)."""
         self.checkpoint = checkpoint
         self.config = checkpoint.config
+        self.id2label = dict(id2label or {})
+        self.problem_type = problem_type
+
+    @property
+    def num_labels(self) -> int:
+        """Outputs of the head (the labels)."""
+        return len(self.id2label)
 
     def require_labels(self, id2label: dict[int, str] | None) -> dict[int, str]:
         """``id2label`` if given, else the checkpoint's; a task with a classifier head cannot do without."""
@@ -203,8 +217,10 @@ class Task:
         return []
 
     # --- model ---------------------------------------------------------------------------------
-    def build_model(self):
-        """A functional Keras model: backbone inputs → dict of named output tensors."""
+    def build_model(self, dropout: float | None = None):
+        """A functional Keras model: backbone inputs (``token_ids``, ``segment_ids``, ``padding_mask``) → dict of
+        named output tensors (``logits`` for a trainable head). ``dropout``: the head's rate (None: the family's,
+        as transformers picks it; tasks without a head ignore it)."""
         raise NotImplementedError
 
     # --- pipeline ------------------------------------------------------------------------------

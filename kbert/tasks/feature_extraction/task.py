@@ -43,7 +43,7 @@ class FeatureExtraction(Task):
     token_level_outputs = ("last_hidden_state",)
     call_parameters = ("pooling", "normalize", "return_tensors")
 
-    def build_model(self) -> keras.Model:
+    def build_model(self, dropout: float | None = None) -> keras.Model:
         backbone = self.checkpoint.build_backbone()
         encoded = backbone(backbone.input)  # nested: the backbone stays one layer of the task model
         outputs = {"last_hidden_state": encoded["sequence_output"]}

@@ -47,9 +47,7 @@ class QuestionAnswering(Task):
     optional_input_fields = ()
 
     def __init__(self, checkpoint, id2label: dict[int, str] | None = None, problem_type: str | None = None):
-        super().__init__(checkpoint)
-        self.id2label = dict(id2label or checkpoint.config.id2label or HF_QA_LABELS)
-        self.problem_type = problem_type
+        super().__init__(checkpoint, id2label or checkpoint.config.id2label or HF_QA_LABELS, problem_type)
 
     @property
     def num_labels(self) -> int:

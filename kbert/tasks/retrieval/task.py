@@ -28,9 +28,7 @@ class Retrieval(SentenceEmbedding):
     serving_normalizes = True  # the exported query encoder gives unit vectors: inner product = cosine
 
     def __init__(self, checkpoint, id2label=None, problem_type=None):
-        super().__init__(checkpoint)
-        self.id2label = dict(id2label or {})
-        self.problem_type = None
+        super().__init__(checkpoint)  # a bare encoder: no labels, no problem_type
 
     @classmethod
     def has_head_for(cls, checkpoint) -> bool:

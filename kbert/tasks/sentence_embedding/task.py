@@ -89,7 +89,7 @@ class SentenceEmbedding(Task):
         return {**self.sentence_config.describe(), "max_seq_length": self.max_seq_length, "dimension": self.dimension}
 
     # --- model ---------------------------------------------------------------------------------
-    def build_model(self) -> keras.Model:
+    def build_model(self, dropout: float | None = None) -> keras.Model:
         backbone = self.checkpoint.build_backbone(use_pooler=False)
         inputs = backbone.input
         hidden = backbone(inputs)["sequence_output"]  # (B, T, H)

@@ -64,15 +64,11 @@ class TextClassification(Task):
     fixed_problem_type: str | None = None  # set by the variants that always train one kind of label
 
     def __init__(self, checkpoint, id2label: dict[int, str] | None = None, problem_type: str | None = None):
-        super().__init__(checkpoint)
-        self.problem_type = self.fixed_problem_type or problem_type or self.config.problem_type
-        if self.problem_type == "regression" and not (id2label or self.config.id2label):
+        problem_type = self.fixed_problem_type or problem_type or checkpoint.config.problem_type
+        if problem_type == "regression" and not (id2label or checkpoint.config.id2label):
             id2label = {0: "LABEL_0"}  # one output; Hugging Face's default name
+        super().__init__(checkpoint, problem_type=problem_type)
         self.id2label = self.require_labels(id2label)
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.id2label)
 
     @property
     def label_kind(self) -> str:

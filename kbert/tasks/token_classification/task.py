@@ -67,10 +67,6 @@ class TokenClassification(Task):
         self.problem_type = None  # Hugging Face ignores problem_type for token classification
 
     @property
-    def num_labels(self) -> int:
-        return len(self.id2label)
-
-    @property
     def label_names(self) -> list[str]:
         return [self.id2label[i] for i in range(self.num_labels)]
 
