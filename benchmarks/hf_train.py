@@ -52,9 +52,8 @@ from transformers import (  # noqa: E402
 def encode(tokenizer, rows, max_length):
     texts = [str(text) for text, _ in rows]
     enc = tokenizer(texts, truncation=True, max_length=max_length)
-    return ListDataset([
-        {"input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i],
-         "attention_mask": enc["attention_mask"][i], "labels": int(label)}
+    return ListDataset([  # the tokenizer's own inputs: DistilBERT's has no token_type_ids
+        {**{key: enc[key][i] for key in tokenizer.model_input_names}, "labels": int(label)}
         for i, (_, label) in enumerate(rows)
     ])
 
