@@ -6,6 +6,7 @@ DistilBERT and MPNet tokenizers give no token type ids, MPNet pairs read ``<s> A
 """
 
 import json
+import os
 import subprocess
 import sys
 
@@ -106,3 +107,32 @@ def test_kbert_train_writes_a_folder_of_the_family(family, tmp_path):
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["model_type"] == family and config["architectures"] == [CLASSES[name]]
     assert kbert.load_checkpoint(tmp_path / "run").config.model_type == family
+
+
+RETRIEVAL_START = {"distilbert": "tiny-distilbert-cls", "electra": "tiny-electra-cls", "mpnet": "tiny-mpnet-sentence"}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_retrieval_training_writes_a_sentence_transformers_folder_of_the_family(family, tmp_path):
+    """A bi-encoder trained from each family is saved as ``<Family>Model`` + modules.json; kbert embeds with it, and
+    (with .venv-ref) sentence-transformers gives the same vectors."""
+    from test_retrieval_training import REFERENCE_PYTHON, _pairs_file, _topic_rows
+
+    train = _pairs_file(tmp_path, _topic_rows(1), "train.jsonl")
+    run = kbert.train(task="retrieval", train=str(train), output=str(tmp_path / "run"),
+                      model=str(CHECKPOINTS / RETRIEVAL_START[family]), epochs=1, batch_size=8, max_length=16,
+                      verbose=0).output
+    config = json.loads((run / "config.json").read_text())
+    assert config["model_type"] == family and config["architectures"] == [kbert.load_checkpoint(run).family.class_prefix
+                                                                           + "Model"]
+    texts = ["football goal", "", "the rocket launched a new satellite tonight"]
+    ours = np.array(kbert.pipeline("sentence-embedding", model=str(run))(texts))
+    assert ours.shape == (3, 32) and np.isfinite(ours).all()
+    if not REFERENCE_PYTHON.exists():
+        pytest.skip("reference env (.venv-ref) absent: run `make reference-env`")
+    script = ("import json, sys; from sentence_transformers import SentenceTransformer as S; "
+              "m = S(sys.argv[1], device='cpu'); print(json.dumps(m.encode(json.loads(sys.argv[2])).tolist()))")
+    done = subprocess.run([str(REFERENCE_PYTHON), "-c", script, str(run), json.dumps(texts)], capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    np.testing.assert_allclose(ours, np.array(json.loads(done.stdout.strip().splitlines()[-1])), atol=1e-5)

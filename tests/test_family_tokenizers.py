@@ -125,3 +125,17 @@ def test_overflow_windows(family, tokenizers):
                                   max_length=case["max_length"], stride=case["stride"], truncation=case["truncation"])
         assert rows(encoding, expected["returns_token_type_ids"]) == case["rows"], case
         assert encoding.sample_index.numpy().tolist() == case["overflow_to_sample_mapping"]
+
+
+@pytest.mark.parametrize("folder", ["tiny-uncased-cls", "tiny-roberta-cls", "tiny-distilbert-cls", "tiny-electra-cls",
+                                    "tiny-mpnet-cls"])
+def test_every_family_tokenizer_fulfils_the_protocol(folder):
+    """Tasks use only kbert.tokenizer.protocol.Tokenizer's members; every family's tokenizer has them all."""
+    from kbert.tokenizer.protocol import Tokenizer
+
+    tok = kbert.load_checkpoint(CHECKPOINTS / folder).tokenizer
+    assert isinstance(tok, Tokenizer)
+    continues = tok.continues_word()
+    assert continues.shape == (len(tok.vocabulary),) and continues.any() == tok.word_aware
+    starts = tok.word_starts(tf.constant(["Hello  big world", ""])).to_list()
+    assert starts == [[0, 7, 11], []] or starts == [[0, 6, 10], []]  # byte-level words own the space before them

@@ -47,6 +47,13 @@ class Tokenizer(Protocol):
         offsets, sequence ids (special tokens: -1; the first text 0, the second 1), ``sample_index`` of
         overflow windows (``stride``), in TF ops (eager, ``tf.function``, ``tf.data``, SavedModel)."""
 
+    def tokenize(self, texts):
+        """:class:`~kbert.tokenizer.subword.Pieces` of ``(B,)`` texts without special tokens: ids and character
+        offsets (the pieces for decoding words and for counting a text's tokens before windowing it)."""
+
+    def special_layout(self, is_pair: bool):
+        """:class:`~kbert.tokenizer.subword.SpecialLayout`: the special tokens around one text or a pair."""
+
     def convert_ids_to_tokens(self, ids) -> list[str]:
         """Token strings of ids."""
 
