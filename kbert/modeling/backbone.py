@@ -41,13 +41,42 @@ def hf_initializer(stddev: float = 0.02) -> keras.initializers.Initializer:
     return keras.initializers.RandomNormal(stddev=stddev)
 
 
-_CONFIG_KEYS = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "hidden_act",
-                "layer_norm_epsilon", "dropout", "max_sequence_length", "num_segments", "use_pooler",
-                "initializer_range", "positions_pad_id", "embedding_dim")
+class KbertBackbone(Backbone):
+    """What kbert's backbones share: the inputs every task feeds (``token_ids``, ``segment_ids``, ``padding_mask``,
+    int32 ``(B, T)``), the optional tanh pooler on token 0, the outputs, and ``get_config`` over
+    :attr:`CONFIG_KEYS`. A subclass makes its layers, then calls :meth:`finish` with its sequence output."""
+
+    CONFIG_KEYS: tuple[str, ...] = ()
+
+    @staticmethod
+    def new_inputs() -> dict:
+        return {name: keras.Input(shape=(None,), dtype="int32", name=name)
+                for name in ("token_ids", "segment_ids", "padding_mask")}
+
+    @staticmethod
+    def new_pooler(hidden_dim: int, initializer_range: float, dtype, use_pooler: bool):
+        """The tanh Dense on token 0 (``pooler.dense``); ``None`` without a pooler."""
+        return keras.layers.Dense(hidden_dim, kernel_initializer=hf_initializer(initializer_range), activation="tanh",
+                                  dtype=dtype, name="pooled_dense") if use_pooler else None
+
+    def finish(self, inputs: dict, sequence_output, settings: dict, *, dtype, **kwargs) -> None:
+        """Build the functional model (``pooled_output`` too when there is a pooler) and keep ``settings``'
+        :attr:`CONFIG_KEYS` (the constructor's arguments) for ``get_config``."""
+        outputs = {"sequence_output": sequence_output}
+        if self.pooled_dense is not None:
+            outputs["pooled_output"] = self.pooled_dense(sequence_output[:, 0, :])  # (B, H)
+        super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
+        for key in self.CONFIG_KEYS:
+            setattr(self, key, settings[key])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({key: getattr(self, key) for key in self.CONFIG_KEYS})
+        return config
 
 
 @keras.saving.register_keras_serializable(package="kbert")
-class EncoderBackbone(Backbone):
+class EncoderBackbone(KbertBackbone):
     """A BERT-style (post-norm) encoder with Hugging Face's numerics.
 
     Args:
@@ -73,6 +102,10 @@ class EncoderBackbone(Backbone):
     so that ``MirroredStrategy`` can all-reduce them); outputs ``sequence_output`` ``(B, T, H)`` and,
     with a pooler, ``pooled_output`` ``(B, H)``.
     """
+
+    CONFIG_KEYS = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "hidden_act",
+                   "layer_norm_epsilon", "dropout", "max_sequence_length", "num_segments", "use_pooler",
+                   "initializer_range", "positions_pad_id", "embedding_dim")
 
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, *,
                  hidden_act="gelu", layer_norm_epsilon=1e-12, dropout=0.1, max_sequence_length=512,
@@ -111,14 +144,11 @@ class EncoderBackbone(Backbone):
                 kernel_initializer=weights(), dtype=dtype, name=f"transformer_layer_{i}")
             for i in range(num_layers)
         ]
-        self.pooled_dense = keras.layers.Dense(
-            hidden_dim, kernel_initializer=hf_initializer(initializer_range), activation="tanh", dtype=dtype,
-            name="pooled_dense") if use_pooler else None
+        self.pooled_dense = self.new_pooler(hidden_dim, initializer_range, dtype, use_pooler)
 
         # === Functional model ===
-        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
-        padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
+        inputs = self.new_inputs()
+        token_ids, segment_ids, padding_mask = inputs["token_ids"], inputs["segment_ids"], inputs["padding_mask"]
         tokens = self.token_embedding(token_ids)  # (B, T, H)
         positions = self.position_embedding(tokens if positions_pad_id is None else token_ids)
         parts = (tokens, positions) + ((self.segment_embedding(segment_ids),) if self.segment_embedding else ())
@@ -127,27 +157,7 @@ class EncoderBackbone(Backbone):
             x = self.embeddings_project(x)
         for layer in self.transformer_layers:
             x = layer(x, padding_mask=padding_mask)  # (B, T, H)
-        outputs = {"sequence_output": x}
-        if use_pooler:
-            outputs["pooled_output"] = self.pooled_dense(x[:, 0, :])  # (B, H)
-        super().__init__(inputs={"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask},
-                         outputs=outputs, dtype=dtype, **kwargs)
-
-        # === Config (every name in _CONFIG_KEYS, for get_config) ===
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.hidden_act = hidden_act
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.dropout = dropout
-        self.max_sequence_length = max_sequence_length
-        self.num_segments = num_segments
-        self.use_pooler = use_pooler
-        self.initializer_range = initializer_range
-        self.positions_pad_id = positions_pad_id
-        self.embedding_dim = embedding_dim
+        self.finish(inputs, x, locals(), dtype=dtype, **kwargs)
 
     @classmethod
     def from_encoder_config(cls, config, *, use_pooler: bool = True, dtype=None, positions_pad_id: int | None = None,
@@ -164,8 +174,3 @@ class EncoderBackbone(Backbone):
             use_pooler=use_pooler, initializer_range=config.extra.get("initializer_range", 0.02),
             positions_pad_id=positions_pad_id, dtype=dtype, embedding_dim=config.embedding_size,
             weights_initializer=None if random_init else keras.initializers.Zeros())
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({key: getattr(self, key) for key in _CONFIG_KEYS})
-        return config

@@ -28,11 +28,10 @@ import math
 import keras
 from keras import ops
 from keras.layers import ReversibleEmbedding
-from keras_hub.models import Backbone
 
 from kbert.errors import UnsupportedModelError
 from kbert.modeling.activations import get_activation
-from kbert.modeling.backbone import hf_initializer
+from kbert.modeling.backbone import KbertBackbone, hf_initializer
 from kbert.modeling.positions import PaddingAwarePositionEmbedding
 
 HF_BUCKETS = 32  # MPNetEncoder.compute_position_bias's default num_buckets, the one transformers uses
@@ -180,13 +179,9 @@ class MPNetEncoderLayer(keras.layers.Layer):
         return config
 
 
-_CONFIG_KEYS = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "hidden_act",
-                "layer_norm_epsilon", "dropout", "max_sequence_length", "relative_attention_num_buckets",
-                "pad_token_id", "use_pooler", "initializer_range")
-
 
 @keras.saving.register_keras_serializable(package="kbert")
-class MPNetBackbone(Backbone):
+class MPNetBackbone(KbertBackbone):
     """An MPNet encoder with Hugging Face's numerics; inputs and outputs as
     :class:`~kbert.modeling.backbone.BertBackbone`.
 
@@ -205,6 +200,10 @@ class MPNetBackbone(Backbone):
     Inputs ``token_ids``, ``segment_ids`` (unused) and ``padding_mask``, int32 ``(B, T)``; outputs
     ``sequence_output`` ``(B, T, H)`` and, with a pooler, ``pooled_output`` ``(B, H)``.
     """
+
+    CONFIG_KEYS = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "hidden_act",
+                   "layer_norm_epsilon", "dropout", "max_sequence_length", "relative_attention_num_buckets",
+                   "pad_token_id", "use_pooler", "initializer_range")
 
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, *,
                  hidden_act="gelu", layer_norm_epsilon=1e-12, dropout=0.1, max_sequence_length=514,
@@ -237,41 +236,14 @@ class MPNetBackbone(Backbone):
                               dropout=dropout, kernel_initializer=weights(), dtype=dtype, name=f"transformer_layer_{i}")
             for i in range(num_layers)
         ]
-        self.pooled_dense = keras.layers.Dense(
-            hidden_dim, kernel_initializer=hf_initializer(initializer_range), activation="tanh", dtype=dtype,
-            name="pooled_dense") if use_pooler else None
+        self.pooled_dense = self.new_pooler(hidden_dim, initializer_range, dtype, use_pooler)
 
         # === Functional model ===
-        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")  # MPNet has no token types
-        padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
+        inputs = self.new_inputs()  # segment_ids unused: MPNet has no token types
+        token_ids, padding_mask = inputs["token_ids"], inputs["padding_mask"]
         x = self.embeddings_add((self.token_embedding(token_ids), self.position_embedding(token_ids)))
         x = self.embeddings_dropout(self.embeddings_layer_norm(x))
         position_bias = self.relative_attention_bias(token_ids)  # (1, heads, T, T), shared by every layer
         for layer in self.transformer_layers:
             x = layer(x, position_bias=position_bias, padding_mask=padding_mask)
-        outputs = {"sequence_output": x}
-        if use_pooler:
-            outputs["pooled_output"] = self.pooled_dense(x[:, 0, :])
-        super().__init__(inputs={"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask},
-                         outputs=outputs, dtype=dtype, **kwargs)
-
-        # === Config ===
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.hidden_act = hidden_act
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.dropout = dropout
-        self.max_sequence_length = max_sequence_length
-        self.relative_attention_num_buckets = relative_attention_num_buckets
-        self.pad_token_id = pad_token_id
-        self.use_pooler = use_pooler
-        self.initializer_range = initializer_range
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({key: getattr(self, key) for key in _CONFIG_KEYS})
-        return config
+        self.finish(inputs, x, locals(), dtype=dtype, **kwargs)
