@@ -16,6 +16,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 CHECKPOINTS = FIXTURES / "checkpoints"
 EXPECTED = FIXTURES / "expected"
+REFERENCE_PYTHON = ROOT / ".venv-ref" / "bin" / "python"
 
 
 def data_dir() -> pathlib.Path:
@@ -34,6 +35,32 @@ def run_on_two_cpu_replicas(script: str) -> None:
     done = subprocess.run([sys.executable, "-c", preamble + script], capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), cwd=ROOT)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+def transformers_logits(folder, hf_class: str, npz, keys: dict) -> tuple[dict, np.ndarray]:
+    """Load ``folder`` with ``transformers.<hf_class>.from_pretrained`` in .venv-ref and run it on the batch ``keys``
+    names in ``npz`` (``input_ids``, ``attention_mask``, optional ``token_type_ids``): ``(loading info, logits)``,
+    QA logits stacked ``(B, T, 2)``."""
+    script = ("import json, sys, numpy as np, torch, transformers as t; "
+              "m, info = getattr(t, sys.argv[2]).from_pretrained(sys.argv[1], output_loading_info=True); m.eval(); "
+              "a = np.load(sys.argv[3]); kw = dict(input_ids=torch.tensor(a[sys.argv[4]]), "
+              "attention_mask=torch.tensor(a[sys.argv[5]])); "
+              "kw.update({'token_type_ids': torch.tensor(a[sys.argv[6]])} if len(sys.argv) > 6 else {}); "
+              "o = m(**kw); "
+              "lg = torch.stack([o.start_logits, o.end_logits], -1) if hasattr(o, 'start_logits') else o.logits; "
+              "print(json.dumps({'info': {k: list(map(str, v)) for k, v in info.items()}, 'logits': lg.tolist()}))")
+    argv = [str(REFERENCE_PYTHON), "-c", script, str(folder), hf_class, str(npz), keys["input_ids"],
+            keys["attention_mask"]] + ([keys["token_type_ids"]] if "token_type_ids" in keys else [])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["info"], np.asarray(result["logits"])
+
+
+def assert_logits_close(theirs: np.ndarray, want: np.ndarray, attention_mask: np.ndarray, atol: float = 1e-5) -> None:
+    """Logits equal within ``atol`` (token-level ones on real tokens only)."""
+    diff = np.abs(theirs - want)[attention_mask.astype(bool)] if theirs.ndim == 3 else np.abs(theirs - want)
+    assert diff.max() < atol
 
 
 @pytest.fixture(scope="session")

@@ -7,14 +7,12 @@ exactly the tensors (names, shapes, values) transformers writes for the same arc
 """
 
 import json
-import os
-import subprocess
 
 import numpy as np
 import pytest
 
 import kbert
-from conftest import CHECKPOINTS, EXPECTED, ROOT
+from conftest import CHECKPOINTS, EXPECTED, REFERENCE_PYTHON, assert_logits_close, transformers_logits
 from kbert.checkpoint.safetensors_io import read_safetensors
 from kbert.checkpoint.save import save_hf_checkpoint
 from kbert.checkpoint.weights_files import load_state_dict
@@ -28,7 +26,6 @@ TASKS = {"cls": "text-classification", "ner": "token-classification", "qa": "que
 FAMILIES = ["distilbert", "electra", "mpnet"]
 NAMES = list(META)
 CASES = [(name, batch) for name, meta in META.items() for batch in meta["batches"]]
-REFERENCE_PYTHON = ROOT / ".venv-ref" / "bin" / "python"
 
 
 def model_inputs(keys):
@@ -100,25 +97,9 @@ def test_live_transformers_loads_a_kbert_written_folder(name, models, tmp_path):
     task, model = models(name)
     save_hf_checkpoint(task, model, tmp_path)
     keys = META[name]["batches"]["single"]
-    script = ("import json, sys, numpy as np, torch, transformers as t; "
-              "m, info = getattr(t, sys.argv[2]).from_pretrained(sys.argv[1], output_loading_info=True); m.eval(); "
-              "a = np.load(sys.argv[3]); kw = dict(input_ids=torch.tensor(a[sys.argv[4]]), "
-              "attention_mask=torch.tensor(a[sys.argv[5]])); "
-              "kw.update({'token_type_ids': torch.tensor(a[sys.argv[6]])} if len(sys.argv) > 6 else {}); "
-              "o = m(**kw); "
-              "lg = torch.stack([o.start_logits, o.end_logits], -1) if hasattr(o, 'start_logits') else o.logits; "
-              "print(json.dumps({'info': {k: list(map(str, v)) for k, v in info.items()}, 'logits': lg.tolist()}))")
-    argv = [str(REFERENCE_PYTHON), "-c", script, str(tmp_path), META[name]["class"],
-            str(EXPECTED / "families_models.npz"), keys["input_ids"], keys["attention_mask"]]
-    argv += [keys["token_type_ids"]] if "token_type_ids" in keys else []
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert all(not v for v in result["info"].values()), result["info"]
-    mask = ARRAYS[keys["attention_mask"]].astype(bool)
-    theirs, want = np.asarray(result["logits"]), ARRAYS[keys["logits"]]
-    diff = np.abs(theirs - want)[mask] if theirs.ndim == 3 else np.abs(theirs - want)
-    assert diff.max() < 1e-5
+    info, theirs = transformers_logits(tmp_path, META[name]["class"], EXPECTED / "families_models.npz", keys)
+    assert all(not v for v in info.values()), info
+    assert_logits_close(theirs, ARRAYS[keys["logits"]], ARRAYS[keys["attention_mask"]])
 
 
 @pytest.mark.parametrize("name", list(SPEC["sentence"]))

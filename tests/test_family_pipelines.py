@@ -18,7 +18,7 @@ from conftest import CHECKPOINTS, EXPECTED, ROOT
 from kbert.export import export_saved_model
 from test_export import assert_answers, assert_entities, assert_tokens, serve
 from test_pipeline_feature_extraction import nesting
-from test_roberta_pipelines import same
+from test_roberta_pipelines import pipelines, same  # noqa: F401  (pipelines: a module-scoped fixture)
 
 CALLS = json.loads((EXPECTED / "families_pipelines.json").read_text())["calls"]
 MODELS = json.loads((EXPECTED / "families_models.json").read_text())["models"]
@@ -26,17 +26,6 @@ CLASSES = {name: meta["class"] for name, meta in MODELS.items()}
 FAMILIES = ["distilbert", "electra", "mpnet"]
 HEADS = {"text-classification": "cls", "token-classification": "ner", "question-answering": "qa"}
 
-
-@pytest.fixture(scope="module")
-def pipelines():
-    cache = {}
-
-    def get(task, name):
-        if (task, name) not in cache:
-            cache[task, name] = kbert.pipeline(task, model=CHECKPOINTS / name)
-        return cache[task, name]
-
-    return get
 
 
 def test_the_recorded_calls_cover_every_family_and_task():

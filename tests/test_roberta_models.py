@@ -6,14 +6,12 @@ folders holding exactly the tensors (names, shapes) transformers writes for the 
 """
 
 import json
-import os
-import subprocess
 
 import numpy as np
 import pytest
 
 import kbert
-from conftest import CHECKPOINTS, EXPECTED, ROOT
+from conftest import CHECKPOINTS, EXPECTED, REFERENCE_PYTHON, assert_logits_close, transformers_logits
 from kbert.checkpoint.safetensors_io import read_safetensors
 from kbert.checkpoint.save import save_hf_checkpoint
 from kbert.checkpoint.weights_files import load_state_dict
@@ -26,7 +24,6 @@ TASKS = {"tiny-roberta-cls": "text-classification", "tiny-roberta-ner": "token-c
 ARCHITECTURES = {"tiny-roberta-cls": "RobertaForSequenceClassification",
                  "tiny-roberta-ner": "RobertaForTokenClassification",
                  "tiny-roberta-qa": "RobertaForQuestionAnswering"}
-REFERENCE_PYTHON = ROOT / ".venv-ref" / "bin" / "python"
 CASES = [(name, batch) for name, meta in META.items() for batch in meta["batches"]]
 
 
@@ -105,19 +102,6 @@ def test_live_transformers_loads_a_kbert_written_roberta_folder(name, models, tm
     task, model = models[name]
     save_hf_checkpoint(task, model, tmp_path)
     keys = META[name]["batches"]["single"]
-    script = ("import json, sys, numpy as np, torch, transformers as t; "
-              "m, info = getattr(t, sys.argv[2]).from_pretrained(sys.argv[1], output_loading_info=True); m.eval(); "
-              "a = np.load(sys.argv[3]); o = m(input_ids=torch.tensor(a[sys.argv[4]]), "
-              "attention_mask=torch.tensor(a[sys.argv[5]])); "
-              "lg = torch.stack([o.start_logits, o.end_logits], -1) if hasattr(o, 'start_logits') else o.logits; "
-              "print(json.dumps({'info': {k: list(map(str, v)) for k, v in info.items()}, 'logits': lg.tolist()}))")
-    done = subprocess.run([str(REFERENCE_PYTHON), "-c", script, str(tmp_path), ARCHITECTURES[name],
-                           str(EXPECTED / "roberta_models.npz"), keys["input_ids"], keys["attention_mask"]],
-                          capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert all(not v for v in result["info"].values()), result["info"]
-    mask = ARRAYS[keys["attention_mask"]].astype(bool)
-    theirs, want = np.asarray(result["logits"]), ARRAYS[keys["logits"]]
-    diff = np.abs(theirs - want)[mask] if theirs.ndim == 3 else np.abs(theirs - want)
-    assert diff.max() < 1e-5
+    info, theirs = transformers_logits(tmp_path, ARCHITECTURES[name], EXPECTED / "roberta_models.npz", keys)
+    assert all(not v for v in info.values()), info
+    assert_logits_close(theirs, ARRAYS[keys["logits"]], ARRAYS[keys["attention_mask"]])
