@@ -108,3 +108,12 @@ def test_mpnet_sentence_embeddings_match_sentence_transformers(name):
     pipe = kbert.pipeline("sentence-embedding", model=CHECKPOINTS / name)
     assert pipe.task.max_seq_length == spec["max_seq_length"] == 128
     assert_same_vectors(pipe(spec["texts"], return_tensors=True), ARRAYS[spec["vectors"]], tol=1e-4)
+
+
+def test_an_mpnet_config_with_too_few_buckets_is_refused_naming_the_file():
+    from kbert.checkpoint.config import EncoderConfig
+    from kbert.errors import UnsupportedModelError
+
+    with pytest.raises(UnsupportedModelError, match=r"^my/config.json: relative_attention_num_buckets 16 is below"):
+        EncoderConfig.from_dict({"model_type": "mpnet", "vocab_size": 10, "hidden_size": 8, "num_attention_heads": 2,
+                                 "relative_attention_num_buckets": 16}, source="my/config.json")

@@ -35,6 +35,17 @@ class MPNetFamily(Family):
     embedding_prefixes = ("embeddings.", "encoder.relative_attention_bias.")
     heads = {**Family.heads, "ForSequenceClassification": two_layer_head("tanh")}
 
+    def normalised(self, raw, source):
+        """Also refuses a relative-bias table smaller than the 32 buckets MPNet always looks up, naming the file."""
+        from kbert.errors import UnsupportedModelError
+
+        values = super().normalised(raw, source)
+        buckets = values["relative_attention_num_buckets"]
+        if not isinstance(buckets, int) or isinstance(buckets, bool) or buckets < 32:
+            raise UnsupportedModelError(f"{source}: relative_attention_num_buckets {buckets!r} is below the 32 buckets "
+                                        "MPNet looks up")
+        return values
+
     def position_offset(self, config) -> int:
         return PADDING_IDX + 1
 
