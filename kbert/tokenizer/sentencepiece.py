@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
+import hashlib
 import logging
 import pathlib
 import struct
@@ -132,7 +133,12 @@ class SentencePieceTokenizer(SubwordTokenizer):
             added_tokens = [AddedToken(t, index[t], lstrip=t == mask_token, normalized=t == mask_token and mask_normalized)
                             for t in dict.fromkeys((cls_token, sep_token, pad_token, unk_token, mask_token)) if t in index]
         self.added_tokens = AddedTokenMatcher(list(added_tokens), name="added_tokens")
-        self.sentencepiece = tf_text.SentencepieceTokenizer(proto.SerializeToString(), out_type=tf.int32)
+        serialized = proto.SerializeToString()
+        # tensorflow-text's op keeps its model in a kernel-owned resource shared by node name: in a loaded
+        # SavedModel two SentencePiece tokenizers (two exports' models in one graph) would both get the first one's
+        # model. A name per model keeps them apart (test_a_saved_model_tokenizes_alike_in_bare_tensorflow).
+        self.sentencepiece = tf_text.SentencepieceTokenizer(
+            serialized, out_type=tf.int32, name=f"sentencepiece_{hashlib.sha1(serialized).hexdigest()[:16]}")
         self.space_id = index.get(SPACE, self.unk_id)
         mapped = single_characters(proto.normalizer_spec.precompiled_charsmap)
         spaces = {cp for cp, text in mapped.items() if text and not text.strip(" ")} | {32}
@@ -227,13 +233,13 @@ class SentencePieceTokenizer(SubwordTokenizer):
         token, token_start = self.added_tokens(x, row, _member(x, self._white_space))
         added = token >= 0
         # Units: the stretches of text between added tokens, and each added token; in text order.
-        previous_added = tf.concat([[False], added[:-1]], axis=0)
+        previous_added = _shifted(added, False)
         unit_start = tf.equal(pos, 0) | token_start | (~added & previous_added)
         unit = tf.cumsum(tf.cast(unit_start, tf.int32)) - 1
         num_units = tf.reduce_sum(tf.cast(unit_start, tf.int32))
         first_char = tf.cast(tf.reshape(tf.where(unit_start), [-1]), tf.int32)  # (U,)
         unit_row, unit_token = tf.gather(row, first_char), tf.gather(token, first_char)
-        unit_limit = tf.concat([first_char[1:], tf.shape(x)], axis=0)  # one past the unit's last character
+        unit_limit = tf.concat([first_char, tf.shape(x)], axis=0)[1:]  # one past the unit's last character
 
         # Stretches of text: pre-normalised, trailing white space dropped when tokenizers strips it, one op call.
         white = _member(x, self._white_space)
@@ -309,7 +315,7 @@ class SentencePieceTokenizer(SubwordTokenizer):
         first_kept = tf.math.unsorted_segment_min(tf.where(removed, n, tf.range(n)), unit, num_units)
         leading = tf.maximum(tf.minimum(first_kept, n) - first_char, 0)  # (U,)
         raw_token = (unit_token >= 0) & ~tf.gather(self._normalized, tf.maximum(unit_token, 0))
-        previous_raw = tf.concat([[True], raw_token[:-1]], axis=0)
+        previous_raw = _shifted(raw_token, True)
         opens_call = (tf.equal(tf.gather(pos, first_char), 0) | previous_raw) & (unit_token < 0)
         call_first = _cummax(tf.where(opens_call | raw_token, tf.range(num_units), -1))
         return tf.where(raw_token, 0, tf.gather(tf.where(opens_call, leading, 0), tf.maximum(call_first, 0)))
@@ -379,10 +385,10 @@ def _normalized_lengths(tok: "SentencePieceTokenizer", tx: tf.Tensor, tunit: tf.
     """
     n = tf.size(tx)
     length = tok._lengths.lookup(tx)
-    previous = tf.concat([[-1], tx[:-1]], axis=0)
+    previous = _shifted(tx, -1)
     pair = tf.cast(previous, tf.int64) * 0x110000 + tf.cast(tx, tf.int64)
     composed = _member(pair, tok._compositions) & (tx >= _COMPOSING_FROM) & tf.equal(
-        tf.concat([[-1], tunit[:-1]], axis=0), tunit)
+        _shifted(tunit, -1), tunit)
     length = tf.where(composed, 0, length)
     crlf = _crlf(tx, tunit)
     length = tf.where(crlf, 0, length)
@@ -400,7 +406,7 @@ def _normalized_lengths(tok: "SentencePieceTokenizer", tx: tf.Tensor, tunit: tf.
 
 def _crlf(tx: tf.Tensor, tunit: tf.Tensor) -> tf.Tensor:
     """The ``\\n`` of each ``\\r\\n``: ``tokenizers`` maps the grapheme to one space, aligned to the ``\\r``."""
-    return tf.concat([[False], tf.equal(tx[1:], 10) & tf.equal(tx[:-1], 13) & tf.equal(tunit[1:], tunit[:-1])], 0)
+    return tf.equal(tx, 10) & tf.equal(_shifted(tx, -1), 13) & tf.equal(_shifted(tunit, -1), tunit)
 
 
 def _hf_spans(tok: "SentencePieceTokenizer", tx, tunit, seg_cps, ids, byte_starts) -> _Spans:
@@ -434,8 +440,8 @@ def _hf_spans(tok: "SentencePieceTokenizer", tx, tunit, seg_cps, ids, byte_start
     seg_base = tf.gather(tf.gather(cum, seg_first), piece_seg)
     # Where each piece starts in its stretch's normalised text: the lengths of the pieces before it, except that
     # an unknown piece's length is not its string's: it ends where the next piece's first character starts.
-    next_start = tf.concat([start[1:], [0]], axis=0)
-    last_of_seg = tf.not_equal(tf.concat([piece_seg[1:], [-1]], axis=0), piece_seg)
+    next_start = tf.concat([start, [0]], axis=0)[1:]
+    last_of_seg = tf.not_equal(tf.concat([piece_seg, [-1]], axis=0)[1:], piece_seg)
     next_start = tf.where(last_of_seg, tf.gather(seg_limit, piece_seg), next_start)
     unk_end = tf.gather(cum, next_start) - seg_base + seg_dummy  # (P,) meaningful for unknown pieces
     known = tf.where(is_unk, 0, piece_len)
@@ -443,7 +449,7 @@ def _hf_spans(tok: "SentencePieceTokenizer", tx, tunit, seg_cps, ids, byte_start
     seg_running = tf.gather(tf.concat([running, [tf.reduce_sum(known)]], 0), tf.cast(ids.row_starts(), tf.int32))
     total = running - tf.gather(seg_running, piece_seg)  # known lengths before each piece, in its stretch
     index = tf.range(num_pieces)
-    last_unk = tf.concat([[-1], _cummax(tf.where(is_unk, index, -1))[:-1]], axis=0)  # the last unknown before
+    last_unk = _shifted(_cummax(tf.where(is_unk, index, -1)), -1)  # the last unknown before
     last_unk = tf.where(tf.equal(tf.gather(piece_seg, tf.maximum(last_unk, 0)), piece_seg), last_unk, -1)
     offset_in_seg = total
     for _ in range(2):  # an unknown piece is at least one character long: a second pass moves what follows it
@@ -470,6 +476,11 @@ def _trailing(x: tf.Tensor, unit: tf.Tensor, strippable: tf.Tensor) -> tf.Tensor
     solid = tf.where(strippable, -1, index)
     last_solid = tf.math.unsorted_segment_max(solid, unit, tf.reduce_max(tf.concat([unit, [-1]], 0)) + 1)
     return strippable & (index > tf.gather(last_solid, unit))
+
+
+def _shifted(t: tf.Tensor, fill) -> tf.Tensor:
+    """``t`` moved one place right, ``fill`` first (``out[j] = t[j - 1]``); empty stays empty."""
+    return tf.concat([tf.fill([tf.minimum(tf.size(t), 1)], tf.cast(fill, t.dtype)), t[:-1]], axis=0)
 
 
 def _select(mask: tf.Tensor, *tensors: tf.Tensor) -> tuple[tf.Tensor, ...]:
@@ -523,6 +534,10 @@ def _marks() -> tuple[int, ...]:
 
 def _nfkd(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """``(source, code points)`` of NFKD(x): ``source[j]`` is the input code point output ``j`` comes from."""
+    return tf.cond(tf.size(x) > 0, lambda: _nfkd_of(x), lambda: (tf.zeros([0], tf.int32), x))
+
+
+def _nfkd_of(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     import tensorflow_text as tf_text
 
     width = 1 + tf.cast(x >= 0x80, tf.int32) + tf.cast(x >= 0x800, tf.int32) + tf.cast(x >= 0x10000, tf.int32)
@@ -542,13 +557,13 @@ def _replace_quote_pairs(x, pos, unit):
     """`````` → ``"`` and ``''`` → ``"``, leftmost pairs first; the ``"`` keeps the second character's index."""
     n = tf.size(x)
     quote = tf.equal(x, _BACKTICK) | tf.equal(x, _QUOTE)
-    same_before = tf.concat([[False], tf.equal(x[1:], x[:-1]) & tf.equal(unit[1:], unit[:-1])], axis=0) & quote
+    same_before = tf.equal(x, _shifted(x, -1)) & tf.equal(unit, _shifted(unit, -1)) & quote
     # Position in the run of equal quote characters: pairs are (0, 1), (2, 3), ...
     run_start = tf.where(same_before, 0, tf.range(n))
     run_first = _cummax(run_start)
     in_run = tf.range(n) - run_first
     second = same_before & tf.equal(in_run % 2, 1)
-    first_of_pair = tf.concat([second[1:], [False]], axis=0)
+    first_of_pair = tf.concat([second, [False]], axis=0)[1:]
     x = tf.where(second, _DOUBLE_QUOTE, x)
     keep = tf.reshape(tf.where(~first_of_pair), [-1])
     return tf.gather(x, keep), tf.gather(pos, keep), tf.gather(unit, keep)
