@@ -35,27 +35,15 @@ import argparse
 import json
 import os
 import pathlib
-import re
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import REFERENCE_PYTHON, data_dir, run_reference, sst2_sentences  # noqa: E402
+from common import (REFERENCE_PYTHON, compare_tokenizers, data_dir, run_reference, time_hf_tokenizer,  # noqa: E402
+                    time_kbert_tokenizer, tokenizer_texts)
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-
-
-def squad_sentences(n: int) -> list[str]:
-    path = data_dir() / "squad_v1.1" / "dev-v1.1-articles-00-37.json"
-    if not path.is_file():
-        sys.exit(f"{path} not found: the benchmarks need ../shared/data (or $KBERT_DATA)")
-    contexts = [p["context"] for a in json.loads(path.read_text(encoding="utf-8"))["data"] for p in a["paragraphs"]]
-    return [s for c in contexts for s in re.split(r"(?<=[.!?])\s+", c) if s][:n]
-
-
-def bench_texts(n: int) -> list[str]:
-    return sst2_sentences(n - n // 2, start=30_000) + squad_sentences(n // 2)
 
 
 # --- reference side (.venv-ref) ------------------------------------------------------------------
@@ -82,67 +70,6 @@ def train_child(request: dict) -> dict:
     return {"seconds": time.perf_counter() - start, "vocab_size": bpe.get_vocab_size()}
 
 
-def hf_child(request: dict) -> dict:
-    if request.get("threads"):
-        os.environ["RAYON_NUM_THREADS"] = str(request["threads"])
-    import tokenizers
-    import transformers
-    from transformers import RobertaTokenizerFast
-
-    texts = request["texts"]
-    start = time.perf_counter()
-    tok = RobertaTokenizerFast.from_pretrained(request["folder"])
-    build = time.perf_counter() - start
-    start = time.perf_counter()
-    out = tok(texts, return_offsets_mapping=True)
-    cold = time.perf_counter() - start
-    warm = []
-    for _ in range(request["repeats"]):
-        start = time.perf_counter()
-        tok(texts, return_offsets_mapping=True)
-        warm.append(time.perf_counter() - start)
-    return {"build": build, "cold": cold, "warm": min(warm), "warm_all": warm, "input_ids": out["input_ids"],
-            "offsets": [[x for pair in o for x in pair] for o in out["offset_mapping"]],
-            "versions": f"transformers {transformers.__version__}, tokenizers {tokenizers.__version__}",
-            "vocab_size": len(tok)}
-
-
-# --- kbert side (.venv) --------------------------------------------------------------------------
-def time_kbert(folder: pathlib.Path, texts: list[str], repeats: int, threads: int | None) -> tuple[dict, list, list]:
-    import tensorflow as tf
-
-    if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    from kbert.tokenizer import RobertaTokenizer
-
-    batch = tf.constant(texts)
-    start = time.perf_counter()
-    tok = RobertaTokenizer.from_pretrained(folder)
-    build = time.perf_counter() - start
-
-    def run(encode):
-        start = time.perf_counter()
-        enc = encode(batch)
-        host = [t.numpy() for t in enc]  # the results on the host, as transformers' lists are
-        return time.perf_counter() - start, host
-
-    def fields(t):
-        enc = tok.encode(t, max_length=100_000)
-        return (enc.token_ids.flat_values, enc.token_ids.row_splits, enc.starts.flat_values, enc.ends.flat_values)
-
-    cold, host = run(fields)  # the public eager call, as a user makes it first: op by op (no trace yet)
-    traced = tf.function(fields, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
-    traced_cold = run(traced)[0]  # what a first call inside tf.function / tf.data pays: tracing included
-    warm = [run(traced)[0] for _ in range(repeats)]
-    ids, splits, starts, ends = host
-    rows = [(ids[a:b].tolist(), [x for pair in zip(starts[a:b].tolist(), ends[a:b].tolist()) for x in pair])
-            for a, b in zip(splits[:-1], splits[1:])]
-    timing = {"build": build, "cold": cold, "traced_cold": traced_cold, "warm": min(warm), "warm_all": warm,
-              "tf": tf.__version__, "tokens": int(ids.size)}
-    return timing, [r[0] for r in rows], [r[1] for r in rows]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="sentences (default 10,000: half SST-2, half SQuAD)")
@@ -153,50 +80,33 @@ def main():
     args = parser.parse_args()
     if args.child:
         request = json.load(sys.stdin)
-        print(json.dumps(hf_child(request) if args.child == "hf" else train_child(request)))
+        print(json.dumps(time_hf_tokenizer(request) if args.child == "hf" else train_child(request)))
         return
     if not REFERENCE_PYTHON.exists():
         sys.exit(f"{REFERENCE_PYTHON} missing: run `make reference-env` first")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    texts = bench_texts(args.n)
+    texts = tokenizer_texts(args.n)
     script = pathlib.Path(__file__).name
     with tempfile.TemporaryDirectory() as tmp:
         folder, trained = args.tokenizer, None
         if folder is None:
             folder = pathlib.Path(tmp) / "bpe-50k"
             trained = run_reference(script, {"folder": str(folder)}, args=("--child", "train"))
-        hf = run_reference(script, {"folder": str(folder), "texts": texts, "repeats": args.repeats,
-                                    "threads": args.threads}, args=("--child", "hf"))
-        ours, ids, offsets = time_kbert(folder, texts, args.repeats, args.threads)
-    identical = sum(a == b and c == d for a, b, c, d in zip(ids, hf["input_ids"], offsets, hf["offsets"]))
-    tokens = ours["tokens"]
-    result = {
-        "texts": len(texts), "tokens": tokens, "chars": sum(map(len, texts)), "vocab_size": hf["vocab_size"],
-        "vocabulary": str(args.tokenizer) if args.tokenizer else "trained 50,265-token byte-level BPE",
-        "identical": identical, "cores": os.cpu_count(), "threads": args.threads,
-        "hf": {k: hf[k] for k in ("build", "cold", "warm", "warm_all")},
-        "kbert": {k: ours[k] for k in ("build", "cold", "traced_cold", "warm", "warm_all")},
-        "texts_per_second": {"hf_cold": len(texts) / hf["cold"], "hf_warm": len(texts) / hf["warm"],
-                             "kbert_cold": len(texts) / ours["cold"], "kbert_warm": len(texts) / ours["warm"],
-                             "kbert_traced_cold": len(texts) / ours["traced_cold"]},
-        "ratio_warm": hf["warm"] / ours["warm"], "ratio_cold": hf["cold"] / ours["cold"],
-        "ratio_traced_cold": hf["cold"] / ours["traced_cold"],
-    }
+        hf = run_reference(script, {"folder": str(folder), "class": "RobertaTokenizerFast", "texts": texts,
+                                    "repeats": args.repeats, "threads": args.threads}, args=("--child", "hf"))
+
+        def build():
+            from kbert.tokenizer import RobertaTokenizer
+
+            return RobertaTokenizer.from_pretrained(folder)
+
+        ours, ids, offsets = time_kbert_tokenizer(build, texts, args.repeats, args.threads)
+    result = compare_tokenizers(
+        "bpe tokenizer", texts, hf, ours, ids, offsets, threads=args.threads,
+        vocabulary=str(args.tokenizer) if args.tokenizer else "trained 50,265-token byte-level BPE",
+        names=("RobertaTokenizerFast", "RobertaTokenizer"))
     if trained:
         result["train_seconds"] = trained["seconds"]
-    tps = result["texts_per_second"]
-    print(f"bpe tokenizer: {len(texts):,} sentences ({result['chars']:,} chars, {tokens:,} tokens), vocabulary "
-          f"{result['vocabulary']} ({hf['vocab_size']:,}); {os.cpu_count()} cores; {hf['versions']}; "
-          f"TensorFlow {ours['tf']}\n"
-          f"  transformers RobertaTokenizerFast: build {hf['build']:.2f} s, cold {hf['cold']:.3f} s "
-          f"({tps['hf_cold']:,.0f}/s), warm {hf['warm']:.3f} s ({tps['hf_warm']:,.0f}/s)\n"
-          f"  kbert RobertaTokenizer:            build {ours['build']:.2f} s, cold {ours['cold']:.3f} s "
-          f"({tps['kbert_cold']:,.0f}/s, eager), first traced call {ours['traced_cold']:.3f} s "
-          f"({tps['kbert_traced_cold']:,.0f}/s, tracing included), warm {ours['warm']:.3f} s "
-          f"({tps['kbert_warm']:,.0f}/s, traced)\n"
-          f"  kbert / transformers: cold {result['ratio_cold']:.2f}x, warm {result['ratio_warm']:.2f}x, first traced "
-          f"call {result['ratio_traced_cold']:.2f}x (above 1: kbert faster); identical ids and offsets: "
-          f"{identical:,} of {len(texts):,}", file=sys.stderr)
     print(json.dumps(result))
 
 

