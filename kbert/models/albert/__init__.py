@@ -52,7 +52,8 @@ class AlbertFamily(BertFamily):
         for key in ("num_hidden_groups", "inner_group_num"):
             if values[key] != 1:
                 raise UnsupportedModelError(f"{source}: {key} {values[key]!r} is not supported; kbert loads ALBERT "
-                                            "with one layer group of one layer (num_hidden_groups 1, inner_group_num 1)")
+                                            "with one layer group of one layer (num_hidden_groups 1, "
+                                            "inner_group_num 1)")
         return values
 
     def build_backbone(self, config, *, use_pooler, dtype=None, random_init=True):

@@ -27,7 +27,7 @@ class XLMRobertaFamily(RobertaFamily):
         return SentencePieceTokenizer.from_pretrained(
             folder, model_file="sentencepiece.bpe.model", fairseq_ids=True, template="roberta", cls_token="<s>",
             sep_token="</s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
-            max_position_embeddings=config.max_position_embeddings)
+            max_position_embeddings=config.max_position_embeddings, positions_offset=self.position_offset(config))
 
 
 FAMILY = XLMRobertaFamily()
