@@ -98,13 +98,13 @@ def test_saving_reproduces_the_transformers_written_tensors(name, models, tmp_pa
     assert tokenizer_files <= {p.name for p in tmp_path.iterdir()}
 
 
-@pytest.mark.skipif(not REFERENCE_PYTHON.exists(), reason="reference env (.venv-ref) absent: run `make reference-env`")
 # The SentencePiece families on one head each, for time (each run starts torch): the saving test above already
 # compares every head's tensors with transformers'; these confirm transformers computes the same logits from them.
 LIVE = [f"tiny-{family}-{head}" for family in FAMILIES[:3] for head in TASKS] + ["tiny-xlm-roberta-qa",
                                                                                  "tiny-albert-cls"]
 
 
+@pytest.mark.skipif(not REFERENCE_PYTHON.exists(), reason="reference env (.venv-ref) absent: run `make reference-env`")
 @pytest.mark.parametrize("name", LIVE)
 def test_live_transformers_loads_a_kbert_written_folder(name, models, tmp_path):
     task, model = models(name)
