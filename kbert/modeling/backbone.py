@@ -7,7 +7,8 @@ keras-hub uses tanh), ``layer_norm_epsilon``, and an optional pooler (most NER /
 have none). The families differ only in options: RoBERTa numbers positions from the padding id
 (``positions_pad_id``, :mod:`kbert.modeling.positions`); DistilBERT has no token types
 (``num_segments=0``); ELECTRA's embeddings are narrower than the encoder (``embedding_dim``, then
-``embeddings_project``). Which Hugging Face names the layers carry is each family's
+``embeddings_project``); ALBERT always projects them (``project_embeddings``) and applies one layer at every
+depth (``share_layers``). Which Hugging Face names the layers carry is each family's
 (``kbert.models.<family>``).
 
 Example:
@@ -89,6 +90,10 @@ class EncoderBackbone(KbertBackbone):
             so every family's model takes the same inputs).
         embedding_dim: width of the embeddings (ELECTRA's ``embedding_size``); when it differs from
             ``hidden_dim`` a Dense ``embeddings_project`` maps them to the encoder's width.
+        project_embeddings: ``True``: the ``embeddings_project`` Dense even when the widths are equal (ALBERT's
+            ``embedding_hidden_mapping_in`` always exists); ``None``: only when they differ.
+        share_layers: one encoder layer applied ``num_layers`` times (ALBERT's single layer group);
+            ``transformer_layers`` then holds that one layer.
         use_pooler: add the tanh Dense on ``[CLS]`` that produces ``pooled_output``.
         initializer_range: stddev of the normal initialisation of new weights (:func:`hf_initializer`).
         positions_pad_id: ``None`` for BERT's positions ``0..T-1``; RoBERTa's ``pad_token_id``: positions
@@ -105,12 +110,13 @@ class EncoderBackbone(KbertBackbone):
 
     CONFIG_KEYS = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "hidden_act",
                    "layer_norm_epsilon", "dropout", "max_sequence_length", "num_segments", "use_pooler",
-                   "initializer_range", "positions_pad_id", "embedding_dim")
+                   "initializer_range", "positions_pad_id", "embedding_dim", "project_embeddings", "share_layers")
 
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, *,
                  hidden_act="gelu", layer_norm_epsilon=1e-12, dropout=0.1, max_sequence_length=512,
                  num_segments=2, use_pooler=True, initializer_range=0.02, positions_pad_id=None, dtype=None,
-                 weights_initializer=None, embedding_dim=None, **kwargs):
+                 weights_initializer=None, embedding_dim=None, project_embeddings=None, share_layers=False,
+                 **kwargs):
         def weights():  # a new initializer per layer, as Keras expects of seeded ones
             return weights_initializer or hf_initializer(initializer_range)
 
@@ -136,13 +142,13 @@ class EncoderBackbone(KbertBackbone):
         self.embeddings_dropout = keras.layers.Dropout(dropout, dtype=dtype, name="embeddings_dropout")
         self.embeddings_project = keras.layers.Dense(
             hidden_dim, kernel_initializer=weights(), dtype=dtype,
-            name="embeddings_project") if width != hidden_dim else None
+            name="embeddings_project") if project_embeddings or width != hidden_dim else None
         self.transformer_layers = [
             TransformerEncoder(
                 num_heads=num_heads, intermediate_dim=intermediate_dim, activation=get_activation(hidden_act),
                 dropout=dropout, layer_norm_epsilon=layer_norm_epsilon,
                 kernel_initializer=weights(), dtype=dtype, name=f"transformer_layer_{i}")
-            for i in range(num_layers)
+            for i in range(1 if share_layers else num_layers)
         ]
         self.pooled_dense = self.new_pooler(hidden_dim, initializer_range, dtype, use_pooler)
 
@@ -155,16 +161,17 @@ class EncoderBackbone(KbertBackbone):
         x = self.embeddings_dropout(self.embeddings_layer_norm(self.embeddings_add(parts)))
         if self.embeddings_project is not None:
             x = self.embeddings_project(x)
-        for layer in self.transformer_layers:
-            x = layer(x, padding_mask=padding_mask)  # (B, T, H)
+        for i in range(num_layers):
+            x = self.transformer_layers[0 if share_layers else i](x, padding_mask=padding_mask)  # (B, T, H)
         self.finish(inputs, x, locals(), dtype=dtype, **kwargs)
 
     @classmethod
     def from_encoder_config(cls, config, *, use_pooler: bool = True, dtype=None, positions_pad_id: int | None = None,
-                            random_init: bool = True) -> "EncoderBackbone":
+                            random_init: bool = True, **options) -> "EncoderBackbone":
         """Build from a :class:`kbert.checkpoint.config.EncoderConfig`, randomly initialised; with
         ``random_init=False`` the embeddings and encoder kernels start at zero (for a caller that loads all of
-        them next; the pooler stays random, as a checkpoint may lack it). ``positions_pad_id``: see the class."""
+        them next; the pooler stays random, as a checkpoint may lack it). ``positions_pad_id`` and ``options``
+        (``project_embeddings``, ``share_layers``): see the class."""
         return cls(
             vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
             num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
@@ -173,4 +180,4 @@ class EncoderBackbone(KbertBackbone):
             max_sequence_length=config.max_position_embeddings, num_segments=config.type_vocab_size,
             use_pooler=use_pooler, initializer_range=config.extra.get("initializer_range", 0.02),
             positions_pad_id=positions_pad_id, dtype=dtype, embedding_dim=config.embedding_size,
-            weights_initializer=None if random_init else keras.initializers.Zeros())
+            weights_initializer=None if random_init else keras.initializers.Zeros(), **options)

@@ -21,6 +21,8 @@ FAMILY_PACKAGES = {  # config.json model_type -> the package whose FAMILY reads 
     "distilbert": "kbert.models.distilbert",
     "electra": "kbert.models.electra",
     "mpnet": "kbert.models.mpnet",
+    "xlm-roberta": "kbert.models.xlm_roberta",
+    "albert": "kbert.models.albert",
 }
 
 
