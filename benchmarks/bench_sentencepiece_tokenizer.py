@@ -74,11 +74,11 @@ class Family:
 
 FAMILIES = {
     "xlmr": Family("XLMRobertaTokenizerFast", "SentencePieceTokenizer (XLM-R)", {}, dict(
-        model_file="sentencepiece.bpe.model", fairseq_ids=True, template="roberta", cls_token="<s>",
+        model_file="sentencepiece.bpe.model", fairseq_ids=True, template="two_separators", cls_token="<s>",
         sep_token="</s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>", mask_normalized=True)),
     "albert": Family("AlbertTokenizerFast", "SentencePieceTokenizer (ALBERT)", dict(
         pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, control_symbols=["[CLS]", "[SEP]", "[MASK]"]), dict(
-        model_file="spiece.model", template="bert", lowercase=True, keep_accents=False, replace_quotes=True,
+        model_file="spiece.model", template="token_types", lowercase=True, keep_accents=False, replace_quotes=True,
         strip_right=False)),
 }
 

@@ -84,3 +84,18 @@ def minilm_path() -> pathlib.Path:
 
 # Fixture generators run in the reference (torch) environment, never under pytest.
 collect_ignore_glob = ["fixtures/*.py"]
+
+
+def encoding_rows(encoding, with_types: bool) -> list[dict]:
+    """Each row of a kbert Encoding as the tokenizer fixtures store transformers' (flat offsets, special mask)."""
+    ids, segments, sequences = (t.to_list() for t in (encoding.token_ids, encoding.segment_ids, encoding.sequence_ids))
+    starts, ends = encoding.starts.to_list(), encoding.ends.to_list()
+    out = []
+    for i in range(len(ids)):
+        row = {"input_ids": ids[i]}
+        if with_types:
+            row["token_type_ids"] = segments[i]
+        row["offsets"] = [x for pair in zip(starts[i], ends[i]) for x in pair]
+        row["special_tokens_mask"] = [int(s == -1) for s in sequences[i]]  # kbert.tokenizer.subword.SPECIAL
+        out.append(row)
+    return out

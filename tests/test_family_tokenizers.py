@@ -13,9 +13,9 @@ import pytest
 import tensorflow as tf
 
 import kbert
-from conftest import CHECKPOINTS, EXPECTED
+from conftest import CHECKPOINTS, EXPECTED, encoding_rows as rows
 from kbert.errors import TokenizerError
-from kbert.tokenizer.subword import SPECIAL
+from test_sentencepiece_tokenizer import KNOWN_DIVERGENCES as SENTENCEPIECE_DIVERGENCES
 
 EXPECTED_TOKENS = json.loads((EXPECTED / "families_tokenizers.json").read_text())
 STRINGS = EXPECTED_TOKENS["strings"]
@@ -31,6 +31,11 @@ KNOWN_DIVERGENCES = {
     # the previous token already covers); kbert starts it at the first stripped space.
     ("mpnet", "Ҵ\t𠀏𠀙  <mask> ⁁\u2060\u2005 "): "transformers' lstrip offset after astral characters",
 }
+# The SentencePiece families share the tokenizer's own pinned divergences (tests/test_sentencepiece_tokenizer.py):
+# the strings of those that are also in this fixture.
+KNOWN_DIVERGENCES.update({(family, text): why for (name, text), why in SENTENCEPIECE_DIVERGENCES.items()
+                          for family, fixture in (("xlm-roberta", "sp-xlmr"), ("albert", "sp-albert"))
+                          if name == fixture and text in STRINGS})
 
 
 def compared(family) -> list[int]:
@@ -48,21 +53,6 @@ def tokenizers():
         return cache[family]
 
     return get
-
-
-def rows(encoding, with_types: bool) -> list[dict]:
-    """Each row of an encoding as the fixture stores it."""
-    ids, segments, sequences = (t.to_list() for t in (encoding.token_ids, encoding.segment_ids, encoding.sequence_ids))
-    starts, ends = encoding.starts.to_list(), encoding.ends.to_list()
-    out = []
-    for i in range(len(ids)):
-        row = {"input_ids": ids[i]}
-        if with_types:
-            row["token_type_ids"] = segments[i]
-        row["offsets"] = [x for pair in zip(starts[i], ends[i]) for x in pair]
-        row["special_tokens_mask"] = [int(s == SPECIAL) for s in sequences[i]]
-        out.append(row)
-    return out
 
 
 def test_the_fixture_holds_the_surprises():

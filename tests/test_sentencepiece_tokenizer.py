@@ -15,18 +15,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import EXPECTED, FIXTURES
+from conftest import EXPECTED, FIXTURES, encoding_rows as rows
 from kbert.errors import CheckpointNotFoundError, TokenizerError
 from kbert.tokenizer.sentencepiece import SentencePieceTokenizer, single_characters
-from test_family_tokenizers import rows
 
 DATA = json.loads((EXPECTED / "sentencepiece_tokenizers.json").read_text(encoding="utf-8"))
 STRINGS = DATA["strings"]
 TOKENIZERS = FIXTURES / "tokenizers"
 # What the families pass for a folder without tokenizer.json (kbert/models/xlm_roberta, kbert/models/albert).
-XLMR = dict(model_file="sentencepiece.bpe.model", fairseq_ids=True, template="roberta", cls_token="<s>",
+XLMR = dict(model_file="sentencepiece.bpe.model", fairseq_ids=True, template="two_separators", cls_token="<s>",
             sep_token="</s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>", mask_normalized=True)
-ALBERT = dict(model_file="spiece.model", template="bert", cls_token="[CLS]", sep_token="[SEP]", pad_token="<pad>",
+ALBERT = dict(model_file="spiece.model", template="token_types", cls_token="[CLS]", sep_token="[SEP]", pad_token="<pad>",
               unk_token="<unk>", mask_token="[MASK]", lowercase=True, keep_accents=False, replace_quotes=True,
               strip_right=False)
 OPTIONS = {"sp-xlmr": XLMR, "sp-albert": ALBERT, "sp-albert-cased": ALBERT, "sp-bpe": XLMR}

@@ -60,8 +60,10 @@ class Tokenizer(Protocol):
     def convert_tokens_to_string(self, tokens) -> str:
         """Tokens joined into text as transformers' decoder does (token classification's ``word``)."""
 
-    def join_tokens(self, token_ids, group, num_groups):
-        """The graph version of :meth:`convert_tokens_to_string` over groups of tokens (exports)."""
+    def join_tokens(self, token_ids, group, num_groups, unk_texts=None):
+        """The graph version of :meth:`convert_tokens_to_string` over groups of tokens (exports); where
+        ``token_ids`` is the unknown token, ``unk_texts`` (the text it stands for, as transformers' token
+        classification pipeline puts it) replaces its string."""
 
     def continues_word(self):
         """``(V,)`` bool numpy array: which vocabulary entries continue the word before them."""

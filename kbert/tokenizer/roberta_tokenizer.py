@@ -237,13 +237,18 @@ class RobertaTokenizer(SubwordTokenizer):
         """HF's ``convert_tokens_to_string`` (the ByteLevel decoder): ``["ĠNew", "ĠYork"]`` → ``" New York"``."""
         return decode_tokens(tokens)
 
-    def join_tokens(self, token_ids: tf.Tensor, group: tf.Tensor, num_groups: tf.Tensor) -> tf.Tensor:
+    def join_tokens(self, token_ids: tf.Tensor, group: tf.Tensor, num_groups: tf.Tensor,
+                    unk_texts: tf.Tensor | None = None) -> tf.Tensor:
         """In-graph :meth:`convert_tokens_to_string` of groups of tokens: ``(num_groups,)`` strings.
 
         ``token_ids`` ``(N,)`` in order, ``group`` ``(N,)`` the group of each. Invalid UTF-8 (a character
-        cut between groups) becomes U+FFFD, as the decoder's lossy UTF-8 does.
+        cut between groups) becomes U+FFFD, as the decoder's lossy UTF-8 does. ``unk_texts``: the text of
+        each unknown token (RoBERTa's byte-level vocabulary has none in practice).
         """
-        joined = tf.strings.unsorted_segment_join(tf.gather(self._bytes, token_ids), group, num_groups)
+        pieces = tf.gather(self._bytes, token_ids)
+        if unk_texts is not None:
+            pieces = tf.where(tf.equal(token_ids, self.unk_id), unk_texts, pieces)
+        joined = tf.strings.unsorted_segment_join(pieces, group, num_groups)
         return tf.strings.unicode_transcode(joined, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
 
 

@@ -20,20 +20,21 @@ last), and a proto built from ``tokenizer.json``'s ``Unigram`` vocabulary (score
 
 Offsets. The SentencePiece library reports for each piece the bytes from where its first normalised character
 came from to where the next piece's came from; ``tokenizers`` reports the characters its normalised characters
-are aligned to. They differ where the normaliser joins, drops or inserts characters, and kbert moves them:
-
-- the ``▁`` of a piece stands for the *last* space of a run that the normaliser collapsed (SentencePiece: the
-  first), and the dummy prefix ``▁`` of a text (no character at all for SentencePiece) takes the character after
-  it, or the space before it when leading spaces were stripped;
-- characters a piece ends with that have no normalised character of their own -- removed ones (control and
-  format characters the charsmap maps to nothing) and combining marks composed into the character before them
-  (``e`` + U+0301 → ``é``) -- are left out of its span, as ``tokenizers`` leaves them out.
+are aligned to. They differ where the normaliser joins, drops, expands or inserts characters. kbert rebuilds
+``tokenizers``' view (:func:`_hf_spans`): the normalised text is the pieces one after the other, and each
+original character stands for 0, 1 or more of its characters (:func:`_normalized_lengths`: removed characters
+and composed accents 0, ``½`` 3, all but the *last* space of a collapsed run 0, the dummy-prefix ``▁`` taken by
+the character after it); a piece spans the characters its first and last normalised characters come from.
+A few corners of ``tokenizers``' grapheme-by-grapheme normaliser are not reproduced (README, limitations).
 
 Example:
     >>> import tensorflow as tf
-    >>> tok = SentencePieceTokenizer.from_pretrained("tests/fixtures/tokenizers/sp-xlmr", model_file="sentencepiece.bpe.model",
-    ...     fairseq_ids=True, template="roberta", cls_token="<s>", sep_token="</s>", pad_token="<pad>",
-    ...     unk_token="<unk>", mask_token="<mask>")  # doctest: +SKIP
+    >>> tok = SentencePieceTokenizer.from_pretrained("tests/fixtures/tokenizers/sp-albert", model_file="spiece.model")
+    >>> enc = tok.encode(tf.constant(["Ｆull  ``ﬁne''"]), tf.constant(["Ça va"]))
+    >>> tok.convert_ids_to_tokens(enc.token_ids[0].numpy())
+    ['[CLS]', '▁full', '▁', '<unk>', 'f', 'ine', '<unk>', '[SEP]', '▁ca', '▁', 'v', 'a', '[SEP]']
+    >>> enc.starts[0].numpy().tolist(), enc.ends[0].numpy().tolist(), enc.segment_ids[0].numpy().tolist()
+    ([0, 0, 5, 7, 8, 8, 12, 0, 0, 2, 3, 4, 0], [0, 4, 6, 8, 9, 11, 13, 0, 2, 3, 4, 5, 0], [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from kbert.tokenizer.tracing import EagerThenTraced
 logger = logging.getLogger(__name__)
 
 SPACE = "▁"  # U+2581, SentencePiece's (and Metaspace's) stand-in for a space
-TEMPLATES = ("roberta", "bert")
+TEMPLATES = ("two_separators", "token_types")  # <s> A </s></s> B </s> | [CLS] A [SEP] B [SEP], B typed 1
 # SentencePiece ModelProto.SentencePiece.Type
 _NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _BYTE = 1, 2, 3, 4, 6
 _BACKTICK, _QUOTE, _DOUBLE_QUOTE = 0x60, 0x27, 0x22
@@ -88,7 +89,8 @@ class SentencePieceTokenizer(SubwordTokenizer):
     Args:
         model_proto: a serialized SentencePiece ``ModelProto`` whose ids are transformers' ids (see
             :func:`proto_from_model_file`, :func:`proto_from_tokenizer_json`).
-        template: ``"roberta"`` (``<s> A </s></s> B </s>``, one token type) or ``"bert"`` (``[CLS] A [SEP] B [SEP]``,
+        template: ``"two_separators"`` (``<s> A </s></s> B </s>``, one token type) or ``"token_types"``
+            (``[CLS] A [SEP] B [SEP]``,
             ``B`` and its ``[SEP]`` type 1).
         cls_token, sep_token, pad_token, unk_token, mask_token: special tokens.
         added_tokens: tokens matched literally in the text; default: the special tokens (the mask with ``lstrip``,
@@ -103,7 +105,7 @@ class SentencePieceTokenizer(SubwordTokenizer):
     continuing_subword_prefix = None  # words are told by ▁ (and transformers' space heuristic), not by "##"
     split_words_prefix = ""  # Metaspace puts ▁ before every pre-split word itself
 
-    def __init__(self, model_proto: bytes, *, template: str = "bert", cls_token: str = "[CLS]", sep_token: str = "[SEP]",
+    def __init__(self, model_proto: bytes, *, template: str = "token_types", cls_token: str = "[CLS]", sep_token: str = "[SEP]",
                  pad_token: str = "<pad>", unk_token: str = "<unk>", mask_token: str = "[MASK]",
                  added_tokens: Sequence[AddedToken] | None = None, pre_normalizer: PreNormalizer = PreNormalizer(),
                  mask_normalized: bool = False, strip_right: bool = True, model_max_length: int = 512,
@@ -168,7 +170,7 @@ class SentencePieceTokenizer(SubwordTokenizer):
     # --- construction --------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, folder: str | pathlib.Path, *, model_file: str, fairseq_ids: bool = False,
-                        template: str = "bert", cls_token: str = "[CLS]", sep_token: str = "[SEP]",
+                        template: str = "token_types", cls_token: str = "[CLS]", sep_token: str = "[SEP]",
                         pad_token: str = "<pad>", unk_token: str = "<unk>", mask_token: str = "[MASK]",
                         lowercase: bool = False, keep_accents: bool = True, replace_quotes: bool = False,
                         mask_normalized: bool = False, strip_right: bool = True, max_position_embeddings: int | None = None, positions_offset: int = 0
@@ -342,7 +344,7 @@ class SentencePieceTokenizer(SubwordTokenizer):
 
     def special_layout(self, is_pair: bool) -> SpecialLayout:
         """``<s> A </s></s> B </s>`` (one segment) or ``[CLS] A [SEP] B [SEP]`` (``B`` and its ``[SEP]``: segment 1)."""
-        if self.template == "roberta":
+        if self.template == "two_separators":
             after_first = ((self.sep_id, 0), (self.sep_id, 0)) if is_pair else ((self.sep_id, 0),)
             return SpecialLayout(((self.cls_id, 0),), after_first, ((self.sep_id, 0),), 0)
         return SpecialLayout(((self.cls_id, 0),), ((self.sep_id, 0),), ((self.sep_id, 1),), 1)
@@ -359,9 +361,14 @@ class SentencePieceTokenizer(SubwordTokenizer):
         text = "".join(tokens).replace(SPACE, " ")
         return text[1:] if text.startswith(" ") else text
 
-    def join_tokens(self, token_ids: tf.Tensor, group: tf.Tensor, num_groups: tf.Tensor) -> tf.Tensor:
-        """In-graph :meth:`convert_tokens_to_string` of groups of tokens: ``(num_groups,)`` strings."""
-        joined = tf.strings.unsorted_segment_join(tf.gather(self._text, token_ids), group, num_groups)
+    def join_tokens(self, token_ids: tf.Tensor, group: tf.Tensor, num_groups: tf.Tensor,
+                    unk_texts: tf.Tensor | None = None) -> tf.Tensor:
+        """In-graph :meth:`convert_tokens_to_string` of groups of tokens: ``(num_groups,)`` strings; an unknown
+        token reads ``unk_texts`` (its text) when given."""
+        strings = tf.gather(self._text, token_ids)
+        if unk_texts is not None:
+            strings = tf.where(tf.equal(token_ids, self.unk_id), unk_texts, strings)
+        joined = tf.strings.unsorted_segment_join(strings, group, num_groups)
         return tf.strings.regex_replace(joined, "^ ", "")
 
 
@@ -684,15 +691,15 @@ def _normalizers(spec) -> list[dict]:
 
 
 def _template(post, path) -> tuple[str, dict]:
-    """``("roberta" | "bert", {cls_token, sep_token})`` of a ``TemplateProcessing`` post-processor."""
+    """``("two_separators" | "token_types", {cls_token, sep_token})`` of a ``TemplateProcessing`` post-processor."""
     if not post or post.get("type") != "TemplateProcessing":
         raise TokenizerError(f"{path}: post_processor {post and post.get('type')!r} (only TemplateProcessing is supported)")
     pair = [next(iter(item.items())) for item in post.get("pair") or []]
     kinds = [(kind, value["id"], value.get("type_id", 0)) for kind, value in pair]
     if len(kinds) == 6 and kinds[3][0] == "SpecialToken" and kinds[4][1] == "B":
-        template = "roberta"  # <s> A </s> </s> B </s>
+        template = "two_separators"  # <s> A </s> </s> B </s>
     elif len(kinds) == 5 and kinds[3][1] == "B":
-        template = "bert"  # [CLS] A [SEP] B [SEP]
+        template = "token_types"  # [CLS] A [SEP] B [SEP]
     else:
         raise TokenizerError(f"{path}: a pair template {[k[1] for k in kinds]} kbert does not know")
     return template, {"cls_token": kinds[0][1], "sep_token": kinds[2][1]}

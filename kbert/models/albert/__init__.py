@@ -95,9 +95,9 @@ class AlbertFamily(BertFamily):
         from kbert.tokenizer.sentencepiece import SentencePieceTokenizer
 
         return SentencePieceTokenizer.from_pretrained(
-            folder, model_file="spiece.model", template="bert", cls_token="[CLS]", sep_token="[SEP]",
+            folder, model_file="spiece.model", template="token_types", cls_token="[CLS]", sep_token="[SEP]",
             pad_token="<pad>", unk_token="<unk>", mask_token="[MASK]", lowercase=True, keep_accents=False,
-            max_position_embeddings=config.max_position_embeddings)
+            replace_quotes=True, strip_right=False, max_position_embeddings=config.max_position_embeddings)
 
 
 FAMILY = AlbertFamily()

@@ -25,9 +25,9 @@ class XLMRobertaFamily(RobertaFamily):
         from kbert.tokenizer.sentencepiece import SentencePieceTokenizer
 
         return SentencePieceTokenizer.from_pretrained(
-            folder, model_file="sentencepiece.bpe.model", fairseq_ids=True, template="roberta", cls_token="<s>",
+            folder, model_file="sentencepiece.bpe.model", fairseq_ids=True, template="two_separators", cls_token="<s>",
             sep_token="</s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
-            max_position_embeddings=config.max_position_embeddings, positions_offset=self.position_offset(config))
+            mask_normalized=True, max_position_embeddings=config.max_position_embeddings, positions_offset=self.position_offset(config))
 
 
 FAMILY = XLMRobertaFamily()

@@ -47,7 +47,8 @@ def simple_entity_groups(*, texts: tf.Tensor, token_strings: tf.Tensor, token_id
 
     ``real`` marks the tokens that take part (not special, not padding); ``labels``/``scores`` are the
     per-token argmax label ids and their probabilities. ``join_tokens(token_ids, group, num_groups)``
-    (a byte-level tokenizer's in-graph decoder) replaces the WordPiece joining of the words.
+    (a byte-level or SentencePiece tokenizer's in-graph decoder; unknown tokens read their text) replaces the
+    WordPiece joining of the words.
     """
     names = [id2label[i] for i in range(len(id2label))]
     tags = sorted({get_tag(n)[1] for n in names})
@@ -75,7 +76,7 @@ def simple_entity_groups(*, texts: tf.Tensor, token_strings: tf.Tensor, token_id
     original = tf.strings.substr(text_of_token, flat_starts, flat_ends - flat_starts, unit="UTF8_CHAR")
     strings = tf.where(flat_ids == unk_id, original, tf.ragged.boolean_mask(token_strings, real).flat_values)
     if join_tokens is not None:
-        words = join_tokens(flat_ids, group, num_groups)
+        words = join_tokens(flat_ids, group, num_groups, unk_texts=original)
     else:
         words = _wordpiece_words(strings, group, num_groups, subword_prefix, cleanup)
     first_token = tf.math.unsorted_segment_min(tf.range(tf.size(flat_labels)), group, num_groups)
