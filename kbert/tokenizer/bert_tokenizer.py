@@ -24,6 +24,7 @@ from kbert.errors import CheckpointNotFoundError, TokenizerError
 from kbert.tokenizer.normalizer import BertNormalizer
 from kbert.tokenizer.subword import (FIRST, SECOND, SPECIAL, Encoding, Pieces, SpecialLayout,  # noqa: F401
                                      SubwordTokenizer, _check_stride, _Pieces)  # re-exported
+from kbert.tokenizer.subword import check_special_tokens
 from kbert.tokenizer.subword import read_json as _read_json
 
 logger = logging.getLogger(__name__)
@@ -57,11 +58,7 @@ class BertTokenizer(SubwordTokenizer):
         # a pipeline's construction for 30,522 tokens, measured); the tuple is left as it is.
         self.vocabulary = tuple(vocabulary)
         index = {token: i for i, token in enumerate(self.vocabulary)}
-        missing = [t for t in (unk_token, cls_token, sep_token, pad_token) if t not in index]
-        if missing:
-            raise TokenizerError(f"the vocabulary ({len(self.vocabulary)} tokens) lacks the special tokens {missing}")
-        if model_max_length < 3:
-            raise TokenizerError(f"model_max_length={model_max_length} leaves no room for text")
+        check_special_tokens(index, (unk_token, cls_token, sep_token, pad_token), model_max_length)
         self.unk_token, self.cls_token, self.sep_token, self.pad_token = unk_token, cls_token, sep_token, pad_token
         self.mask_token = mask_token
         self.unk_id, self.cls_id, self.sep_id, self.pad_id = (index[t] for t in (unk_token, cls_token, sep_token, pad_token))

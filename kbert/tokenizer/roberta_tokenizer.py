@@ -37,7 +37,8 @@ from kbert.errors import CheckpointNotFoundError, TokenizerError
 from kbert.tokenizer import ragged
 from kbert.tokenizer.bpe import BytePairEncoder
 from kbert.tokenizer.byte_level import AddedToken, ByteLevelPreTokenizer, decode_tokens, token_bytes
-from kbert.tokenizer.subword import Pieces, SpecialLayout, SubwordTokenizer, read_json
+from kbert.tokenizer.subword import (Pieces, SpecialLayout, SubwordTokenizer, TokenizerFolder, check_special_tokens,
+                                     read_json)
 from kbert.tokenizer.tracing import EagerThenTraced
 
 logger = logging.getLogger(__name__)
@@ -79,11 +80,7 @@ class RobertaTokenizer(SubwordTokenizer):
                             for t in dict.fromkeys((cls_token, pad_token, sep_token, unk_token, mask_token)) if t in vocab]
         added_tokens = list(added_tokens)
         index = {**vocab, **{t.content: t.id for t in added_tokens}}
-        missing = [t for t in (cls_token, sep_token, pad_token, unk_token) if t not in index]
-        if missing:
-            raise TokenizerError(f"the vocabulary ({len(vocab)} tokens) lacks the special tokens {missing}")
-        if model_max_length < 3:
-            raise TokenizerError(f"model_max_length={model_max_length} leaves no room for text")
+        check_special_tokens(index, (cls_token, sep_token, pad_token, unk_token), model_max_length)
         vocabulary = [""] * (max(index.values()) + 1)  # an id no token has stays ""
         for token, i in vocab.items():
             vocabulary[i] = token
@@ -127,20 +124,11 @@ class RobertaTokenizer(SubwordTokenizer):
         and as an upper bound, the positions the model has: RoBERTa numbers positions from
         ``padding_idx + 1``, so ``max_position_embeddings`` 514 holds 512 tokens.
         """
-        folder = pathlib.Path(folder)
-        if not folder.is_dir():
-            raise CheckpointNotFoundError(f"{folder}: not a folder, so there is no tokenizer")
-        config = read_json(folder / "tokenizer_config.json") if (folder / "tokenizer_config.json").is_file() else {}
-        special_map = (read_json(folder / "special_tokens_map.json")
-                       if (folder / "special_tokens_map.json").is_file() else {})
-
-        def special(key, default):
-            value = config.get(key, special_map.get(key, default))
-            return value.get("content", default) if isinstance(value, dict) else (value or default)
-
-        names = {key: special(key, default) for key, default in (
-            ("cls_token", "<s>"), ("sep_token", "</s>"), ("pad_token", "<pad>"), ("unk_token", "<unk>"),
-            ("mask_token", "<mask>"), ("bos_token", "<s>"), ("eos_token", "</s>"))}
+        files = TokenizerFolder.read(folder)
+        folder, config, special_map = files.path, files.config, files.special_map
+        names = files.special_tokens({"cls_token": "<s>", "sep_token": "</s>", "pad_token": "<pad>",
+                                      "unk_token": "<unk>", "mask_token": "<mask>", "bos_token": "<s>",
+                                      "eos_token": "</s>"})
         tokenizer_file = folder / "tokenizer.json"
         options = {}
         if tokenizer_file.is_file():
@@ -152,12 +140,8 @@ class RobertaTokenizer(SubwordTokenizer):
             added = []
         added = _added_tokens(added, vocab, names, config, special_map, folder)
         pad_id = vocab.get(names["pad_token"], 1)
-        max_length = config.get("model_max_length")
         positions = None if not max_position_embeddings else int(max_position_embeddings) - pad_id - 1
-        if not isinstance(max_length, int) or max_length > 1_000_000:
-            max_length = positions or 512
-        if positions:
-            max_length = min(max_length, positions)
+        max_length = files.model_max_length(positions)
         return cls(vocab, merges, add_prefix_space=bool(config.get("add_prefix_space", False)),
                    trim_offsets=bool(config.get("trim_offsets", True)), model_max_length=max_length,
                    cls_token=names["cls_token"], sep_token=names["sep_token"], pad_token=names["pad_token"],

@@ -56,7 +56,8 @@ from kbert.errors import CheckpointNotFoundError, TokenizerError
 from kbert.tokenizer import ragged
 from kbert.tokenizer.byte_level import AddedToken, AddedTokenMatcher
 from kbert.tokenizer.normalizer import _CodePointMapping, _load_tables
-from kbert.tokenizer.subword import Pieces, SpecialLayout, SubwordTokenizer, read_json
+from kbert.tokenizer.subword import (Pieces, SpecialLayout, SubwordTokenizer, TokenizerFolder, check_special_tokens,
+                                     read_json)
 from kbert.tokenizer.tracing import EagerThenTraced
 
 logger = logging.getLogger(__name__)
@@ -118,11 +119,8 @@ class SentencePieceTokenizer(SubwordTokenizer):
         proto = _parse(model_proto)
         self.vocabulary = tuple(p.piece for p in proto.pieces)
         index = {piece: i for i, piece in enumerate(self.vocabulary)}
-        missing = [t for t in (cls_token, sep_token, pad_token, unk_token) if t not in index]
-        if missing:
-            raise TokenizerError(f"the SentencePiece vocabulary ({len(index)} pieces) lacks the special tokens {missing}")
-        if model_max_length < 3:
-            raise TokenizerError(f"model_max_length={model_max_length} leaves no room for text")
+        check_special_tokens(index, (cls_token, sep_token, pad_token, unk_token), model_max_length,
+                             "SentencePiece vocabulary")
         self.template = template
         self.cls_token, self.sep_token, self.pad_token, self.unk_token = cls_token, sep_token, pad_token, unk_token
         self.mask_token = mask_token
@@ -183,20 +181,10 @@ class SentencePieceTokenizer(SubwordTokenizer):
         ``model_max_length``) overrides. ``model_max_length`` is at most ``max_position_embeddings -
         positions_offset`` (RoBERTa-style positions start after the padding id).
         """
-        folder = pathlib.Path(folder)
-        if not folder.is_dir():
-            raise CheckpointNotFoundError(f"{folder}: not a folder, so there is no tokenizer")
-        config = read_json(folder / "tokenizer_config.json") if (folder / "tokenizer_config.json").is_file() else {}
-        special_map = (read_json(folder / "special_tokens_map.json")
-                       if (folder / "special_tokens_map.json").is_file() else {})
-
-        def special(key, default):
-            value = config.get(key, special_map.get(key, default))
-            return value.get("content", default) if isinstance(value, dict) else (value or default)
-
-        names = {key: special(key, default) for key, default in (
-            ("cls_token", cls_token), ("sep_token", sep_token), ("pad_token", pad_token), ("unk_token", unk_token),
-            ("mask_token", mask_token))}
+        files = TokenizerFolder.read(folder)
+        folder, config = files.path, files.config
+        names = files.special_tokens({"cls_token": cls_token, "sep_token": sep_token, "pad_token": pad_token,
+                                      "unk_token": unk_token, "mask_token": mask_token})
         if (folder / "tokenizer.json").is_file():
             proto, options = proto_from_tokenizer_json(folder / "tokenizer.json")
             names.update(options.pop("names"))
@@ -211,12 +199,8 @@ class SentencePieceTokenizer(SubwordTokenizer):
         else:
             raise CheckpointNotFoundError(f"{folder}: no tokenizer.json and no {model_file}, so there is no "
                                           "SentencePiece tokenizer")
-        max_length = config.get("model_max_length")
         positions = int(max_position_embeddings) - positions_offset if max_position_embeddings else None
-        if not isinstance(max_length, int) or max_length > 1_000_000:
-            max_length = positions or 512
-        if positions:
-            max_length = min(max_length, positions)
+        max_length = files.model_max_length(positions)
         return cls(proto.SerializeToString(), model_max_length=max_length, **names, **options)
 
     # --- tokenization ------------------------------------------------------------------------
@@ -438,7 +422,6 @@ def _hf_spans(tok: "SentencePieceTokenizer", tx, tunit, seg_cps, ids, byte_start
 
     piece_len = tf.gather(tok._piece_lengths, ids.flat_values)
     is_unk = tf.equal(ids.flat_values, tok.unk_id)
-    num_pieces = tf.size(start)
     seg_dummy = tf.gather(dummy, piece_seg)
     seg_base = tf.gather(tf.gather(cum, seg_first), piece_seg)
     # Where each piece starts in its stretch's normalised text: the lengths of the pieces before it, except that
@@ -451,7 +434,6 @@ def _hf_spans(tok: "SentencePieceTokenizer", tx, tunit, seg_cps, ids, byte_start
     running = tf.cumsum(known, exclusive=True)
     seg_running = tf.gather(tf.concat([running, [tf.reduce_sum(known)]], 0), tf.cast(ids.row_starts(), tf.int32))
     total = running - tf.gather(seg_running, piece_seg)  # known lengths before each piece, in its stretch
-    index = tf.range(num_pieces)
     last_unk = _shifted(_last_true(is_unk), -1)  # the last unknown before
     last_unk = tf.where(tf.equal(tf.gather(piece_seg, tf.maximum(last_unk, 0)), piece_seg), last_unk, -1)
     offset_in_seg = total

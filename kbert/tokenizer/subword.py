@@ -30,7 +30,7 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from kbert.errors import TokenizerError
+from kbert.errors import CheckpointNotFoundError, TokenizerError
 from kbert.tokenizer import truncation as trunc
 
 # Sequence ids, as Hugging Face's ``Encoding.sequence_ids`` (None for special tokens → -1 here).
@@ -309,6 +309,52 @@ class SubwordTokenizer(tf.Module):
 def _check_stride(stride: int, budget: int) -> None:
     if not 0 <= stride < budget:
         raise TokenizerError(f"stride={stride} must be at least 0 and less than the {budget} tokens a window holds")
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerFolder:
+    """What a Hugging Face tokenizer folder says outside its model files: ``tokenizer_config.json``,
+    ``special_tokens_map.json``, and the special tokens' names (the config's, else the map's, else defaults)."""
+
+    path: pathlib.Path
+    config: dict
+    special_map: dict
+
+    @classmethod
+    def read(cls, folder) -> "TokenizerFolder":
+        folder = pathlib.Path(folder)
+        if not folder.is_dir():
+            raise CheckpointNotFoundError(f"{folder}: not a folder, so there is no tokenizer")
+
+        def optional(name):
+            return read_json(folder / name) if (folder / name).is_file() else {}
+
+        return cls(folder, optional("tokenizer_config.json"), optional("special_tokens_map.json"))
+
+    def special_tokens(self, defaults: dict[str, str]) -> dict[str, str]:
+        """``{"cls_token": "<s>", ...}`` for the keys of ``defaults``."""
+        def name(key, default):
+            value = self.config.get(key, self.special_map.get(key, default))
+            return value.get("content", default) if isinstance(value, dict) else (value or default)
+
+        return {key: name(key, default) for key, default in defaults.items()}
+
+    def model_max_length(self, positions: int | None) -> int:
+        """``tokenizer_config.json``'s ``model_max_length``; when it is missing or unbounded (transformers then
+        never truncates), and as an upper bound, the ``positions`` the model has (default 512)."""
+        max_length = self.config.get("model_max_length")
+        if not isinstance(max_length, int) or max_length > 1_000_000:
+            max_length = positions or 512
+        return min(max_length, positions) if positions else max_length
+
+
+def check_special_tokens(index, tokens, model_max_length: int, what: str = "vocabulary") -> None:
+    """Refuse a vocabulary (token → id) that lacks a special token, and a ``model_max_length`` below 3."""
+    missing = [t for t in tokens if t not in index]
+    if missing:
+        raise TokenizerError(f"the {what} ({len(index)} tokens) lacks the special tokens {missing}")
+    if model_max_length < 3:
+        raise TokenizerError(f"model_max_length={model_max_length} leaves no room for text")
 
 
 def read_json(path: pathlib.Path) -> dict:
