@@ -258,3 +258,11 @@ def test_a_resumed_streamed_run_says_that_the_epoch_restarts_from_the_first_rows
     assert ("kbert: resuming at epoch 2: the streamed input restarts at its first rows (the epoch restarts; its data "
             "position is not restored)") in out
     assert [e["epoch"] for e in result.history] == [0, 1]  # epoch 0 kept from the first run, epoch 1 run again
+
+
+def test_this_worker_counts_the_chief_as_worker_zero(monkeypatch):
+    cluster = {"chief": ["localhost:1"], "worker": ["localhost:2", "localhost:3"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}}))
+    assert streaming.this_worker("multiworker") == (2, 3) and streaming.this_worker("default") == (0, 1)
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "chief", "index": 0}}))
+    assert streaming.this_worker("multiworker") == (0, 3)

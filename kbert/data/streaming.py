@@ -314,6 +314,18 @@ def training_dataset(source: StreamSource, tokenizer, label_names, *, batch_size
     return dataset, f"streamed from {len(source.shards)} {source.format} shard(s){split}"
 
 
+def this_worker(strategy: str) -> tuple[int, int]:
+    """``(index, workers)`` of this process among the processes that train: ``(0, 1)`` but under ``multiworker``,
+    where ``TF_CONFIG`` (checked by kbert.training.strategy before data is read) says; the chief is worker 0."""
+    if strategy != "multiworker":
+        return 0, 1
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    cluster = resolver.cluster_spec().as_dict()
+    chiefs, workers = len(cluster.get("chief", [])), len(cluster.get("worker", []))
+    index = 0 if resolver.task_type == "chief" else resolver.task_id + chiefs
+    return index, chiefs + workers
+
+
 def sharding(num_shards: int, num_workers: int):
     """How ``num_workers`` workers split ``num_shards`` shards, as the auto-shard policy the distributed dataset
     gets, and its words. Each worker reads its own shards when there are enough: FILE sharding, done here on the

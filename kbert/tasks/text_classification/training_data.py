@@ -108,8 +108,6 @@ def _builder(train_data, kind, labels, eval_texts, eval_targets, config, tokeniz
 def prepare_streamed(task_cls, config, checkpoint, max_length: int, kind: str, read: dict) -> PreparedTraining:
     """Training rows streamed from shards (:mod:`kbert.data.streaming`); one counting pass over them only when
     the labels or the steps per epoch are not given (it checks every row and reports singleton labels)."""
-    from kbert.training.strategy import worker_role
-
     source = streaming.stream_source(config.train, label_kind=kind, format=config.format,
                                      text_column=config.text_column, text_pair_column=config.text_pair_column,
                                      label_column=config.label_column, encoding=config.encoding)
@@ -152,15 +150,14 @@ def prepare_streamed(task_cls, config, checkpoint, max_length: int, kind: str, r
             raise TrainingError(f"{evaluation[0].where}: the training data {'has' if source.has_pairs else 'has no'} "
                                 f"text pairs but the evaluation data {'has' if eval_texts[1] else 'has no'}")
     steps = config.steps_per_epoch or -(-counted.rows // config.batch_size)
-    role = worker_role(config.strategy)
-    worker = role.index + (1 if role.task_type == "worker" and role.cluster_has_chief else 0)  # chief is worker 0
+    worker, num_workers = streaming.this_worker(config.strategy)
     tokenizer = checkpoint.tokenizer
 
     def train_data() -> TrainingData:
         dataset, described = streaming.training_dataset(
             source, tokenizer, labels.names, batch_size=config.batch_size, max_length=max_length,
             renamed=config.label_names, shuffle_buffer=config.shuffle_buffer, seed=config.seed,
-            bucket=config.bucket_by_length, num_workers=role.num_workers, worker=worker,
+            bucket=config.bucket_by_length, num_workers=num_workers, worker=worker,
             limit=config.train_limit)
         counted_steps = "given" if config.steps_per_epoch else "rows / batch size"
         return TrainingData(dataset, counted.rows if counted is not None else None, steps, repeats=True,
