@@ -28,6 +28,7 @@ import argparse
 import atexit
 import contextlib
 import gc
+import glob
 import json
 import os
 import sys
@@ -75,7 +76,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        help=f"what to train (default {DEFAULT_TRAIN_TASK}): {', '.join(_trainable())}")
     train.add_argument("--model", default="minilm", help="starting checkpoint (default: the embedded MiniLM)")
     train.add_argument("--train", required=True, help="training data (FILE[start:stop] for a range of rows or "
-                                                      "sentences): " + "; ".join(_data_help()))
+                                                      "sentences): " + "; ".join(_data_help()) + "; "
+                                                      "text-classification also streams shards: a glob "
+                                                      "'shards/*.tsv', A.tsv,B.tsv, or .tfrecord files")
     train.add_argument("--eval", help="evaluation data, same forms; scored after every epoch")
     train.add_argument("--output", required=True, help="run folder (re-run the same command to resume)")
     _data_flags(train)
@@ -104,6 +107,13 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="mixed precision: float16/bfloat16 compute, float32 variables and outputs")
     train.add_argument("--xla", action="store_true", help="compile the training step with XLA (jit_compile)")
     train.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
+    train.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                       help="read --train with tf.data while training instead of reading and tokenizing every row "
+                            "first (default: for shards, globs, .tfrecord and files over 32 MiB)")
+    train.add_argument("--steps-per-epoch", type=int, default=None,
+                       help="streamed input: steps per epoch (default: rows / batch size, from a counting pass)")
+    train.add_argument("--shuffle-buffer", type=int, default=10_000,
+                       help="streamed input: rows in the shuffle buffer (default 10000; 0: no shuffling)")
     train.add_argument("--train-limit", type=int, default=None)
     train.add_argument("--eval-limit", type=int, default=None)
     train.add_argument("--download", action="store_true", help="allow TFDS to download the dataset")
@@ -204,6 +214,14 @@ def _build_parser() -> argparse.ArgumentParser:
     search.add_argument("--fusion", choices=["rrf"], default=None,
                         help="order re-ranked documents by reciprocal rank fusion of the bi-encoder's and the "
                              "cross-encoder's rankings (default: the cross-encoder's score alone)")
+
+    shard = sub.add_parser("shard", help="deal the rows of one big csv/tsv/jsonl file into N shards for kbert "
+                                         "train --train 'DIR/*.tsv' (streamed, each worker reading its own)")
+    shard.add_argument("--input", required=True, help="the csv/tsv/jsonl file (one row per line)")
+    shard.add_argument("--output", required=True, help="the folder for part-0000i-of-0000N files (new or empty)")
+    shard.add_argument("--num-shards", type=int, required=True, help="how many shards (at least the number of "
+                                                                     "workers that will read them)")
+    shard.add_argument("--format", choices=["csv", "tsv", "jsonl"], help="default: from the file extension")
 
     serving = sub.add_parser("serving-config", help="write TF Serving's models.config (and batching_parameters.txt) "
                                                     "for exported model base folders")
@@ -369,11 +387,20 @@ def _check_usage(args) -> None:
 
 
 def _check_file(source, flag: str) -> None:
-    """A data file given as ``--flag FILE`` (or ``FILE[start:stop]``) exists; ``tfds:`` names are not files."""
-    from kbert.data.sources import split_row_range
+    """A data file given as ``--flag FILE`` (or ``FILE[start:stop]``) exists; ``tfds:`` names are not files;
+    ``--train`` may name shards (a glob or comma-separated files: checked by :func:`kbert.data.sources.shard_paths`)."""
+    from kbert.data.sources import shard_paths, split_row_range
     from kbert.data.tfds_sources import is_tfds_name
+    from kbert.errors import DataError
 
     if source is None or is_tfds_name(source):
+        return
+    if flag == "train" and not os.path.exists(source) and ("," in source or glob.has_magic(source)) and (
+            split_row_range(source)[1] == slice(None)):
+        try:
+            shard_paths(source)
+        except DataError as err:
+            raise InputError(f"--train {err}") from None
         return
     path, _ = split_row_range(source)
     shown = f"--{flag} {path}" if flag != "recipe" else path
@@ -402,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     commands = {"predict": _predict, "info": _info, "export": _export, "train": _train, "evaluate": _evaluate,
                 "run": _run, "tune": _tune, "embed": _embed, "index": _index, "search": _search,
-                "mine-negatives": _mine_negatives, "serving-config": _serving_config}
+                "mine-negatives": _mine_negatives, "serving-config": _serving_config, "shard": _shard}
     if argv is None and args.command in STDOUT_ONLY_COMMANDS:
         atexit.register(gc.freeze)  # see STDOUT_ONLY_COMMANDS
     try:
@@ -538,7 +565,8 @@ def _train(args) -> list[str]:
         max_length=args.max_length, seed=args.seed, freeze_backbone=args.freeze_backbone,
         layer_lr_decay=args.layer_lr_decay, clip_norm=args.clip_norm or None, strategy=args.strategy, tpu=args.tpu,
         precision=args.precision, jit_compile=True if args.xla else "auto", early_stopping=args.early_stopping,
-        download=args.download, verbose=0 if args.quiet else 1)
+        download=args.download, verbose=0 if args.quiet else 1, stream=args.stream,
+        steps_per_epoch=args.steps_per_epoch, shuffle_buffer=args.shuffle_buffer)
     result = train(config)
     return [json.dumps({"checkpoint": str(result.output), "metrics": result.metrics})]
 
@@ -641,6 +669,13 @@ def _mine_negatives(args) -> list[str]:
                                          max_seq_length=args.max_length)
     write_mined(mined, args.output, args.pairs_output)
     return [json.dumps({"output": args.output, **summary})]
+
+
+def _shard(args) -> list[str]:
+    from kbert.data.sharding import write_shards
+
+    written = write_shards(args.input, args.output, args.num_shards, format=args.format)
+    return [json.dumps({"shards": [str(p) for p in written.shards], "rows": written.rows})]
 
 
 def _serving_config(args) -> list[str]:

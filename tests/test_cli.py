@@ -83,7 +83,7 @@ def test_console_script_has_no_traceback(tmp_path):
 # --- stdout holds only the JSON; stderr no TensorFlow start-up noise -------------------------------------
 DEMO = ROOT / "kbert" / "data" / "demo"
 JSON_COMMANDS = ["train", "evaluate", "run", "info", "export", "serving-config", "predict", "embed", "index", "search",
-                 "mine-negatives"]  # and tune: tests/test_tuning.py
+                 "mine-negatives", "shard"]  # and tune: tests/test_tuning.py
 ONEDNN_INT64 = "import tensorflow as tf; tf.config.list_logical_devices(); tf.transpose(tf.zeros((1, 1), tf.int64))"
 
 
@@ -126,7 +126,8 @@ def test_every_json_command_prints_only_json_on_stdout(tmp_path):
          ["serving-config", tmp_path / "export", "--output", tmp_path / "models.config"]],
         [["index", "--model", TINY, "--corpus", tmp_path / "corpus.jsonl", "--output", tmp_path / "index"],
          ["search", "--index", tmp_path / "index", "-k", "2", "paris", "oil"]],
-        [["info", "--model", TINY]],
+        [["info", "--model", TINY],
+         ["shard", "--input", DEMO / "sentiment_test.tsv", "--output", tmp_path / "shards", "--num-shards", "2"]],
         [["predict", "--model", TINY, "I love Paris", "what a boring day"]],
         [["embed", "--model", TINY, "--input", tmp_path / "texts.txt", "--output", tmp_path / "vectors.npy"]],
         [["mine-negatives", "--model", TINY, "--data", tmp_path / "pairs.csv", "--output", tmp_path / "mined.jsonl",

@@ -34,8 +34,10 @@ TOKENIZE_CHUNK = 8192  # texts per eager tokenizer call (each call has a fixed c
 @dataclasses.dataclass(frozen=True)
 class TrainingData:
     dataset: tf.data.Dataset  # ({"token_ids", "segment_ids", "padding_mask"}, labels) batches
-    num_examples: int
-    num_batches: int
+    num_examples: int | None  # None: not counted (streamed input with steps_per_epoch given)
+    num_batches: int  # per epoch
+    repeats: bool = False  # the dataset never ends: fit runs num_batches steps per epoch (streamed input)
+    source: str = ""  # how the batches are read, for the run's summary line (streamed input)
 
 
 def bucket_boundaries(max_length: int, step: int = 16) -> list[int]:
@@ -67,14 +69,15 @@ def make_dataset(tokenizer, texts: list[str], text_pairs: list[str] | None, labe
     """Batches of model inputs and labels (see the module docstring); ``labels`` has one row per text."""
     token_ids, segment_ids = tokenize_texts(tokenizer, texts, text_pairs, max_length=max_length)
     source = tf.data.Dataset.from_tensor_slices(({"token_ids": token_ids, "segment_ids": segment_ids}, labels))
-    dataset = source.map(_features)
+    dataset = source.map(model_features)
     padding = tf.constant(0, dtype=tf.as_dtype(labels.dtype))
     return batch_examples(dataset, len(texts), label_shape=list(labels.shape[1:]), label_padding=padding,
                           pad_id=tokenizer.pad_id, batch_size=batch_size, max_length=max_length, shuffle=shuffle,
                           seed=seed, bucket=bucket, lengths=token_ids.row_lengths().numpy())
 
 
-def _features(features, label):
+def model_features(features, label):
+    """One example's ``(features, label)`` with dense ids and its ``padding_mask`` (ones: no padding yet)."""
     features = {k: v.to_tensor() if isinstance(v, tf.RaggedTensor) else v for k, v in features.items()}
     return {**features, "padding_mask": tf.ones_like(features["token_ids"])}, label
 
@@ -111,6 +114,19 @@ def batch_examples(dataset: tf.data.Dataset, num_examples: int, *, label_shape: 
             # Draw (and drop) the first order, as the counting pass below does: a seed gives the same
             # batches, epoch by epoch, whether the batches were counted or not (and as kbert <= 0.1 gave).
             iter(dataset)
+    dataset = pad_and_batch(dataset, label_shape=label_shape, label_padding=label_padding, pad_id=pad_id,
+                            batch_size=batch_size, max_length=max_length, bucket=bucket)
+    if lengths is not None:
+        num_batches = count_batches(lengths, batch_size=batch_size, max_length=max_length, bucket=bucket)
+    else:  # one pass to count batches; it also fills the cache, so what runs before it runs once
+        num_batches = int(dataset.reduce(0, lambda count, _: count + 1))
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(tf.data.AUTOTUNE)
+    return TrainingData(dataset, num_examples, num_batches)
+
+
+def pad_and_batch(dataset: tf.data.Dataset, *, label_shape: list, label_padding: tf.Tensor, pad_id: int,
+                  batch_size: int, max_length: int, bucket: bool = True) -> tf.data.Dataset:
+    """Batches of ``(features, label)`` examples, each padded to its longest: by length buckets, or in order."""
     padded_shapes = ({"token_ids": [None], "segment_ids": [None], "padding_mask": [None]}, label_shape)
     padding_values = ({"token_ids": pad_id, "segment_ids": 0, "padding_mask": 0}, label_padding)
     if bucket:
@@ -121,9 +137,4 @@ def batch_examples(dataset: tf.data.Dataset, num_examples: int, *, label_shape: 
             padding_values=padding_values)
     else:  # batches in dataset order, each padded to its longest (what a PyTorch collator does)
         dataset = dataset.padded_batch(batch_size, padded_shapes=padded_shapes, padding_values=padding_values)
-    if lengths is not None:
-        num_batches = count_batches(lengths, batch_size=batch_size, max_length=max_length, bucket=bucket)
-    else:  # one pass to count batches; it also fills the cache, so what runs before it runs once
-        num_batches = int(dataset.reduce(0, lambda count, _: count + 1))
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(tf.data.AUTOTUNE)
-    return TrainingData(dataset, num_examples, num_batches)
+    return dataset

@@ -216,6 +216,13 @@ def check_label_counts(occurrences: Iterable[tuple[str, str]], *, report: bool =
     for name, where in occurrences:
         counts[name] += 1
         first.setdefault(name, where)
+    return check_counts(counts, first, report=report, strict=strict)
+
+
+def check_counts(counts: Mapping[str, int], first: Mapping[str, str], *, report: bool = True,
+                 strict: bool = False) -> dict[str, int]:
+    """:func:`check_label_counts` of counts already made (``first``: where each label first occurs), as a
+    streaming pass over data too large to hold keeps them."""
     ordered = {name: counts[name] for name in sort_names(counts)}
     for name, count in ordered.items():
         if report and count == 1 and len(ordered) > 1:

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from typing import Any, Sequence
@@ -68,3 +69,24 @@ def pair_columns(examples: Sequence[RawExample], what: str) -> tuple[list[str], 
         raise DataError(f"{first.where}: {what} mixes text pairs and single texts; every example needs a text_pair "
                         f"or none does")
     return [e.text for e in examples], ([e.text_pair for e in examples] if all(with_pair) else None)
+
+
+def shard_paths(train) -> list[str]:
+    """The files of ``train``: a path, a glob, comma-separated paths/globs or a list of them, sorted per pattern."""
+    if isinstance(train, (str, os.PathLike)) and os.path.isfile(train):
+        return [os.fspath(train)]
+    parts = list(train) if isinstance(train, (list, tuple)) else str(train).split(",")
+    paths = []
+    for part in (str(p).strip() for p in parts):
+        if not part:
+            continue
+        found = sorted(glob.glob(part)) if glob.has_magic(part) else [part]
+        if not found:
+            raise DataError(f"{part}: no file matches")
+        for path in found:
+            if not os.path.isfile(path):
+                raise DataError(f"{path}: no such file")
+        paths += found
+    if not paths:
+        raise DataError(f"{train!r}: no training files given")
+    return paths

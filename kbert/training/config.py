@@ -32,7 +32,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype polic
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    train: Any  # a file path, "tfds:NAME[split]", or a list of RawExample
+    train: Any  # a file path, shards (glob, "a.tsv,b.tsv" or a list), "tfds:NAME[split]", or a list of RawExample
     output: str  # the run folder: HF checkpoint + metrics + logs + curves
     task: str = DEFAULT_TRAIN_TASK  # a registered task name (kbert.tasks.task_names())
     model: str | None = "minilm"  # checkpoint folder, "minilm" or "hf://org/name"
@@ -65,6 +65,10 @@ class TrainConfig:
     early_stopping: int | None = None  # stop after this many epochs without improvement of `monitor`
     monitor: str | None = None  # default: the task's (val_macro_f1, val_micro_f1, val_pearson)
     download: bool = False  # allow TFDS to download datasets (never implicit)
+    stream: bool | None = None  # read train with tf.data as it trains (kbert.data.streaming); None: for shards,
+    # globs, TFRecord and files over 32 MiB; False: read and tokenize every row first
+    steps_per_epoch: int | None = None  # streamed input: steps an epoch (default: rows / batch_size, counted)
+    shuffle_buffer: int = 10_000  # streamed input: rows in the shuffle buffer (0: no shuffling)
     bucket_by_length: bool = True  # batch examples of similar length (less padding); False: random batches
     jit_compile: bool | str = "auto"  # XLA for the train step: Keras decides ("auto"), or True / False
     verbose: int = 1  # Keras progress bar (0 silent, 1 bar, 2 one line per epoch)
@@ -78,9 +82,11 @@ class TrainConfig:
         positive("batch_size", self.batch_size)
         positive("max_length", self.max_length)
         positive("learning_rate", self.learning_rate, (int, float))
-        for name in ("train_limit", "eval_limit", "early_stopping"):
+        for name in ("train_limit", "eval_limit", "early_stopping", "steps_per_epoch"):
             if getattr(self, name) is not None:
                 positive(name, getattr(self, name))
+        if not isinstance(self.shuffle_buffer, int) or isinstance(self.shuffle_buffer, bool) or self.shuffle_buffer < 0:
+            raise TrainingError(f"shuffle_buffer must be a number of rows >= 0, got {self.shuffle_buffer!r}")
         if self.label_names is not None and not (isinstance(self.label_names, dict) and all(
                 isinstance(k, str) and isinstance(v, str) for k, v in self.label_names.items())):
             raise TrainingError(f"label_names must map label strings to names, got {self.label_names!r}")

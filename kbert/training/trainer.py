@@ -35,6 +35,7 @@ import keras
 from kbert.atomic_files import write_json
 from kbert.checkpoint import load_checkpoint
 from kbert.checkpoint.save import find_backbone, model_slots, save_hf_checkpoint
+from kbert.data.streaming import translated_errors
 from kbert.tasks import get_task
 from kbert.tasks.base import PreparedTraining
 from kbert.training.callbacks import EpochBackup, Evaluation, HistoryFile, KeepBest
@@ -79,8 +80,15 @@ def train(config: TrainConfig | None = None, *, callbacks: tuple = (), **options
         prepare_fit(run.trainable, run.plan.train.dataset)  # two Keras 3 failures under this strategy
     if config.verbose and role.is_chief:
         print(summary(run.prepared, run.plan, config, strategy.num_replicas_in_sync))
-    run.trainable.fit(run.plan.train.dataset, epochs=config.epochs, callbacks=callbacks,
-                      verbose=config.verbose if role.is_chief else 0, shuffle=False)
+        resumed = resumed_epoch(state)
+        if resumed is not None and run.plan.train.repeats:
+            print(f"kbert: resuming at epoch {resumed + 1}: the streamed input restarts at its first rows (the epoch "
+                  f"restarts; its data position is not restored)")
+    train_data = run.plan.train
+    with translated_errors():  # a bad streamed row stops fit: kbert's DataError naming shard and line
+        run.trainable.fit(train_data.dataset, epochs=config.epochs, callbacks=callbacks,
+                          steps_per_epoch=train_data.num_batches if train_data.repeats else None,
+                          verbose=config.verbose if role.is_chief else 0, shuffle=False)
     if not role.is_chief:
         shutil.rmtree(folder, ignore_errors=True)
         return TrainResult(output, {}, [], ())
@@ -196,6 +204,17 @@ class TrainingRun:
                            kbert_info={"max_length": self.max_length, **info})
 
 
+def resumed_epoch(state: pathlib.Path) -> int | None:
+    """The epoch a re-run resumes at (read from the backup :class:`EpochBackup` keeps in ``state``), else None."""
+    import json
+
+    metadata = state / "backup" / "training_metadata.json"
+    try:
+        return int(json.loads(metadata.read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def summary(prepared: PreparedTraining, plan, config: TrainConfig, replicas: int) -> str:
     """The line ``kbert train`` prints before fitting: data sizes, labels with their row counts, replicas."""
     train_unit, eval_unit = prepared.units
@@ -204,5 +223,8 @@ def summary(prepared: PreparedTraining, plan, config: TrainConfig, replicas: int
     names = prepared.labels.names if prepared.labels is not None else tuple(counts)
     labels = (", ".join(f"{name} ({counts[name]})" if name in counts else name for name in names)
               if counts else list(names) or "none")
-    return (f"kbert: {plan.train.num_examples} training {train_unit}, {plan.train.num_batches} batches/epoch, "
+    train = plan.train
+    rows = "uncounted" if train.num_examples is None else train.num_examples
+    source = f" ({train.source})" if train.source else ""
+    return (f"kbert: {rows} training {train_unit}{source}, {train.num_batches} batches/epoch, "
             f"{config.epochs} epochs; evaluation: {evaluation}; labels: {labels}; {replicas} replica(s)")
