@@ -181,7 +181,9 @@ BARE = textwrap.dedent("""
 
 def test_a_saved_model_tokenizes_alike_in_bare_tensorflow(tokenizer, tmp_path):
     module, want = tf.Module(), {}
-    texts = [t for t in STRINGS if len(t) < 60][:40]
+    # Edge batches a client sends: empty, white space only, 10,000 characters (cut at 64 tokens), typical text.
+    texts = ["", "   ", "\t\n", ("İstanbul'da ﬁnancial 北京 <mask> [MASK] " * 300)[:10_000]] + \
+        [t for t in STRINGS if len(t) < 60][:36]
     def server(tok):
         def serve(text):
             e = tok.encode(text, max_length=64).padded(64, tok.pad_id)
