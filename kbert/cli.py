@@ -54,6 +54,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _encoding_flag(predict)
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--max-length", type=int, default=None, help="truncate to this many tokens")
+    _precision_flag(predict)
     _task_flags(predict, "predict")
 
     info = sub.add_parser("info", help="describe a checkpoint as JSON")
@@ -70,6 +71,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                                              "scores (sentence-embedding task)")
     export.add_argument("--top-k", type=int, default=None, help="documents per query of the search signature "
                                                                 "(default 10)")
+    _precision_flag(export)
 
     train = sub.add_parser("train", help="fine-tune a checkpoint; writes a Hugging Face checkpoint folder")
     train.add_argument("--task", default=DEFAULT_TRAIN_TASK,
@@ -181,6 +183,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _embedding_flags(embed)
     embed.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
                        help="L2-normalise the vectors (default: as the model says)")
+    _precision_flag(embed)
 
     index = sub.add_parser("index", help="embed a corpus and write a FAISS vector index folder")
     index.add_argument("--model", default="minilm", help="the sentence-embedding model (default: minilm)")
@@ -197,6 +200,7 @@ def _build_parser() -> argparse.ArgumentParser:
     index.add_argument("--ivf-lists", type=int, default=None, help="with --approximate ivf: k-means lists "
                                                                    "(default: sqrt(documents))")
     _embedding_flags(index)
+    _precision_flag(index)
 
     search = sub.add_parser("search", help="the best documents of an index for each query; JSON lines out")
     search.add_argument("queries", nargs="+", metavar="QUERY")
@@ -246,6 +250,20 @@ def _embedding_flags(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=None,
                         help="tokens per text (default: the model's max_seq_length, e.g. 256 for MiniLM)")
+
+
+def _precision_flag(parser) -> None:
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                        help="float32 (default) or bfloat16: bfloat16 matmuls, "
+                        "float32 softmax, layer norms and outputs; only on CPUs with avx512_bf16 / AMX or a GPU "
+                        "(KBERT_ALLOW_EMULATED_BFLOAT16=1 runs it emulated elsewhere)")
+
+
+def _precision(args) -> str:
+    """``--precision``, checked for this machine (the error names the flag)."""
+    from kbert.precision import check_precision
+
+    return check_precision(args.precision, "--precision")
 
 
 def _data_flags(parser) -> None:
@@ -513,7 +531,8 @@ def _predict(args) -> list[str]:
         raise InputError(f"{spec.name} reads {' and '.join(task.input_fields)}: give them in --input FILE.jsonl")
     examples = ([{"text": t} for t in args.texts] if args.texts
                 else read_inputs(args.input, task.input_fields, task.optional_input_fields, args.encoding))
-    pipe = kbert.Pipeline(task, batch_size=args.batch_size, max_length=args.max_length)
+    pipe = kbert.Pipeline(task, batch_size=args.batch_size, max_length=args.max_length,
+                          precision=_precision(args))
     inputs = [task.input_of_record(e) for e in examples]
     from kbert.progress import progress_bars
 
@@ -544,7 +563,7 @@ def _export(args) -> list[str]:
     from kbert.export import export_saved_model
 
     path = export_saved_model(args.model, args.output, task=args.task, text_pair=args.pair, max_length=args.max_length,
-                              corpus_index=args.corpus_index, top_k=args.top_k)
+                              corpus_index=args.corpus_index, top_k=args.top_k, precision=_precision(args))
     return [json.dumps({"saved_model": str(path)})]
 
 
@@ -612,7 +631,7 @@ def _embed(args) -> list[str]:
 
     texts = [e["text"] for e in read_inputs(args.input, ("text",), (), args.encoding)]
     embedder = Embedder(args.model, batch_size=args.batch_size, max_seq_length=args.max_length,
-                        normalize=args.normalize)
+                        normalize=args.normalize, precision=_precision(args))
     return [json.dumps(embed_texts(embedder, texts, args.output))]
 
 
@@ -623,7 +642,7 @@ def _index(args) -> list[str]:
     summary = build_index(args.model, args.corpus, args.output, text_columns=columns,
                           id_column=_column(args.id_column), format=args.format, encoding=args.encoding,
                           approximate=args.approximate, ivf_lists=args.ivf_lists,
-                          batch_size=args.batch_size, max_seq_length=args.max_length)
+                          batch_size=args.batch_size, max_seq_length=args.max_length, precision=_precision(args))
     return [json.dumps(summary)]
 
 

@@ -73,6 +73,10 @@ class TuningError(TrainingError):
     """A hyperparameter search cannot start: a bad search space, tuner name or option (names what was given)."""
 
 
+class UnsupportedPrecisionError(InputError):
+    """An inference ``precision`` this machine cannot run natively (bfloat16 without avx512_bf16 / AMX or a GPU)."""
+
+
 # --- export --------------------------------------------------------------------------------------
 class ExportError(KbertError):
     """A SavedModel could not be written."""

@@ -38,6 +38,7 @@ import keras
 from kbert.checkpoint import load_checkpoint
 from kbert.errors import ExportError
 from kbert.hints import hint, parameter
+from kbert.precision import check_precision, inference_model
 from kbert.serving.warmup import write_warmup_requests
 from kbert.tasks import default_task, get_task
 
@@ -53,7 +54,8 @@ def next_version(base: pathlib.Path) -> int:
 
 def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLike, *, task: str | None = None,
                        text_pair: bool | None = None, max_length: int | None = None,
-                       corpus_index: str | os.PathLike | None = None, top_k: int | None = None) -> pathlib.Path:
+                       corpus_index: str | os.PathLike | None = None, top_k: int | None = None,
+                       precision: str = "float32") -> pathlib.Path:
     """Write the next version of ``output`` for ``model`` and return the version folder.
 
     Args:
@@ -65,7 +67,10 @@ def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLik
         corpus_index: an exact index folder written by ``kbert index`` (at most 200,000 documents): adds the
             ``search`` signature. Needs the sentence-embedding task (the default with it).
         top_k: documents per query of ``search`` (default 10, clipped to the corpus size).
+        precision: ``"float32"`` or ``"bfloat16"`` (bfloat16 matmuls; the signatures' outputs stay float32;
+            refused where this machine lacks native bfloat16: :mod:`kbert.precision`).
     """
+    check_precision(precision)
     checkpoint = load_checkpoint(model)
     task_cls = get_task(task or default_task(checkpoint))
     if corpus_index is not None and task is None:
@@ -81,7 +86,7 @@ def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLik
         raise ExportError(f"task {task_obj.name} does not take text pairs")
     tokenizer = checkpoint.tokenizer
     max_length = tokenizer.model_max_length if max_length is None else min(max_length, tokenizer.model_max_length)
-    keras_model = task_obj.build_model()
+    keras_model = inference_model(task_obj, precision)
     function, input_signature = task_obj.serving_signature(keras_model, max_length=max_length, text_pair=text_pair)
     archive = keras.export.ExportArchive()
     archive.track(keras_model)
@@ -103,7 +108,8 @@ def export_saved_model(model: str | os.PathLike | None, output: str | os.PathLik
     try:
         archive.write_out(str(staging), verbose=False)
         metadata = {"task": task_obj.name, "model": str(checkpoint.path), "text_pair": text_pair,
-                    "max_length": max_length, "labels": None, "scheme": None, **task_obj.export_metadata(),
+                    "max_length": max_length, "precision": precision, "labels": None, "scheme": None,
+                    **task_obj.export_metadata(),
                     **({"search": corpus.source} if corpus is not None else {})}
         (staging / METADATA).parent.mkdir(exist_ok=True)
         (staging / METADATA).write_text(json.dumps(metadata, indent=2))

@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from kbert.checkpoint import load_checkpoint
 from kbert.errors import InputError
+from kbert.precision import check_precision, inference_model
 from kbert.progress import progress
 from kbert.tasks import ExampleOutput, get_task
 from kbert.tokenizer import Encoding
@@ -46,7 +47,7 @@ def bucket_length(longest: int, max_length: int, multiple: int = BUCKET_MULTIPLE
 
 
 def pipeline(task: str, model: str | os.PathLike | None = None, *, batch_size: int = 32,
-             max_length: int | None = None, xla: bool = False, **options) -> "Pipeline":
+             max_length: int | None = None, xla: bool = False, precision: str = "float32", **options) -> "Pipeline":
     """Build a pipeline for ``task`` (``"text-classification"``, ``"feature-extraction"``, ...).
 
     Args:
@@ -55,6 +56,8 @@ def pipeline(task: str, model: str | os.PathLike | None = None, *, batch_size: i
         batch_size: examples per forward pass (can be overridden per call).
         max_length: truncate inputs to this many tokens (default: the tokenizer's ``model_max_length``).
         xla: compile the forward pass with XLA (faster per batch, one compile per batch shape).
+        precision: ``"float32"`` or ``"bfloat16"`` (bfloat16 matmuls, float32 softmax, layer-norm statistics and
+            outputs; refused where the CPU lacks avx512_bf16 / AMX and there is no GPU: :mod:`kbert.precision`).
         options: call parameters of the task (``top_k``, ``aggregation_strategy``, ``stride``, ...), as
             transformers accepts them at construction: they become the defaults of every call, and a
             call's own arguments override them. Anything else goes to the task (e.g. ``id2label``).
@@ -74,7 +77,7 @@ def pipeline(task: str, model: str | os.PathLike | None = None, *, batch_size: i
         raise InputError(f"{task_cls.name}: unknown argument(s) {unknown}; accepted: "
                          f"{[*task_cls.call_parameters, *constructor]}")
     return Pipeline(task_cls(load_checkpoint(model), **options), batch_size=batch_size,
-                    max_length=max_length, xla=xla, **call_defaults)
+                    max_length=max_length, xla=xla, precision=precision, **call_defaults)
 
 
 class Pipeline:
@@ -84,14 +87,15 @@ class Pipeline:
     """
 
     def __init__(self, task, *, batch_size: int = 32, max_length: int | None = None, xla: bool = False,
-                 **call_defaults):
+                 precision: str = "float32", **call_defaults):
         self.task = task
+        self.precision = check_precision(precision)
         task.check_parameters(dict(call_defaults))  # unknown or invalid defaults fail here, not at the first call
         self.call_defaults = call_defaults
         self.tokenizer = task.checkpoint.tokenizer
         self.batch_size = _check_batch_size(batch_size)
         self.max_length = min(max_length or self.tokenizer.model_max_length, self.tokenizer.model_max_length)
-        self.model = task.build_model()
+        self.model = inference_model(task, self.precision)
         spec = tf.TensorSpec([None, None], tf.int32)
         # autograph=False here and for the tokenizer: nothing in them branches on tensors, and converting
         # their code was most of the first call's tracing time (tokenizer 5.3 s -> 1.6 s of CPU measured).

@@ -58,10 +58,11 @@ class Embedder:
         batch_size: texts per forward pass.
         max_seq_length: tokens per text (default: the model's ``max_seq_length``).
         normalize: default: as the model says (a ``Normalize`` module).
+        precision: ``"float32"`` or ``"bfloat16"`` (where native: :mod:`kbert.precision`).
     """
 
     def __init__(self, model: str | os.PathLike | None = None, *, batch_size: int = 32,
-                 max_seq_length: int | None = None, normalize: bool | None = None):
+                 max_seq_length: int | None = None, normalize: bool | None = None, precision: str = "float32"):
         from kbert.checkpoint import load_checkpoint
         from kbert.pipelines import Pipeline
         from kbert.tasks.sentence_embedding.task import SentenceEmbedding
@@ -70,7 +71,7 @@ class Embedder:
         self.task = SentenceEmbedding(checkpoint)
         self.params = {k: v for k, v in (("normalize", normalize), ("max_seq_length", max_seq_length)) if v is not None}
         self.settings = self.task.check_parameters(dict(self.params))  # bad values fail here
-        self.pipeline = Pipeline(self.task, batch_size=batch_size)
+        self.pipeline = Pipeline(self.task, batch_size=batch_size, precision=precision)
         self.name = model_name(model, checkpoint)
 
     @property
@@ -151,11 +152,12 @@ def build_index(model: str | os.PathLike | None, corpus: str | os.PathLike, outp
                 text_columns: Sequence[str | int] | None = None, id_column: str | int | None = None,
                 format: str | None = None, encoding: str = "utf-8", approximate: str | None = None,
                 ivf_lists: int | None = None, batch_size: int = 32, max_seq_length: int | None = None,
-                chunk_size: int = CHUNK_SIZE) -> dict:
+                chunk_size: int = CHUNK_SIZE, precision: str = "float32") -> dict:
     """Embed every document of ``corpus`` with ``model`` and save the index to the folder ``output``.
 
     ``approximate``: ``None`` (exact search), ``"hnsw"`` or ``"ivf"`` (with ``ivf_lists``, default
-    ``sqrt(documents)``: see :mod:`kbert.vector_index`). Returns a JSON-safe summary.
+    ``sqrt(documents)``: see :mod:`kbert.vector_index`). ``precision``: the embedder's (:class:`Embedder`).
+    Returns a JSON-safe summary.
     """
     output = pathlib.Path(output)
     if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / "index.json").is_file())):
@@ -169,7 +171,7 @@ def build_index(model: str | os.PathLike | None, corpus: str | os.PathLike, outp
         check_positive(ivf_lists, "ivf_lists")
     read = dict(text_columns=text_columns, id_column=id_column, format=format, encoding=encoding)
     count = sum(1 for _ in read_corpus(corpus, **read))  # every row checked before anything is embedded
-    embedder = Embedder(model, batch_size=batch_size, max_seq_length=max_seq_length)
+    embedder = Embedder(model, batch_size=batch_size, max_seq_length=max_seq_length, precision=precision)
     index = VectorIndex(embedder.dimension, kind=approximate or "exact", metric="cosine", ivf_lists=ivf_lists,
                         model={**embedder.describe(), "corpus": str(pathlib.Path(corpus).resolve()),
                                "text_columns": [str(c) for c in text_columns or ["text"]]})

@@ -43,3 +43,27 @@ def float32_outputs(model: keras.Model) -> keras.Model:
     cast = {name: keras.layers.Activation("linear", dtype="float32", name=f"{name}_float32")(tensor)
             for name, tensor in named.items()}
     return keras.Model(model.input, cast if isinstance(outputs, dict) else cast["output"], name=model.name)
+
+
+class Float32Softmax(keras.layers.Softmax):
+    """A softmax computed in float32 whatever the layer's compute dtype, its result cast back to it."""
+
+    def call(self, inputs, mask=None):
+        return keras.ops.cast(super().call(keras.ops.cast(inputs, "float32"), mask), self.compute_dtype)
+
+
+def float32_softmax(model: keras.Model) -> keras.Model:
+    """``model`` with the attention softmax of each ``keras.layers.MultiHeadAttention`` in float32.
+
+    Under a mixed policy Keras computes a ``MultiHeadAttention``'s softmax in float16 / bfloat16 whenever the
+    layer has attention dropout (its fused ``dot_product_attention`` path, taken without dropout, already
+    uses float32). Layer normalization needs nothing: ``ops.layer_normalization`` computes its statistics in
+    float32 itself. The layers change in place; the model is returned for chaining.
+    """
+    for layer in model._flatten_layers(include_self=False):
+        softmax = getattr(layer, "_softmax", None)
+        if isinstance(layer, keras.layers.MultiHeadAttention) and type(softmax) is keras.layers.Softmax:
+            locked, layer._tracker.locked = layer._tracker.locked, False  # a built layer refuses new sub-layers
+            layer._softmax = Float32Softmax(axis=softmax.axis, dtype=softmax.dtype_policy, name=softmax.name)
+            layer._tracker.locked = locked
+    return model
