@@ -1,0 +1,149 @@
+"""bfloat16 inference vs float32 and ONNX Runtime (float32 and dynamic int8), side by side in one run.
+
+The model: all-MiniLM-L6-v2 fine-tuned by ``kbert train`` on the first ``--train-n`` SST-2 training sentences
+(one epoch, as pipelines/sst2.toml; written once under the system temp folder's ``kbert-bench`` and reused).
+Held out: SST-2 training rows 60,000-60,871 (872 sentences, the size of GLUE's dev set, which
+../shared/data does not ship; pipelines/sst2.toml evaluates on the same rows). For each of kbert float32,
+kbert bfloat16, ONNX Runtime float32 and ONNX Runtime int8 (torch.onnx export + onnxruntime.quantization
+quantize_dynamic, in .venv-ref: benchmarks/ort_inference.py) it prints throughput (examples/s over the
+held-out sentences, tokenization to labels, batch 32, length-sorted batches on both sides), accuracy, and how
+often the labels equal the same runtime's float32 labels.
+
+kbert bfloat16 runs only where the machine has native bfloat16 (avx512_bf16 / amx_bf16 or a GPU:
+kbert.precision); elsewhere its row says "refused", or with ``--emulated`` it runs through TensorFlow's
+bfloat16 emulation, labelled so: its quality figures hold, its speed means nothing.
+Rounds alternate the sides (kbert float32, kbert bfloat16, ONNX Runtime float32 and int8, then again); the
+figures are each side's best round. Other work on the machine moves them: compare ratios from one run.
+
+    .venv/bin/python benchmarks/bench_bfloat16.py [--rounds 3] [--train-n 2000] [--emulated] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from common import REFERENCE_PYTHON, ROOT, data_dir, run_reference, written_once  # noqa: E402
+
+HELD_OUT = (60_000, 60_872)  # rows of sst2/train.tsv after the header
+
+
+def sst2_rows(start: int, stop: int) -> tuple[list[str], list[str]]:
+    path = data_dir() / "sst2" / "train.tsv"
+    if not path.is_file():
+        sys.exit(f"{path} not found: the benchmark needs ../shared/data (or $KBERT_DATA)")
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").split("\n")[1:][start:stop]]
+    return [text for text, _ in rows], [label.strip() for _, label in rows]
+
+
+def fine_tuned_minilm(train_n: int) -> pathlib.Path:
+    """MiniLM fine-tuned on SST-2 train[:train_n] by ``kbert train`` (written once, reused after)."""
+    dest = pathlib.Path(tempfile.gettempdir()) / "kbert-bench" / f"minilm-sst2-train{train_n}"
+    if (dest / "config.json").is_file():
+        return dest
+
+    def train(partial: pathlib.Path):
+        print(f"fine-tuning MiniLM on {train_n} SST-2 sentences (once) ...", flush=True)
+        argv = [sys.executable, "-m", "kbert", "train", "--model", "minilm", "--train",
+                f"{data_dir() / 'sst2' / 'train.tsv'}[:{train_n}]", "--output", str(partial), "--epochs", "1",
+                "--batch-size", "32", "--learning-rate", "5e-5", "--warmup", "0.1", "--max-length", "128", "--quiet"]
+        subprocess.run(argv, check=True, cwd=ROOT)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return written_once(dest, train)
+
+
+def time_kbert(pipe, texts) -> tuple[float, list[str]]:
+    start = time.perf_counter()
+    out = pipe(texts)
+    return time.perf_counter() - start, [r["label"] for r in out]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--train-n", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads of both sides (default: theirs)")
+    parser.add_argument("--emulated", action="store_true",
+                        help="without native bfloat16, run it emulated (quality only; its speed means nothing)")
+    args = parser.parse_args()
+    if not REFERENCE_PYTHON.exists():
+        sys.exit(f"{REFERENCE_PYTHON} missing: run `make reference-env` (onnx and onnxruntime included)")
+    model = fine_tuned_minilm(args.train_n)
+    texts, gold = sst2_rows(*HELD_OUT)
+
+    import kbert  # first: it silences TensorFlow's start-up lines
+    import tensorflow as tf
+    from kbert.errors import UnsupportedPrecisionError
+    from kbert.precision import ALLOW_EMULATED_ENV, native_bfloat16
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    native = native_bfloat16()
+    pipes, bf16_note = {}, f"native ({native})" if native else None
+    pipes["kbert float32"] = kbert.pipeline("text-classification", model=model, batch_size=args.batch_size)
+    try:
+        pipes["kbert bfloat16"] = kbert.pipeline("text-classification", model=model, batch_size=args.batch_size,
+                                                 precision="bfloat16")
+    except UnsupportedPrecisionError:
+        if args.emulated:
+            os.environ[ALLOW_EMULATED_ENV] = "1"
+            pipes["kbert bfloat16"] = kbert.pipeline("text-classification", model=model,
+                                                     batch_size=args.batch_size, precision="bfloat16")
+            bf16_note = "EMULATED (no avx512_bf16 / amx_bf16, no GPU): quality only, its speed means nothing"
+        else:
+            bf16_note = "refused: no native bfloat16 (no avx512_bf16 / amx_bf16 flag, no GPU); --emulated for quality"
+    for pipe in pipes.values():
+        pipe(texts[:64])  # warm-up: trace the forward pass
+
+    seconds = {name: [] for name in [*pipes, "ONNX Runtime float32", "ONNX Runtime int8"]}
+    labels = {}
+    onnx_dir = model / "onnx"
+    request = {"model": str(model), "texts": texts, "batch_size": args.batch_size, "onnx_dir": str(onnx_dir),
+               "rounds": 1, "threads": args.threads}
+    for round_ in range(args.rounds):
+        for name, pipe in pipes.items():
+            took, labels[name] = time_kbert(pipe, texts)
+            seconds[name].append(took)
+        ort = run_reference("ort_inference.py", request)
+        for key, name in (("fp32", "ONNX Runtime float32"), ("int8", "ONNX Runtime int8")):
+            seconds[name] += ort[key]["seconds"]
+            labels[name] = ort[key]["labels"]
+        print(f"round {round_ + 1}: " + ", ".join(f"{n} {len(texts) / s[-1]:.1f} ex/s" for n, s in seconds.items()),
+              flush=True)
+
+    reference = {"kbert bfloat16": "kbert float32", "ONNX Runtime int8": "ONNX Runtime float32"}
+    rows = []
+    for name in seconds:
+        if name not in labels:
+            continue
+        same = labels.get(reference.get(name, name))
+        rows.append({"runtime": name, "examples_per_second": round(len(texts) / min(seconds[name]), 1),
+                     "accuracy": round(100 * sum(p == g for p, g in zip(labels[name], gold)) / len(gold), 2),
+                     "labels_equal_to_float32": round(100 * sum(a == b for a, b in zip(labels[name], same))
+                                                      / len(same), 2)})
+    base = rows[0]["examples_per_second"]
+    print(f"\nSST-2 held-out rows {HELD_OUT[0]}-{HELD_OUT[1] - 1} ({len(texts)} sentences), MiniLM fine-tuned on "
+          f"{args.train_n}; batch {args.batch_size}; best of {args.rounds} alternating rounds; "
+          f"onnxruntime {ort['onnxruntime']}, TF {tf.__version__}")
+    print(f"{'runtime':24} {'ex/s':>8} {'vs kbert fp32':>14} {'accuracy %':>11} {'labels = fp32 %':>16}")
+    for row in rows:
+        print(f"{row['runtime']:24} {row['examples_per_second']:8.1f} {row['examples_per_second'] / base:13.2f}x "
+              f"{row['accuracy']:11.2f} {row['labels_equal_to_float32']:16.2f}")
+    both = [a == b for a, b in zip(labels["kbert float32"], labels["ONNX Runtime float32"])]
+    print(f"kbert float32 and ONNX Runtime float32: labels equal on {100 * sum(both) / len(both):.2f} %")
+    print(f"kbert bfloat16: {bf16_note}")
+    print(json.dumps({"rows": rows, "bfloat16": bf16_note}))
+
+
+if __name__ == "__main__":
+    main()
