@@ -126,3 +126,15 @@ def test_bfloat16_export_keeps_float32_outputs_and_serves_in_bare_tensorflow(tmp
     np.testing.assert_allclose(got["score"], [r[0]["score"] for r in want], atol=1e-3)
     metadata = json.loads((version / "assets.extra" / "kbert.json").read_text())
     assert metadata["precision"] == "bfloat16"
+
+
+@pytest.mark.skipif(precision.native_bfloat16() is not None, reason="this machine runs bfloat16 natively")
+@pytest.mark.parametrize("command", [["embed", "--input", "texts.txt", "--output", "v.npy"],
+                                     ["export", "--output", "saved"]])  # index: as embed (one line of cli.py)
+def test_embed_and_export_take_the_precision_flag(tmp_path, command):
+    (tmp_path / "texts.txt").write_text("I love Paris\n")
+    argv = [sys.executable, "-m", "kbert", *command, "--model", str(MODEL), "--precision", "bfloat16"]
+    env = dict({k: v for k, v in os.environ.items() if k != precision.ALLOW_EMULATED_ENV}, TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=str(ROOT))
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert done.returncode == 2 and "--precision='bfloat16' needs native bfloat16" in done.stderr, done.stderr[-2000:]
