@@ -11,9 +11,9 @@ to TF 1 Keras models; ~0.07 s with its array-API helpers) and PIL (by ``keras.ut
 
 :func:`hidden` makes packages unimportable while its block runs, so those features stay off in this
 process (they raise ImportError if called). The command line hides :data:`KERAS_EXTRAS` only while
-TensorFlow starts (a command that needs scikit-learn, matplotlib or scipy later, through Keras Tuner, seqeval,
-kbert's correlation metrics or ``evaluate --plots``, imports it as usual) and :data:`NEVER_USED` for the whole command. ``import kbert``
-hides nothing: a user's Keras and keras-hub stay whole.
+TensorFlow starts (a command that needs scikit-learn, matplotlib or scipy later, through Keras Tuner,
+seqeval, kbert's correlation metrics or ``evaluate --plots``, imports it as usual) and :data:`NEVER_USED`
+for the whole command. ``import kbert`` hides nothing: a user's Keras and keras-hub stay whole.
 
 Example:
     >>> with hidden(("no_such_kbert_module",)):
