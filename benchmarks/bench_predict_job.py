@@ -25,6 +25,19 @@ batching + postprocessing, writing the lines, exit.
     .venv/bin/python benchmarks/bench_predict_job.py [--sizes 1,512] [--repeats 3] [--large] [--train]
 
 ``--large`` adds the 10,000-sentence job (~1-2 min per run).
+
+Notes (2026-12-07, 2-core AMD EPYC with AVX2 only, shared: load average 5-6 throughout, so absolute
+figures are 3-5x a quiet machine's and torch's threads suffer more than TF's; compare phases, not ratios):
+- Expected: that start-up beyond `import tensorflow` was modules predict does not need (scikit-learn,
+  matplotlib, TFDS, FAISS, keras-tuner). Got: those were already kept out (kbert/lean_imports.py, lazy
+  imports); still imported were scipy (TF's legacy tf.keras) and PIL (Keras's image utilities), ~0.1 s,
+  now hidden too. The rest is TensorFlow's own import (~40 % of the 512-sentence job; its __internal__ API
+  ~70 % of that), tracing the forward pass (~1,000 ops of Python graph construction: as long as 15 batches
+  of 32), building the model (half that) and the tokenizer (~0.6 s).
+- A cached forward-only SavedModel (tf.saved_model.save of the traced forward + variables) loaded in
+  2.9-4.0 s + 1.0-1.8 s first call against build 1.6 + assign 0.4 + trace 3.4-4.1 + first call 1.4-1.5 s
+  (same load, outputs bit-identical), but saving it took ~15 s: the first run of a checkpoint would pay that.
+  Not adopted here.
 """
 
 from __future__ import annotations
