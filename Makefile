@@ -50,6 +50,7 @@ fixtures: $(STAMP) $(REF)/.installed
 bench: $(STAMP) $(REF)/.installed
 	$(PY) benchmarks/bench_inference.py
 	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_predict_job.py
 
 clean:
 	rm -rf $(VENV) $(REF) build *.egg-info

@@ -35,3 +35,20 @@ def test_predict_skips_the_last_collection_only_as_the_process_command(argv, fro
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"frozen {frozen}" in done.stderr
+
+
+# Packages no `kbert predict` uses: what Keras imports at start-up for its scikit-learn wrappers and plots,
+# TensorFlow's legacy tf.keras for scipy.sparse inputs, Keras's image utilities (PIL), keras-hub for Kaggle
+# presets; and kbert's own optional features (Keras Tuner, TFDS, FAISS, seqeval) that predict must not pull in.
+NOT_FOR_PREDICT = ("sklearn", "matplotlib", "scipy", "PIL", "kagglehub", "keras_tuner", "tensorflow_datasets", "faiss",
+                   "seqeval")
+
+
+def test_predict_imports_none_of_the_packages_it_does_not_use():
+    code = (f"import sys\nfrom kbert.cli import main\nassert main(['predict', '--model', '{TINY}', 'hi']) == 0\n"
+            f"print('loaded', sorted({{m.partition('.')[0] for m in sys.modules}} & set({NOT_FOR_PREDICT!r})), "
+            f"file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"label"' in done.stdout
+    assert "loaded []" in done.stderr, done.stderr[-500:]
