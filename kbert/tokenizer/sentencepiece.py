@@ -99,6 +99,8 @@ class SentencePieceTokenizer(SubwordTokenizer):
         pre_normalizer: ALBERT's normalisation before the charsmap.
         strip_right: trailing white space is dropped (``tokenizers``' ``Strip``, as the converter of XLM-RoBERTa
             writes it); ALBERT's normaliser has none: trailing spaces become one last ``▁`` there.
+        strip_left: leading white space is dropped too (DeBERTa-v2's ``Strip()``): the first piece starts at the
+            first character after it.
         model_max_length: default ``max_length`` of :meth:`encode`, special tokens included.
     """
 
@@ -110,7 +112,7 @@ class SentencePieceTokenizer(SubwordTokenizer):
                  pad_token: str = "<pad>", unk_token: str = "<unk>", mask_token: str = "[MASK]",
                  added_tokens: Sequence[AddedToken] | None = None, pre_normalizer: PreNormalizer = PreNormalizer(),
                  mask_normalized: bool = False, strip_right: bool = True, model_max_length: int = 512,
-                 name: str | None = None):
+                 strip_left: bool = False, name: str | None = None):
         super().__init__(name=name)
         import tensorflow_text as tf_text  # registers the SentencePiece ops (also needed to load an export)
 
@@ -129,6 +131,7 @@ class SentencePieceTokenizer(SubwordTokenizer):
         self.model_max_length = int(model_max_length)
         self.pre_normalizer = pre_normalizer
         self.strip_right = bool(strip_right)
+        self.strip_left = bool(strip_left)
         if added_tokens is None:
             added_tokens = [AddedToken(t, index[t], lstrip=t == mask_token, normalized=t == mask_token and mask_normalized)
                             for t in dict.fromkeys((cls_token, sep_token, pad_token, unk_token, mask_token)) if t in index]
@@ -171,15 +174,16 @@ class SentencePieceTokenizer(SubwordTokenizer):
                         template: str = "token_types", cls_token: str = "[CLS]", sep_token: str = "[SEP]",
                         pad_token: str = "<pad>", unk_token: str = "<unk>", mask_token: str = "[MASK]",
                         lowercase: bool = False, keep_accents: bool = True, replace_quotes: bool = False,
-                        mask_normalized: bool = False, strip_right: bool = True, max_position_embeddings: int | None = None, positions_offset: int = 0
-                        ) -> "SentencePieceTokenizer":
+                        mask_normalized: bool = False, strip_right: bool = True, max_position_embeddings: int | None = None, positions_offset: int = 0,
+                        strip_left: bool = False, append_mask: bool = False) -> "SentencePieceTokenizer":
         """The tokenizer of a Hugging Face folder, as transformers' fast tokenizer decides it.
 
         ``tokenizer.json`` wins when there is one (its vocabulary, normaliser, added tokens and template);
         else ``model_file`` (``sentencepiece.bpe.model`` with ``fairseq_ids``, ``spiece.model``) with the family's
         defaults given here, which ``tokenizer_config.json`` (``do_lower_case``, ``keep_accents``, special tokens,
         ``model_max_length``) overrides. ``model_max_length`` is at most ``max_position_embeddings -
-        positions_offset`` (RoBERTa-style positions start after the padding id).
+        positions_offset`` (RoBERTa-style positions start after the padding id). ``append_mask``: a ``mask_token``
+        the ``.model`` lacks gets the next id (DeBERTa-v3's ``[MASK]``, as its slow tokenizer adds it).
         """
         files = TokenizerFolder.read(folder)
         folder, config = files.path, files.config
@@ -189,11 +193,12 @@ class SentencePieceTokenizer(SubwordTokenizer):
             proto, options = proto_from_tokenizer_json(folder / "tokenizer.json")
             names.update(options.pop("names"))
         elif (folder / model_file).is_file():
-            proto = proto_from_model_file(folder / model_file, fairseq_ids=fairseq_ids, mask_token=names["mask_token"])
+            proto = proto_from_model_file(folder / model_file, fairseq_ids=fairseq_ids, mask_token=names["mask_token"],
+                                          append_mask=append_mask)
             lowercase = bool(config.get("do_lower_case", lowercase))
             keep_accents = bool(config.get("keep_accents", keep_accents))
             options = {"template": template, "added_tokens": None, "mask_normalized": mask_normalized,
-                       "strip_right": strip_right,
+                       "strip_right": strip_right, "strip_left": strip_left,
                        "pre_normalizer": PreNormalizer(
                 replace_quotes=replace_quotes, strip_accents=not keep_accents, lowercase=lowercase)}
         else:
@@ -234,7 +239,10 @@ class SentencePieceTokenizer(SubwordTokenizer):
         removed = tf.equal(self._lengths.lookup(x), 0) & ~space
         marks = _member(x, self._marks)  # stripped with the accents (ALBERT); else no code point is in _marks
         tail = _trailing(x, unit, white | space | removed | marks) & ~added
-        keep = tf.reshape(tf.where(~added & ~tail if self.strip_right else ~added), [-1])
+        keep = ~added & ~tail if self.strip_right else ~added
+        if self.strip_left:
+            keep &= ~_leading(x, unit, white)
+        keep = tf.reshape(tf.where(keep), [-1])
         tx, tpos, tunit = (tf.gather(t, keep) for t in (x, pos, unit))
         if self.pre_normalizer.active:
             tx, tpos, tunit = self._pre_normalize(tx, tpos, tunit)
@@ -463,6 +471,14 @@ def _trailing(x: tf.Tensor, unit: tf.Tensor, strippable: tf.Tensor) -> tf.Tensor
     return strippable & (index > tf.gather(last_solid, unit))
 
 
+def _leading(x: tf.Tensor, unit: tf.Tensor, strippable: tf.Tensor) -> tf.Tensor:
+    """The characters of each unit before its first non-``strippable`` one."""
+    index = tf.range(tf.size(x))
+    solid = tf.where(strippable, tf.size(x), index)
+    first_solid = tf.math.unsorted_segment_min(solid, unit, tf.reduce_max(tf.concat([unit, [-1]], 0)) + 1)
+    return strippable & (index < tf.gather(first_solid, unit))
+
+
 def _shifted(t: tf.Tensor, fill) -> tf.Tensor:
     """``t`` moved one place right, ``fill`` first (``out[j] = t[j - 1]``); empty stays empty."""
     return tf.concat([tf.fill([tf.minimum(tf.size(t), 1)], tf.cast(fill, t.dtype)), t[:-1]], axis=0)
@@ -576,14 +592,17 @@ def _parse(model_proto: bytes):
     return proto
 
 
-def proto_from_model_file(path: pathlib.Path, *, fairseq_ids: bool = False, mask_token: str = "<mask>"):
+def proto_from_model_file(path: pathlib.Path, *, fairseq_ids: bool = False, mask_token: str = "<mask>",
+                          append_mask: bool = False):
     """The ``ModelProto`` of a ``.model`` file; with ``fairseq_ids``, renumbered as XLM-RoBERTa's tokenizer does:
     ``<s>`` 0, ``<pad>`` 1, ``</s>`` 2, ``<unk>`` 3, the model's pieces from its id 3 on at id + 1, ``mask_token``
-    last."""
+    last. ``append_mask``: ``mask_token`` appended when the model lacks it."""
     try:
         proto = _parse(pathlib.Path(path).read_bytes())
     except TokenizerError as err:
         raise TokenizerError(f"{path}: {err}") from None
+    if append_mask and not fairseq_ids and mask_token not in {p.piece for p in proto.pieces}:
+        proto.pieces.add(piece=mask_token, type=_CONTROL, score=0.0)
     if not fairseq_ids:
         return proto
     from sentencepiece import sentencepiece_model_pb2
@@ -618,7 +637,7 @@ def proto_from_tokenizer_json(path: pathlib.Path):
     if not isinstance(vocab, list) or not vocab:
         raise TokenizerError(f"{path}: model.vocab must be a non-empty list of [piece, score]")
     unk_id = model.get("unk_id")
-    charsmap, pre, strip_right = b"", {}, False
+    charsmap, pre, strip_right, strip_left = b"", {}, False, False
     steps = _normalizers(data.get("normalizer"))
     for step in steps:
         kind = step.get("type")
@@ -632,11 +651,13 @@ def proto_from_tokenizer_json(path: pathlib.Path):
             pre["lowercase"] = True
         elif kind == "Replace" and step.get("pattern", {}).get("Regex") == " {2,}":
             pass  # SentencePiece's remove_extra_whitespaces
-        elif kind == "Strip" and not step.get("strip_left"):
-            strip_right = True
+        elif kind == "Strip":
+            strip_right, strip_left = bool(step.get("strip_right", True)), bool(step.get("strip_left", True))
         else:
             raise TokenizerError(f"{path}: normalizer {kind!r} is not supported by kbert's SentencePiece tokenizer")
     pre_tokenizer = data.get("pre_tokenizer") or {}
+    if pre_tokenizer.get("type") == "Sequence" and len(pre_tokenizer.get("pretokenizers") or []) == 1:
+        pre_tokenizer = pre_tokenizer["pretokenizers"][0]  # DeBERTa-v2's converter wraps its Metaspace
     if pre_tokenizer.get("type") != "Metaspace" or pre_tokenizer.get("replacement", SPACE) != SPACE:
         raise TokenizerError(f"{path}: pre_tokenizer {pre_tokenizer.get('type')!r} (only Metaspace with ▁ is supported)")
     prepend = pre_tokenizer.get("prepend_scheme", "always" if pre_tokenizer.get("add_prefix_space", True) else "never")
@@ -661,6 +682,7 @@ def proto_from_tokenizer_json(path: pathlib.Path):
     tokens = [AddedToken(t["content"], i, lstrip=bool(t.get("lstrip")), rstrip=bool(t.get("rstrip")),
                          normalized=bool(t.get("normalized"))) for i, t in sorted(added.items())]
     return proto, {"template": template, "names": names, "added_tokens": tokens, "strip_right": strip_right,
+                   "strip_left": strip_left,
                    "pre_normalizer": PreNormalizer(**pre)}
 
 
