@@ -34,7 +34,8 @@ KNOWN_DIVERGENCES = {
 # The SentencePiece families share the tokenizer's own pinned divergences (tests/test_sentencepiece_tokenizer.py):
 # the strings of those that are also in this fixture.
 KNOWN_DIVERGENCES.update({(family, text): why for (name, text), why in SENTENCEPIECE_DIVERGENCES.items()
-                          for family, fixture in (("xlm-roberta", "sp-xlmr"), ("albert", "sp-albert"))
+                          for family, fixture in (("xlm-roberta", "sp-xlmr"), ("albert", "sp-albert"),
+                                                  ("deberta-v2", "sp-xlmr"))
                           if name == fixture and text in STRINGS})
 
 
@@ -58,7 +59,8 @@ def tokenizers():
 def test_the_fixture_holds_the_surprises():
     families = EXPECTED_TOKENS["families"]
     assert {f: families[f]["returns_token_type_ids"] for f in FAMILIES} == \
-        {"distilbert": False, "electra": True, "mpnet": False, "xlm-roberta": False, "albert": True}
+        {"distilbert": False, "electra": True, "mpnet": False, "xlm-roberta": False, "albert": True,
+         "deberta-v2": True}
     pair = families["mpnet"]["pairs"][0]
     assert pair["input_ids"][0] == 0 and pair["input_ids"][-1] == 2 and [2, 2] == pair["input_ids"][
         pair["input_ids"].index(2):pair["input_ids"].index(2) + 2]  # <s> A </s></s> B </s>
@@ -128,7 +130,8 @@ def test_overflow_windows(family, tokenizers):
 
 
 @pytest.mark.parametrize("folder", ["tiny-uncased-cls", "tiny-roberta-cls", "tiny-distilbert-cls", "tiny-electra-cls",
-                                    "tiny-mpnet-cls", "tiny-xlm-roberta-cls", "tiny-albert-cls"])
+                                    "tiny-mpnet-cls", "tiny-xlm-roberta-cls", "tiny-albert-cls",
+                                    "tiny-deberta-v2-cls"])
 def test_every_family_tokenizer_fulfils_the_protocol(folder):
     """Tasks use only kbert.tokenizer.protocol.Tokenizer's members; every family's tokenizer has them all."""
     from kbert.tokenizer.protocol import Tokenizer
@@ -141,6 +144,6 @@ def test_every_family_tokenizer_fulfils_the_protocol(folder):
     # WordPiece words start at letters; GPT-2's pre-tokenizer makes the first of two spaces a word, and a word owns
     # the space before it (transformers' word_ids agree: tests/test_roberta_pipelines.py, align_to_words).
     # SentencePiece collapses the spaces: "▁big" starts at the space before "big" (transformers' offsets: (6, 10)).
-    sentencepiece = folder in ("tiny-xlm-roberta-cls", "tiny-albert-cls")
+    sentencepiece = folder in ("tiny-xlm-roberta-cls", "tiny-albert-cls", "tiny-deberta-v2-cls")
     assert starts == ([[0, 7, 11], []] if tok.word_aware else [[0, 6, 10], []] if sentencepiece
                       else [[0, 5, 6, 10], []])

@@ -239,9 +239,17 @@ class SentencePieceTokenizer(SubwordTokenizer):
         removed = tf.equal(self._lengths.lookup(x), 0) & ~space
         marks = _member(x, self._marks)  # stripped with the accents (ALBERT); else no code point is in _marks
         tail = _trailing(x, unit, white | space | removed | marks) & ~added
-        keep = ~added & ~tail if self.strip_right else ~added
+        soft_tail, lead = tail, tf.zeros_like(added)  # soft_tail: what may end in one last ▁ (no Strip after it)
         if self.strip_left:
-            keep &= ~_leading(x, unit, white)
+            # DeBERTa's Strip() runs first, on each call's raw text (the text between added tokens matched in the raw
+            # text): it takes white space off both ends; what the charsmap then makes spaces ends in one last ▁.
+            opens, closes = self._call_ends(pos, first_char, unit_token, num_units)
+            lead = _leading(x, unit, white) & tf.gather(opens, unit) & ~added
+            hard_tail = _trailing(x, unit, white) & tf.gather(closes, unit)
+            soft_tail = _trailing(x, unit, space | removed | marks | hard_tail) & ~hard_tail & ~lead & ~added
+            keep = ~added & ~lead & ~hard_tail
+        else:
+            keep = ~added & ~tail if self.strip_right else ~added
         keep = tf.reshape(tf.where(keep), [-1])
         tx, tpos, tunit = (tf.gather(t, keep) for t in (x, pos, unit))
         if self.pre_normalizer.active:
@@ -273,9 +281,9 @@ class SentencePieceTokenizer(SubwordTokenizer):
         space_pos = tf.gather(pos, tf.maximum(content_start - 1, 0))
         parts.append(_select(split_space, tf.fill([num_units], self.space_id), space_pos, space_pos + 1, units,
                              0 * ones, tf.ones_like(added_unit)))
-        if not self.strip_right:
+        if not self.strip_right or self.strip_left:
             # Without tokenizers' Strip (ALBERT), trailing spaces are one last ▁: at the run's last space.
-            last_space = tf.math.unsorted_segment_max(tf.where(tail & space & ~_crlf(x, unit), tf.range(tf.size(x)), -1), unit,
+            last_space = tf.math.unsorted_segment_max(tf.where(soft_tail & space & ~_crlf(x, unit), tf.range(tf.size(x)), -1), unit,
                                                       num_units)
             has_space = ~added_unit & (last_space >= 0)
             space_at = tf.gather(pos, tf.maximum(last_space, 0))
@@ -287,7 +295,7 @@ class SentencePieceTokenizer(SubwordTokenizer):
         sort = tf.argsort(tf.cast(piece_unit, tf.int64) * (1 << 21) + tf.cast(order, tf.int64), stable=True)
         flat_ids, flat_starts, flat_ends, piece_unit, word_start = (
             tf.gather(t, sort) for t in (flat_ids, flat_starts, flat_ends, piece_unit, word_start))
-        shift = tf.gather(self._leading_removed_shift(x, pos, unit, num_units, first_char, unit_token), piece_unit)
+        shift = tf.gather(self._leading_removed_shift(x, pos, unit, num_units, first_char, unit_token, lead), piece_unit)
         flat_starts, flat_ends = tf.maximum(flat_starts - shift, 0), tf.maximum(flat_ends - shift, 0)
         text_splits = ragged.splits_of_sorted_rows(tf.gather(unit_row, piece_unit), tf.shape(texts)[0])
 
@@ -297,18 +305,33 @@ class SentencePieceTokenizer(SubwordTokenizer):
         return {"ids": per_text(flat_ids), "starts": per_text(flat_starts), "ends": per_text(flat_ends),
                 "word_starts": per_text(word_start)}
 
-    def _leading_removed_shift(self, x, pos, unit, num_units, first_char, unit_token):
+    def _call_ends(self, pos, first_char, unit_token, num_units):
+        """``(U,)`` each: whether a unit of text opens a normaliser call (the text's start, or after an added token
+        matched in the raw text) and whether it closes one (before such a token, or at the text's end)."""
+        raw_token = (unit_token >= 0) & ~tf.gather(self._normalized, tf.maximum(unit_token, 0))
+        row_start = tf.equal(tf.gather(pos, first_char), 0)
+        opens = (row_start | _shifted(raw_token, True)) & (unit_token < 0)
+        next_opens_row = tf.concat([row_start[1:], tf.ones([tf.minimum(num_units, 1)], tf.bool)], axis=0)
+        next_raw = tf.concat([raw_token[1:], tf.ones([tf.minimum(num_units, 1)], tf.bool)], axis=0)
+        return opens, (next_opens_row | next_raw) & (unit_token < 0)
+
+    def _leading_removed_shift(self, x, pos, unit, num_units, first_char, unit_token, stripped=None):
         """``(U,)``: how far ``tokenizers`` shifts the offsets of each unit.
 
         When the text a normaliser is called on starts with characters the charsmap removes (``\\x0b``, a
         stray combining mark), ``tokenizers``' ``Precompiled`` has no character before them to charge their
         removal to and loses it: every later character of that call is aligned that many characters too early.
-        A call spans the text up to the next added token that is matched in the raw text.
+        A call spans the text up to the next added token that is matched in the raw text. ``stripped``: leading
+        characters a ``Strip`` took off before the charsmap ran (DeBERTa), which it does not count.
         """
         n = tf.size(x)
         removed = tf.equal(self._lengths.lookup(x), 0) & ~self._is_space(x)
-        first_kept = tf.math.unsorted_segment_min(tf.where(removed, n, tf.range(n)), unit, num_units)
-        leading = tf.maximum(tf.minimum(first_kept, n) - first_char, 0)  # (U,)
+        if stripped is None:
+            stripped = tf.zeros_like(removed)
+        first_kept = tf.math.unsorted_segment_min(tf.where(removed | stripped, n, tf.range(n)), unit, num_units)
+        begin = tf.math.unsorted_segment_min(tf.where(stripped, n, tf.range(n)), unit, num_units)
+        begin = tf.minimum(tf.maximum(begin, first_char), tf.minimum(first_kept, n))
+        leading = tf.maximum(tf.minimum(first_kept, n) - begin, 0)  # (U,)
         raw_token = (unit_token >= 0) & ~tf.gather(self._normalized, tf.maximum(unit_token, 0))
         previous_raw = _shifted(raw_token, True)
         opens_call = (tf.equal(tf.gather(pos, first_char), 0) | previous_raw) & (unit_token < 0)
