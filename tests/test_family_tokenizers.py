@@ -147,3 +147,18 @@ def test_every_family_tokenizer_fulfils_the_protocol(folder):
     sentencepiece = folder in ("tiny-xlm-roberta-cls", "tiny-albert-cls", "tiny-deberta-v2-cls")
     assert starts == ([[0, 7, 11], []] if tok.word_aware else [[0, 6, 10], []] if sentencepiece
                       else [[0, 5, 6, 10], []])
+
+
+def test_a_deberta_folder_with_only_spm_model_tokenizes_as_transformers_converts_it(tmp_path):
+    """microsoft/deberta-v3-base ships spm.model without tokenizer.json: transformers converts it (Strip() on both
+    sides, [MASK] appended at the next id, [UNK] matched in the normalised text); kbert must give the same."""
+    import shutil
+
+    folder = shutil.copytree(CHECKPOINTS / "tiny-deberta-v2-cls", tmp_path / "deberta")
+    (folder / "tokenizer.json").unlink()
+    expected = EXPECTED_TOKENS["families"]["deberta-v2"]
+    tok = kbert.load_checkpoint(folder).tokenizer
+    assert (tok.pad_id, tok.cls_id, tok.sep_id, tok.unk_id, tok.mask_id) == (0, 1, 2, 3, 1000)
+    got = rows(tok.encode(tf.constant(STRINGS), max_length=100_000), True)
+    mismatches = [STRINGS[i] for i in compared("deberta-v2") if got[i] != expected["single"][i]]
+    assert not mismatches, f"{len(mismatches)} differ, e.g. {mismatches[:5]}"

@@ -95,7 +95,9 @@ class SentencePieceTokenizer(SubwordTokenizer):
             ``B`` and its ``[SEP]`` type 1).
         cls_token, sep_token, pad_token, unk_token, mask_token: special tokens.
         added_tokens: tokens matched literally in the text; default: the special tokens (the mask with ``lstrip``,
-            matched in the normalised text when ``mask_normalized``, as XLM-RoBERTa's ``<mask>``).
+            matched in the normalised text when ``mask_normalized``, as XLM-RoBERTa's ``<mask>``; DeBERTa-v2's
+            ``added_tokens="deberta"``: no lstrip, the unknown token matched in the normalised text, as its slow
+            tokenizer's conversion makes them).
         pre_normalizer: ALBERT's normalisation before the charsmap.
         strip_right: trailing white space is dropped (``tokenizers``' ``Strip``, as the converter of XLM-RoBERTa
             writes it); ALBERT's normaliser has none: trailing spaces become one last ``▁`` there.
@@ -110,7 +112,7 @@ class SentencePieceTokenizer(SubwordTokenizer):
 
     def __init__(self, model_proto: bytes, *, template: str = "token_types", cls_token: str = "[CLS]", sep_token: str = "[SEP]",
                  pad_token: str = "<pad>", unk_token: str = "<unk>", mask_token: str = "[MASK]",
-                 added_tokens: Sequence[AddedToken] | None = None, pre_normalizer: PreNormalizer = PreNormalizer(),
+                 added_tokens: Sequence[AddedToken] | str | None = None, pre_normalizer: PreNormalizer = PreNormalizer(),
                  mask_normalized: bool = False, strip_right: bool = True, model_max_length: int = 512,
                  strip_left: bool = False, name: str | None = None):
         super().__init__(name=name)
@@ -135,6 +137,9 @@ class SentencePieceTokenizer(SubwordTokenizer):
         if added_tokens is None:
             added_tokens = [AddedToken(t, index[t], lstrip=t == mask_token, normalized=t == mask_token and mask_normalized)
                             for t in dict.fromkeys((cls_token, sep_token, pad_token, unk_token, mask_token)) if t in index]
+        elif added_tokens == "deberta":
+            added_tokens = [AddedToken(t, index[t], normalized=t == unk_token)
+                            for t in dict.fromkeys((pad_token, cls_token, sep_token, unk_token, mask_token)) if t in index]
         self.added_tokens = AddedTokenMatcher(list(added_tokens), name="added_tokens")
         serialized = proto.SerializeToString()
         # tensorflow-text's op keeps its model in a kernel-owned resource shared by node name: in a loaded
@@ -175,7 +180,8 @@ class SentencePieceTokenizer(SubwordTokenizer):
                         pad_token: str = "<pad>", unk_token: str = "<unk>", mask_token: str = "[MASK]",
                         lowercase: bool = False, keep_accents: bool = True, replace_quotes: bool = False,
                         mask_normalized: bool = False, strip_right: bool = True, max_position_embeddings: int | None = None, positions_offset: int = 0,
-                        strip_left: bool = False, append_mask: bool = False) -> "SentencePieceTokenizer":
+                        strip_left: bool = False, append_mask: bool = False, added_tokens: str | None = None
+                        ) -> "SentencePieceTokenizer":
         """The tokenizer of a Hugging Face folder, as transformers' fast tokenizer decides it.
 
         ``tokenizer.json`` wins when there is one (its vocabulary, normaliser, added tokens and template);
@@ -183,7 +189,8 @@ class SentencePieceTokenizer(SubwordTokenizer):
         defaults given here, which ``tokenizer_config.json`` (``do_lower_case``, ``keep_accents``, special tokens,
         ``model_max_length``) overrides. ``model_max_length`` is at most ``max_position_embeddings -
         positions_offset`` (RoBERTa-style positions start after the padding id). ``append_mask``: a ``mask_token``
-        the ``.model`` lacks gets the next id (DeBERTa-v3's ``[MASK]``, as its slow tokenizer adds it).
+        the ``.model`` lacks gets the next id (DeBERTa-v3's ``[MASK]``, as its slow tokenizer adds it);
+        ``added_tokens``: ``"deberta"`` for DeBERTa-v2's (see the class), from a ``.model`` only.
         """
         files = TokenizerFolder.read(folder)
         folder, config = files.path, files.config
@@ -197,7 +204,7 @@ class SentencePieceTokenizer(SubwordTokenizer):
                                           append_mask=append_mask)
             lowercase = bool(config.get("do_lower_case", lowercase))
             keep_accents = bool(config.get("keep_accents", keep_accents))
-            options = {"template": template, "added_tokens": None, "mask_normalized": mask_normalized,
+            options = {"template": template, "added_tokens": added_tokens, "mask_normalized": mask_normalized,
                        "strip_right": strip_right, "strip_left": strip_left,
                        "pre_normalizer": PreNormalizer(
                 replace_quotes=replace_quotes, strip_accents=not keep_accents, lowercase=lowercase)}

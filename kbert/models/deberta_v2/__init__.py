@@ -116,7 +116,7 @@ class DebertaV2Family(Family):
         return SentencePieceTokenizer.from_pretrained(
             folder, model_file="spm.model", template="token_types", cls_token="[CLS]", sep_token="[SEP]",
             pad_token="[PAD]", unk_token="[UNK]", mask_token="[MASK]", strip_left=True, strip_right=True,
-            append_mask=True, max_position_embeddings=config.max_position_embeddings)
+            append_mask=True, added_tokens="deberta", max_position_embeddings=config.max_position_embeddings)
 
 
 FAMILY = DebertaV2Family()
