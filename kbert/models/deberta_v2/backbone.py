@@ -8,11 +8,13 @@ inputs/outputs, computing what transformers 4.57 computes:
 - each layer's disentangled attention (:mod:`kbert.models.deberta_v2.attention`): ``c2p``/``p2c`` per
   ``pos_att_type``, log-bucketed relative positions, ``share_att_key``, the ``sqrt(head_dim * factor)`` scale.
 
-Why not keras-hub's ``DebertaV3Backbone``: it hard-codes DeBERTa-v3's choices (``share_att_key``, both ``c2p`` and
-``p2c``, a LayerNorm on the relative embeddings, no token types, no absolute positions, and buckets reaching
-``max_sequence_length`` rather than ``max_relative_positions``), so it cannot load DeBERTa-v2 checkpoints nor v3
-ones whose ``max_relative_positions`` differs from the position table, and it has no inputs for token types.
-These layers follow transformers' config instead, and keep the scores float32 (mixed precision).
+Why not keras-hub's ``DebertaV3Backbone``: with transformers' weights copied in, it matches transformers within
+2e-6 on a deberta-v3-base-style config (``max_relative_positions`` -1), but is off by more than 1.0 when
+``max_relative_positions`` differs from the position table (it log-buckets up to ``max_sequence_length``), and it
+hard-codes DeBERTa-v3's other choices (``share_att_key``, both ``c2p`` and ``p2c``, a LayerNorm on the relative
+embeddings and epsilon 1e-7, no token types, no absolute positions), so it cannot hold DeBERTa-v2 checkpoints; it
+also takes no ``segment_ids`` and returns one tensor, not kbert's output dict. One set of layers that follows
+transformers' config serves every checkpoint instead, and keeps the scores float32 (mixed precision).
 
 Not supported (refused when ``config.json`` is read, :mod:`kbert.models.deberta_v2`): the convolution layer of
 deberta-v2-xlarge (``conv_kernel_size``), an ``embedding_size`` other than ``hidden_size``, ``attention_head_size``
