@@ -7,10 +7,9 @@ The score of query ``i`` and key ``j`` is the content term plus, per ``pos_att_t
 through the layer's own query/key projections (``share_att_key``) or through ``pos_query_proj``/``pos_key_proj``.
 
 Example:
-    >>> import numpy as np
     >>> from keras import ops
     >>> ops.convert_to_numpy(relative_buckets(9, position_buckets=8, max_relative_positions=64))[0].tolist()
-    [0, -1, -2, -3, -4, -5, -5, -6, -6]
+    [0, -1, -2, -3, -4, -5, -5, -5, -5]
 """
 
 from __future__ import annotations

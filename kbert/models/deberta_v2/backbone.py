@@ -26,7 +26,7 @@ Example:
     ...                              intermediate_dim=37, position_buckets=8, max_relative_positions=64)
     >>> out = backbone({"token_ids": np.full((1, 20), 7, "int32"), "segment_ids": np.zeros((1, 20), "int32"),
     ...                 "padding_mask": np.ones((1, 20), "int32")})
-    >>> tuple(out["sequence_output"].shape), backbone.relative_embeddings.embeddings.shape
+    >>> tuple(out["sequence_output"].shape), tuple(backbone.relative_embeddings.embeddings.shape)
     ((1, 20, 32), (16, 32))
 """
 
