@@ -289,9 +289,10 @@ class SentencePieceTokenizer(SubwordTokenizer):
         parts.append(_select(split_space, tf.fill([num_units], self.space_id), space_pos, space_pos + 1, units,
                              0 * ones, tf.ones_like(added_unit)))
         if not self.strip_right or self.strip_left:
-            # Without tokenizers' Strip (ALBERT), trailing spaces are one last ▁: at the run's last space.
-            last_space = tf.math.unsorted_segment_max(tf.where(soft_tail & space & ~_crlf(x, unit), tf.range(tf.size(x)), -1), unit,
-                                                      num_units)
+            # Without tokenizers' Strip (ALBERT), or with one before the charsmap (DeBERTa), trailing spaces are one
+            # last ▁: at the run's last space.
+            last_space = tf.math.unsorted_segment_max(
+                tf.where(soft_tail & space & ~_crlf(x, unit), tf.range(tf.size(x)), -1), unit, num_units)
             has_space = ~added_unit & (last_space >= 0)
             space_at = tf.gather(pos, tf.maximum(last_space, 0))
             parts.append(_select(has_space, tf.fill([num_units], self.space_id), space_at, space_at + 1, units,
