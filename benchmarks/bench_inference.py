@@ -11,6 +11,7 @@ Prints examples/s, the ratio and how often the outputs agree; speed is measured 
 
     .venv/bin/python benchmarks/bench_inference.py [--task token-classification] [--n N] [--batch-size 32] [--xla]
     .venv/bin/python benchmarks/bench_inference.py --family distilbert    # the DistilBERT row (1,024 SST-2)
+    .venv/bin/python benchmarks/bench_inference.py --family deberta-v3    # the DeBERTa-v3-base row (common.py)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     REFERENCE_PYTHON,
+    deberta_classifier,
     distilbert_classifier,
     minilm_classifier,
     run_reference,
@@ -33,7 +35,9 @@ from common import (  # noqa: E402
     wnut17_sentences,
 )
 
-FAMILIES = {"minilm": "all-MiniLM-L6-v2", "distilbert": "DistilBERT (distilbert-base-uncased shapes, random weights)"}
+FAMILIES = {"minilm": "all-MiniLM-L6-v2", "distilbert": "DistilBERT (distilbert-base-uncased shapes, random weights)",
+            "deberta-v3": "DeBERTa-v3 (deberta-v3-base shapes, random weights)"}
+CLASSIFIERS = {"distilbert": distilbert_classifier, "deberta-v3": deberta_classifier}
 
 NER_OPTIONS = {"aggregation_strategy": "simple"}
 
@@ -87,12 +91,12 @@ def main():
     parser.add_argument("--xla", action="store_true", help="also time kbert with XLA")
     args = parser.parse_args()
     ner = args.task == "token-classification"
-    if args.family == "distilbert" and (ner or args.model):
-        parser.error("--family distilbert is the text-classification row and brings its own checkpoint")
+    if args.family in CLASSIFIERS and (ner or args.model):
+        parser.error(f"--family {args.family} is a text-classification row and brings its own checkpoint")
     texts = wnut17_sentences(args.n) if ner else sst2_sentences(args.n or 1024)
     with tempfile.TemporaryDirectory() as tmp:
-        if args.family == "distilbert":
-            model_dir = distilbert_classifier()
+        if args.family in CLASSIFIERS:
+            model_dir = CLASSIFIERS[args.family]()
         else:
             model_dir = args.model or minilm_classifier(pathlib.Path(tmp) / "minilm",
                                                         "minilm-ner-head" if ner else "minilm-sentiment-head")

@@ -11,6 +11,7 @@ included): throughput and time compare, accuracy does not (random weights).
     .venv/bin/python benchmarks/bench_training.py [--n 4000] [--seeds 42 43 44] [--jit-compile auto|true|false] [--skip-hf | --skip-kbert]
     .venv/bin/python benchmarks/bench_training.py --skip-hf --n 1000 --precision mixed_bfloat16   # --precision / --xla
     .venv/bin/python benchmarks/bench_training.py --family distilbert    # the DistilBERT row
+    .venv/bin/python benchmarks/bench_training.py --family deberta-v3    # the DeBERTa-v3-base row
 
 Mixed precision and XLA on this 2-core CPU: see benchmarks/TRAINING_NOTES.md (expected, measured).
 """
@@ -27,16 +28,19 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import EXCLUDED_STEPS, data_dir, distilbert_classifier, fit_rates, run_reference, step_clock  # noqa: E402
+from common import (EXCLUDED_STEPS, data_dir, deberta_classifier, distilbert_classifier, fit_rates,  # noqa: E402
+                    run_reference, step_clock)
 
 HYPER = dict(epochs=1, batch_size=32, learning_rate=5e-5, warmup=0.1, weight_decay=0.01, max_length=128, seed=42)
-FAMILIES = {"minilm": "all-MiniLM-L6-v2", "distilbert": "DistilBERT (distilbert-base-uncased shapes, random weights)"}
+FAMILIES = {"minilm": "all-MiniLM-L6-v2", "distilbert": "DistilBERT (distilbert-base-uncased shapes, random weights)",
+            "deberta-v3": "DeBERTa-v3 (deberta-v3-base shapes, random weights)"}
+CLASSIFIERS = {"distilbert": distilbert_classifier, "deberta-v3": deberta_classifier}
 
 
 def family_model(family: str) -> tuple[str, dict]:
     """The checkpoint folder of a family and kbert.train's extra options for it."""
-    if family == "distilbert":  # its head names the SST-2 labels 0/1 NEGATIVE/POSITIVE (rows 0/1 on both sides)
-        return str(distilbert_classifier()), {"label_names": {"0": "NEGATIVE", "1": "POSITIVE"}}
+    if family in CLASSIFIERS:  # their heads name the SST-2 labels 0/1 NEGATIVE/POSITIVE (rows 0/1 on both sides)
+        return str(CLASSIFIERS[family]()), {"label_names": {"0": "NEGATIVE", "1": "POSITIVE"}}
     from kbert.checkpoint.resolve import default_model_path
 
     return str(default_model_path()), {}
@@ -111,8 +115,8 @@ def main():
         mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
         print(f"{'mean':>5} {mean([h['eval_accuracy'] for _, h, _ in rows]):8.4f} "
               f"{mean([o['accuracy'] for _, _, o in rows]):10.4f}")
-    if args.family == "distilbert":
-        print("accuracy is not comparable: random weights (distilbert-base-uncased's shapes), compare ex/s and fit s")
+    if args.family in CLASSIFIERS:
+        print("accuracy is not comparable: random weights (the base model's shapes), compare ex/s and fit s")
 
 
 if __name__ == "__main__":

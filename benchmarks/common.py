@@ -94,6 +94,19 @@ def distilbert_classifier(cache: pathlib.Path | str | None = None, seed: int = 0
         "hf_make_distilbert.py", {"dest": str(partial), "vocab": str(vocab), "seed": seed}))
 
 
+def deberta_classifier(cache: pathlib.Path | str | None = None, seed: int = 0) -> pathlib.Path:
+    """A random-weight DebertaV2ForSequenceClassification with microsoft/deberta-v3-base's shapes, 2 labels, and a
+    small spm.model tokenizer (hf_make_deberta.py, run once under the reference interpreter; cached as
+    :func:`distilbert_classifier`). For speed only: its outputs mean nothing."""
+    cache = pathlib.Path(cache) if cache is not None else pathlib.Path(tempfile.gettempdir()) / "kbert-bench"
+    dest = cache / f"deberta-v3-base-random-seed{seed}"
+    if (dest / "model.safetensors").is_file() and (dest / "tokenizer.json").is_file():
+        return dest
+    if not REFERENCE_PYTHON.exists():
+        sys.exit(f"{REFERENCE_PYTHON} missing: run `make reference-env` first (it writes the DeBERTa checkpoint)")
+    return written_once(dest, lambda partial: run_reference("hf_make_deberta.py", {"dest": str(partial), "seed": seed}))
+
+
 def written_once(dest: pathlib.Path, write) -> pathlib.Path:
     """``dest``, which ``write(folder)`` fills in a partial folder renamed to ``dest`` at the end: whole or absent,
     an interrupted write never looks finished."""

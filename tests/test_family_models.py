@@ -26,7 +26,7 @@ SPEC = json.loads((EXPECTED / "families_models.json").read_text())
 META = SPEC["models"]
 ARRAYS = np.load(EXPECTED / "families_models.npz")
 TASKS = {"cls": "text-classification", "ner": "token-classification", "qa": "question-answering"}
-FAMILIES = ["distilbert", "electra", "mpnet", "xlm-roberta", "albert"]
+FAMILIES = ["distilbert", "electra", "mpnet", "xlm-roberta", "albert", "deberta-v2"]
 NAMES = list(META)
 CASES = [(name, batch) for name, meta in META.items() for batch in meta["batches"]]
 
@@ -55,8 +55,9 @@ def models():
 def test_the_fixtures_cover_every_family_and_head():
     assert sorted({(m["family"], m["head"]) for m in META.values()}) == \
         sorted((f, h) for f in FAMILIES for h in TASKS)
-    assert {m["family"] for m in META.values() if "token_type_ids" in m["batches"]["single"]} == {"electra", "albert"}
-    assert {m["family"] for m in META.values() if "multilingual" in m["batches"]} == {"xlm-roberta", "albert"}
+    assert {m["family"] for m in META.values() if "token_type_ids" in m["batches"]["single"]} == {"electra", "albert",
+                                                                                             "deberta-v2"}
+    assert {m["family"] for m in META.values() if "multilingual" in m["batches"]} == {"xlm-roberta", "albert", "deberta-v2"}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -101,7 +102,9 @@ def test_saving_reproduces_the_transformers_written_tensors(name, models, tmp_pa
 # The SentencePiece families on one head each, for time (each run starts torch): the saving test above already
 # compares every head's tensors with transformers'; these confirm transformers computes the same logits from them.
 LIVE = [f"tiny-{family}-{head}" for family in FAMILIES[:3] for head in TASKS] + ["tiny-xlm-roberta-qa",
-                                                                                 "tiny-albert-cls"]
+                                                                                 "tiny-albert-cls",
+                                                                                 "tiny-deberta-v2-cls",
+                                                                                 "tiny-deberta-v2-types"]
 
 
 @pytest.mark.skipif(not REFERENCE_PYTHON.exists(), reason="reference env (.venv-ref) absent: run `make reference-env`")

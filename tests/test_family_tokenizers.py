@@ -34,7 +34,8 @@ KNOWN_DIVERGENCES = {
 # The SentencePiece families share the tokenizer's own pinned divergences (tests/test_sentencepiece_tokenizer.py):
 # the strings of those that are also in this fixture.
 KNOWN_DIVERGENCES.update({(family, text): why for (name, text), why in SENTENCEPIECE_DIVERGENCES.items()
-                          for family, fixture in (("xlm-roberta", "sp-xlmr"), ("albert", "sp-albert"))
+                          for family, fixture in (("xlm-roberta", "sp-xlmr"), ("albert", "sp-albert"),
+                                                  ("deberta-v2", "sp-xlmr"))
                           if name == fixture and text in STRINGS})
 
 
@@ -58,7 +59,8 @@ def tokenizers():
 def test_the_fixture_holds_the_surprises():
     families = EXPECTED_TOKENS["families"]
     assert {f: families[f]["returns_token_type_ids"] for f in FAMILIES} == \
-        {"distilbert": False, "electra": True, "mpnet": False, "xlm-roberta": False, "albert": True}
+        {"distilbert": False, "electra": True, "mpnet": False, "xlm-roberta": False, "albert": True,
+         "deberta-v2": True}
     pair = families["mpnet"]["pairs"][0]
     assert pair["input_ids"][0] == 0 and pair["input_ids"][-1] == 2 and [2, 2] == pair["input_ids"][
         pair["input_ids"].index(2):pair["input_ids"].index(2) + 2]  # <s> A </s></s> B </s>
@@ -128,7 +130,8 @@ def test_overflow_windows(family, tokenizers):
 
 
 @pytest.mark.parametrize("folder", ["tiny-uncased-cls", "tiny-roberta-cls", "tiny-distilbert-cls", "tiny-electra-cls",
-                                    "tiny-mpnet-cls", "tiny-xlm-roberta-cls", "tiny-albert-cls"])
+                                    "tiny-mpnet-cls", "tiny-xlm-roberta-cls", "tiny-albert-cls",
+                                    "tiny-deberta-v2-cls"])
 def test_every_family_tokenizer_fulfils_the_protocol(folder):
     """Tasks use only kbert.tokenizer.protocol.Tokenizer's members; every family's tokenizer has them all."""
     from kbert.tokenizer.protocol import Tokenizer
@@ -141,6 +144,21 @@ def test_every_family_tokenizer_fulfils_the_protocol(folder):
     # WordPiece words start at letters; GPT-2's pre-tokenizer makes the first of two spaces a word, and a word owns
     # the space before it (transformers' word_ids agree: tests/test_roberta_pipelines.py, align_to_words).
     # SentencePiece collapses the spaces: "▁big" starts at the space before "big" (transformers' offsets: (6, 10)).
-    sentencepiece = folder in ("tiny-xlm-roberta-cls", "tiny-albert-cls")
+    sentencepiece = folder in ("tiny-xlm-roberta-cls", "tiny-albert-cls", "tiny-deberta-v2-cls")
     assert starts == ([[0, 7, 11], []] if tok.word_aware else [[0, 6, 10], []] if sentencepiece
                       else [[0, 5, 6, 10], []])
+
+
+def test_a_deberta_folder_with_only_spm_model_tokenizes_as_transformers_converts_it(tmp_path):
+    """microsoft/deberta-v3-base ships spm.model without tokenizer.json: transformers converts it (Strip() on both
+    sides, [MASK] appended at the next id, [UNK] matched in the normalised text); kbert must give the same."""
+    import shutil
+
+    folder = shutil.copytree(CHECKPOINTS / "tiny-deberta-v2-cls", tmp_path / "deberta")
+    (folder / "tokenizer.json").unlink()
+    expected = EXPECTED_TOKENS["families"]["deberta-v2"]
+    tok = kbert.load_checkpoint(folder).tokenizer
+    assert (tok.pad_id, tok.cls_id, tok.sep_id, tok.unk_id, tok.mask_id) == (0, 1, 2, 3, 1000)
+    got = rows(tok.encode(tf.constant(STRINGS), max_length=100_000), True)
+    mismatches = [STRINGS[i] for i in compared("deberta-v2") if got[i] != expected["single"][i]]
+    assert not mismatches, f"{len(mismatches)} differ, e.g. {mismatches[:5]}"

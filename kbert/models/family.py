@@ -134,8 +134,9 @@ class Family:
         """The ``architectures`` name of a head suffix (``"ForTokenClassification"``) in this family."""
         return self.class_prefix + head
 
-    def head_layout(self, head: str) -> HeadLayout:
-        """How this family's ``*<head>`` model lays out its head (``head``: ``"ForSequenceClassification"`` ...)."""
+    def head_layout(self, head: str, config=None) -> HeadLayout:
+        """How this family's ``*<head>`` model lays out its head (``head``: ``"ForSequenceClassification"`` ...);
+        ``config`` for families whose head follows it (DeBERTa's ``pooler_hidden_act``)."""
         return self.heads[head]
 
     def head_dropout(self, config, head: str) -> float:

@@ -187,7 +187,7 @@ class Task:
     @property
     def head_layout(self):
         """How the checkpoint's family lays out this task's head (:class:`~kbert.models.family.HeadLayout`)."""
-        return self.checkpoint.family.head_layout(self.hf_head)
+        return self.checkpoint.family.head_layout(self.hf_head, self.config)
 
     def head_layers(self) -> dict[str, str]:
         """Hugging Face prefix → Keras layer name of every Dense of the head (saved and loaded by these)."""

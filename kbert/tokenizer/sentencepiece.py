@@ -95,10 +95,14 @@ class SentencePieceTokenizer(SubwordTokenizer):
             ``B`` and its ``[SEP]`` type 1).
         cls_token, sep_token, pad_token, unk_token, mask_token: special tokens.
         added_tokens: tokens matched literally in the text; default: the special tokens (the mask with ``lstrip``,
-            matched in the normalised text when ``mask_normalized``, as XLM-RoBERTa's ``<mask>``).
+            matched in the normalised text when ``mask_normalized``, as XLM-RoBERTa's ``<mask>``; DeBERTa-v2's
+            ``added_tokens="deberta"``: no lstrip, the unknown token matched in the normalised text, as its slow
+            tokenizer's conversion makes them).
         pre_normalizer: ALBERT's normalisation before the charsmap.
         strip_right: trailing white space is dropped (``tokenizers``' ``Strip``, as the converter of XLM-RoBERTa
             writes it); ALBERT's normaliser has none: trailing spaces become one last ``▁`` there.
+        strip_left: leading white space is dropped too (DeBERTa-v2's ``Strip()``): the first piece starts at the
+            first character after it.
         model_max_length: default ``max_length`` of :meth:`encode`, special tokens included.
     """
 
@@ -108,9 +112,9 @@ class SentencePieceTokenizer(SubwordTokenizer):
 
     def __init__(self, model_proto: bytes, *, template: str = "token_types", cls_token: str = "[CLS]", sep_token: str = "[SEP]",
                  pad_token: str = "<pad>", unk_token: str = "<unk>", mask_token: str = "[MASK]",
-                 added_tokens: Sequence[AddedToken] | None = None, pre_normalizer: PreNormalizer = PreNormalizer(),
+                 added_tokens: Sequence[AddedToken] | str | None = None, pre_normalizer: PreNormalizer = PreNormalizer(),
                  mask_normalized: bool = False, strip_right: bool = True, model_max_length: int = 512,
-                 name: str | None = None):
+                 strip_left: bool = False, name: str | None = None):
         super().__init__(name=name)
         import tensorflow_text as tf_text  # registers the SentencePiece ops (also needed to load an export)
 
@@ -129,9 +133,13 @@ class SentencePieceTokenizer(SubwordTokenizer):
         self.model_max_length = int(model_max_length)
         self.pre_normalizer = pre_normalizer
         self.strip_right = bool(strip_right)
+        self.strip_left = bool(strip_left)
         if added_tokens is None:
             added_tokens = [AddedToken(t, index[t], lstrip=t == mask_token, normalized=t == mask_token and mask_normalized)
                             for t in dict.fromkeys((cls_token, sep_token, pad_token, unk_token, mask_token)) if t in index]
+        elif added_tokens == "deberta":
+            added_tokens = [AddedToken(t, index[t], normalized=t == unk_token)
+                            for t in dict.fromkeys((pad_token, cls_token, sep_token, unk_token, mask_token)) if t in index]
         self.added_tokens = AddedTokenMatcher(list(added_tokens), name="added_tokens")
         serialized = proto.SerializeToString()
         # tensorflow-text's op keeps its model in a kernel-owned resource shared by node name: in a loaded
@@ -171,7 +179,8 @@ class SentencePieceTokenizer(SubwordTokenizer):
                         template: str = "token_types", cls_token: str = "[CLS]", sep_token: str = "[SEP]",
                         pad_token: str = "<pad>", unk_token: str = "<unk>", mask_token: str = "[MASK]",
                         lowercase: bool = False, keep_accents: bool = True, replace_quotes: bool = False,
-                        mask_normalized: bool = False, strip_right: bool = True, max_position_embeddings: int | None = None, positions_offset: int = 0
+                        mask_normalized: bool = False, strip_right: bool = True, max_position_embeddings: int | None = None, positions_offset: int = 0,
+                        strip_left: bool = False, append_mask: bool = False, added_tokens: str | None = None
                         ) -> "SentencePieceTokenizer":
         """The tokenizer of a Hugging Face folder, as transformers' fast tokenizer decides it.
 
@@ -179,7 +188,9 @@ class SentencePieceTokenizer(SubwordTokenizer):
         else ``model_file`` (``sentencepiece.bpe.model`` with ``fairseq_ids``, ``spiece.model``) with the family's
         defaults given here, which ``tokenizer_config.json`` (``do_lower_case``, ``keep_accents``, special tokens,
         ``model_max_length``) overrides. ``model_max_length`` is at most ``max_position_embeddings -
-        positions_offset`` (RoBERTa-style positions start after the padding id).
+        positions_offset`` (RoBERTa-style positions start after the padding id). ``append_mask``: a ``mask_token``
+        the ``.model`` lacks gets the next id (DeBERTa-v3's ``[MASK]``, as its slow tokenizer adds it);
+        ``added_tokens``: ``"deberta"`` for DeBERTa-v2's (see the class), from a ``.model`` only.
         """
         files = TokenizerFolder.read(folder)
         folder, config = files.path, files.config
@@ -189,11 +200,12 @@ class SentencePieceTokenizer(SubwordTokenizer):
             proto, options = proto_from_tokenizer_json(folder / "tokenizer.json")
             names.update(options.pop("names"))
         elif (folder / model_file).is_file():
-            proto = proto_from_model_file(folder / model_file, fairseq_ids=fairseq_ids, mask_token=names["mask_token"])
+            proto = proto_from_model_file(folder / model_file, fairseq_ids=fairseq_ids, mask_token=names["mask_token"],
+                                          append_mask=append_mask)
             lowercase = bool(config.get("do_lower_case", lowercase))
             keep_accents = bool(config.get("keep_accents", keep_accents))
-            options = {"template": template, "added_tokens": None, "mask_normalized": mask_normalized,
-                       "strip_right": strip_right,
+            options = {"template": template, "added_tokens": added_tokens, "mask_normalized": mask_normalized,
+                       "strip_right": strip_right, "strip_left": strip_left,
                        "pre_normalizer": PreNormalizer(
                 replace_quotes=replace_quotes, strip_accents=not keep_accents, lowercase=lowercase)}
         else:
@@ -234,7 +246,18 @@ class SentencePieceTokenizer(SubwordTokenizer):
         removed = tf.equal(self._lengths.lookup(x), 0) & ~space
         marks = _member(x, self._marks)  # stripped with the accents (ALBERT); else no code point is in _marks
         tail = _trailing(x, unit, white | space | removed | marks) & ~added
-        keep = tf.reshape(tf.where(~added & ~tail if self.strip_right else ~added), [-1])
+        soft_tail, lead = tail, tf.zeros_like(added)  # soft_tail: what may end in one last ▁ (no Strip after it)
+        if self.strip_left:
+            # DeBERTa's Strip() runs first, on each call's raw text (the text between added tokens matched in the raw
+            # text): it takes white space off both ends; what the charsmap then makes spaces ends in one last ▁.
+            opens, closes = self._call_ends(pos, first_char, unit_token, num_units)
+            lead = _leading(x, unit, white) & tf.gather(opens, unit) & ~added
+            hard_tail = _trailing(x, unit, white) & tf.gather(closes, unit)
+            soft_tail = _trailing(x, unit, space | removed | marks | hard_tail) & ~hard_tail & ~lead & ~added
+            keep = ~added & ~lead & ~hard_tail
+        else:
+            keep = ~added & ~tail if self.strip_right else ~added
+        keep = tf.reshape(tf.where(keep), [-1])
         tx, tpos, tunit = (tf.gather(t, keep) for t in (x, pos, unit))
         if self.pre_normalizer.active:
             tx, tpos, tunit = self._pre_normalize(tx, tpos, tunit)
@@ -265,10 +288,11 @@ class SentencePieceTokenizer(SubwordTokenizer):
         space_pos = tf.gather(pos, tf.maximum(content_start - 1, 0))
         parts.append(_select(split_space, tf.fill([num_units], self.space_id), space_pos, space_pos + 1, units,
                              0 * ones, tf.ones_like(added_unit)))
-        if not self.strip_right:
-            # Without tokenizers' Strip (ALBERT), trailing spaces are one last ▁: at the run's last space.
-            last_space = tf.math.unsorted_segment_max(tf.where(tail & space & ~_crlf(x, unit), tf.range(tf.size(x)), -1), unit,
-                                                      num_units)
+        if not self.strip_right or self.strip_left:
+            # Without tokenizers' Strip (ALBERT), or with one before the charsmap (DeBERTa), trailing spaces are one
+            # last ▁: at the run's last space.
+            last_space = tf.math.unsorted_segment_max(
+                tf.where(soft_tail & space & ~_crlf(x, unit), tf.range(tf.size(x)), -1), unit, num_units)
             has_space = ~added_unit & (last_space >= 0)
             space_at = tf.gather(pos, tf.maximum(last_space, 0))
             parts.append(_select(has_space, tf.fill([num_units], self.space_id), space_at, space_at + 1, units,
@@ -279,7 +303,7 @@ class SentencePieceTokenizer(SubwordTokenizer):
         sort = tf.argsort(tf.cast(piece_unit, tf.int64) * (1 << 21) + tf.cast(order, tf.int64), stable=True)
         flat_ids, flat_starts, flat_ends, piece_unit, word_start = (
             tf.gather(t, sort) for t in (flat_ids, flat_starts, flat_ends, piece_unit, word_start))
-        shift = tf.gather(self._leading_removed_shift(x, pos, unit, num_units, first_char, unit_token), piece_unit)
+        shift = tf.gather(self._leading_removed_shift(x, pos, unit, num_units, first_char, unit_token, lead), piece_unit)
         flat_starts, flat_ends = tf.maximum(flat_starts - shift, 0), tf.maximum(flat_ends - shift, 0)
         text_splits = ragged.splits_of_sorted_rows(tf.gather(unit_row, piece_unit), tf.shape(texts)[0])
 
@@ -289,18 +313,33 @@ class SentencePieceTokenizer(SubwordTokenizer):
         return {"ids": per_text(flat_ids), "starts": per_text(flat_starts), "ends": per_text(flat_ends),
                 "word_starts": per_text(word_start)}
 
-    def _leading_removed_shift(self, x, pos, unit, num_units, first_char, unit_token):
+    def _call_ends(self, pos, first_char, unit_token, num_units):
+        """``(U,)`` each: whether a unit of text opens a normaliser call (the text's start, or after an added token
+        matched in the raw text) and whether it closes one (before such a token, or at the text's end)."""
+        raw_token = (unit_token >= 0) & ~tf.gather(self._normalized, tf.maximum(unit_token, 0))
+        row_start = tf.equal(tf.gather(pos, first_char), 0)
+        opens = (row_start | _shifted(raw_token, True)) & (unit_token < 0)
+        next_opens_row = tf.concat([row_start[1:], tf.ones([tf.minimum(num_units, 1)], tf.bool)], axis=0)
+        next_raw = tf.concat([raw_token[1:], tf.ones([tf.minimum(num_units, 1)], tf.bool)], axis=0)
+        return opens, (next_opens_row | next_raw) & (unit_token < 0)
+
+    def _leading_removed_shift(self, x, pos, unit, num_units, first_char, unit_token, stripped=None):
         """``(U,)``: how far ``tokenizers`` shifts the offsets of each unit.
 
         When the text a normaliser is called on starts with characters the charsmap removes (``\\x0b``, a
         stray combining mark), ``tokenizers``' ``Precompiled`` has no character before them to charge their
         removal to and loses it: every later character of that call is aligned that many characters too early.
-        A call spans the text up to the next added token that is matched in the raw text.
+        A call spans the text up to the next added token that is matched in the raw text. ``stripped``: leading
+        characters a ``Strip`` took off before the charsmap ran (DeBERTa), which it does not count.
         """
         n = tf.size(x)
         removed = tf.equal(self._lengths.lookup(x), 0) & ~self._is_space(x)
-        first_kept = tf.math.unsorted_segment_min(tf.where(removed, n, tf.range(n)), unit, num_units)
-        leading = tf.maximum(tf.minimum(first_kept, n) - first_char, 0)  # (U,)
+        if stripped is None:
+            stripped = tf.zeros_like(removed)
+        first_kept = tf.math.unsorted_segment_min(tf.where(removed | stripped, n, tf.range(n)), unit, num_units)
+        begin = tf.math.unsorted_segment_min(tf.where(stripped, n, tf.range(n)), unit, num_units)
+        begin = tf.minimum(tf.maximum(begin, first_char), tf.minimum(first_kept, n))
+        leading = tf.maximum(tf.minimum(first_kept, n) - begin, 0)  # (U,)
         raw_token = (unit_token >= 0) & ~tf.gather(self._normalized, tf.maximum(unit_token, 0))
         previous_raw = _shifted(raw_token, True)
         opens_call = (tf.equal(tf.gather(pos, first_char), 0) | previous_raw) & (unit_token < 0)
@@ -463,6 +502,14 @@ def _trailing(x: tf.Tensor, unit: tf.Tensor, strippable: tf.Tensor) -> tf.Tensor
     return strippable & (index > tf.gather(last_solid, unit))
 
 
+def _leading(x: tf.Tensor, unit: tf.Tensor, strippable: tf.Tensor) -> tf.Tensor:
+    """The characters of each unit before its first non-``strippable`` one."""
+    index = tf.range(tf.size(x))
+    solid = tf.where(strippable, tf.size(x), index)
+    first_solid = tf.math.unsorted_segment_min(solid, unit, tf.reduce_max(tf.concat([unit, [-1]], 0)) + 1)
+    return strippable & (index < tf.gather(first_solid, unit))
+
+
 def _shifted(t: tf.Tensor, fill) -> tf.Tensor:
     """``t`` moved one place right, ``fill`` first (``out[j] = t[j - 1]``); empty stays empty."""
     return tf.concat([tf.fill([tf.minimum(tf.size(t), 1)], tf.cast(fill, t.dtype)), t[:-1]], axis=0)
@@ -576,14 +623,17 @@ def _parse(model_proto: bytes):
     return proto
 
 
-def proto_from_model_file(path: pathlib.Path, *, fairseq_ids: bool = False, mask_token: str = "<mask>"):
+def proto_from_model_file(path: pathlib.Path, *, fairseq_ids: bool = False, mask_token: str = "<mask>",
+                          append_mask: bool = False):
     """The ``ModelProto`` of a ``.model`` file; with ``fairseq_ids``, renumbered as XLM-RoBERTa's tokenizer does:
     ``<s>`` 0, ``<pad>`` 1, ``</s>`` 2, ``<unk>`` 3, the model's pieces from its id 3 on at id + 1, ``mask_token``
-    last."""
+    last. ``append_mask``: ``mask_token`` appended when the model lacks it."""
     try:
         proto = _parse(pathlib.Path(path).read_bytes())
     except TokenizerError as err:
         raise TokenizerError(f"{path}: {err}") from None
+    if append_mask and not fairseq_ids and mask_token not in {p.piece for p in proto.pieces}:
+        proto.pieces.add(piece=mask_token, type=_CONTROL, score=0.0)
     if not fairseq_ids:
         return proto
     from sentencepiece import sentencepiece_model_pb2
@@ -618,7 +668,7 @@ def proto_from_tokenizer_json(path: pathlib.Path):
     if not isinstance(vocab, list) or not vocab:
         raise TokenizerError(f"{path}: model.vocab must be a non-empty list of [piece, score]")
     unk_id = model.get("unk_id")
-    charsmap, pre, strip_right = b"", {}, False
+    charsmap, pre, strip_right, strip_left = b"", {}, False, False
     steps = _normalizers(data.get("normalizer"))
     for step in steps:
         kind = step.get("type")
@@ -632,11 +682,13 @@ def proto_from_tokenizer_json(path: pathlib.Path):
             pre["lowercase"] = True
         elif kind == "Replace" and step.get("pattern", {}).get("Regex") == " {2,}":
             pass  # SentencePiece's remove_extra_whitespaces
-        elif kind == "Strip" and not step.get("strip_left"):
-            strip_right = True
+        elif kind == "Strip":
+            strip_right, strip_left = bool(step.get("strip_right", True)), bool(step.get("strip_left", True))
         else:
             raise TokenizerError(f"{path}: normalizer {kind!r} is not supported by kbert's SentencePiece tokenizer")
     pre_tokenizer = data.get("pre_tokenizer") or {}
+    if pre_tokenizer.get("type") == "Sequence" and len(pre_tokenizer.get("pretokenizers") or []) == 1:
+        pre_tokenizer = pre_tokenizer["pretokenizers"][0]  # DeBERTa-v2's converter wraps its Metaspace
     if pre_tokenizer.get("type") != "Metaspace" or pre_tokenizer.get("replacement", SPACE) != SPACE:
         raise TokenizerError(f"{path}: pre_tokenizer {pre_tokenizer.get('type')!r} (only Metaspace with ▁ is supported)")
     prepend = pre_tokenizer.get("prepend_scheme", "always" if pre_tokenizer.get("add_prefix_space", True) else "never")
@@ -661,6 +713,7 @@ def proto_from_tokenizer_json(path: pathlib.Path):
     tokens = [AddedToken(t["content"], i, lstrip=bool(t.get("lstrip")), rstrip=bool(t.get("rstrip")),
                          normalized=bool(t.get("normalized"))) for i, t in sorted(added.items())]
     return proto, {"template": template, "names": names, "added_tokens": tokens, "strip_right": strip_right,
+                   "strip_left": strip_left,
                    "pre_normalizer": PreNormalizer(**pre)}
 
 
