@@ -26,7 +26,7 @@ SPEC = json.loads((EXPECTED / "families_models.json").read_text())
 META = SPEC["models"]
 ARRAYS = np.load(EXPECTED / "families_models.npz")
 TASKS = {"cls": "text-classification", "ner": "token-classification", "qa": "question-answering"}
-FAMILIES = ["distilbert", "electra", "mpnet", "xlm-roberta", "albert"]
+FAMILIES = ["distilbert", "electra", "mpnet", "xlm-roberta", "albert", "modernbert"]
 NAMES = list(META)
 CASES = [(name, batch) for name, meta in META.items() for batch in meta["batches"]]
 
@@ -102,6 +102,7 @@ def test_saving_reproduces_the_transformers_written_tensors(name, models, tmp_pa
 # compares every head's tensors with transformers'; these confirm transformers computes the same logits from them.
 LIVE = [f"tiny-{family}-{head}" for family in FAMILIES[:3] for head in TASKS] + ["tiny-xlm-roberta-qa",
                                                                                  "tiny-albert-cls"]
+LIVE += ["tiny-modernbert-qa", "tiny-modernbert-mean"]  # ModernBERT-base's settings; mean pooling and every bias
 
 
 @pytest.mark.skipif(not REFERENCE_PYTHON.exists(), reason="reference env (.venv-ref) absent: run `make reference-env`")

@@ -27,7 +27,7 @@ from test_roberta_pipelines import pipelines, same  # noqa: F401  (pipelines: a 
 CALLS = json.loads((EXPECTED / "families_pipelines.json").read_text())["calls"]
 MODELS = json.loads((EXPECTED / "families_models.json").read_text())["models"]
 CLASSES = {name: meta["class"] for name, meta in MODELS.items()}
-FAMILIES = ["distilbert", "electra", "mpnet", "xlm-roberta", "albert"]
+FAMILIES = ["distilbert", "electra", "mpnet", "xlm-roberta", "albert", "modernbert"]
 SENTENCEPIECE = ["xlm-roberta", "albert"]
 HEADS = {"text-classification": "cls", "token-classification": "ner", "question-answering": "qa"}
 MULTILINGUAL = json.loads((EXPECTED / "families_models.json").read_text())["multilingual"]
@@ -159,7 +159,8 @@ def test_kbert_train_writes_a_folder_of_the_family(family, tmp_path):
 
 
 RETRIEVAL_START = {"distilbert": "tiny-distilbert-cls", "electra": "tiny-electra-cls", "mpnet": "tiny-mpnet-sentence",
-                   "xlm-roberta": "tiny-xlm-roberta-e5", "albert": "tiny-albert-cls"}
+                   "xlm-roberta": "tiny-xlm-roberta-e5", "albert": "tiny-albert-cls",
+                   "modernbert": "tiny-modernbert-cls"}
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -58,7 +58,7 @@ def tokenizers():
 def test_the_fixture_holds_the_surprises():
     families = EXPECTED_TOKENS["families"]
     assert {f: families[f]["returns_token_type_ids"] for f in FAMILIES} == \
-        {"distilbert": False, "electra": True, "mpnet": False, "xlm-roberta": False, "albert": True}
+        {"distilbert": False, "electra": True, "mpnet": False, "xlm-roberta": False, "albert": True, "modernbert": False}
     pair = families["mpnet"]["pairs"][0]
     assert pair["input_ids"][0] == 0 and pair["input_ids"][-1] == 2 and [2, 2] == pair["input_ids"][
         pair["input_ids"].index(2):pair["input_ids"].index(2) + 2]  # <s> A </s></s> B </s>
@@ -67,6 +67,18 @@ def test_the_fixture_holds_the_surprises():
     xlmr = families["xlm-roberta"]["single"][mask]
     assert xlmr["input_ids"][6] == 1001 and xlmr["offsets"][12:14] == [5, 12]  # so did XLM-R's, the last id
     assert families["albert"]["single"][STRINGS.index("[MASK]<mask> [mask]")]["input_ids"][:2] == [2, 4]
+
+
+def test_the_modernbert_fixture_holds_its_surprises():
+    """ModernBERT's tokenizer.json: ``[CLS] A [SEP] B [SEP]``, a ``[MASK]`` that takes the space before it, and
+    offsets left untrimmed by its TemplateProcessing (``Ġwor`` covers " wor"; RoBERTa's would start at "w")."""
+    modern = EXPECTED_TOKENS["families"]["modernbert"]
+    cls, sep, mask = 601, 602, 604  # the five specials follow the 600 BPE tokens
+    pair = modern["pairs"][0]["input_ids"]
+    assert pair[0] == cls and pair[-1] == sep and pair.count(sep) == 2 and sep not in pair[1:pair.index(sep) - 1]
+    row = modern["single"][STRINGS.index("Hello [MASK] world [mask] [Mask]")]
+    at = row["input_ids"].index(mask)
+    assert row["offsets"][2 * at:2 * at + 4] == [5, 12, 12, 16]
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -23,6 +23,7 @@ FAMILY_PACKAGES = {  # config.json model_type -> the package whose FAMILY reads 
     "mpnet": "kbert.models.mpnet",
     "xlm-roberta": "kbert.models.xlm_roberta",
     "albert": "kbert.models.albert",
+    "modernbert": "kbert.models.modernbert",
 }
 
 
