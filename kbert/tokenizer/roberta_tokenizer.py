@@ -341,8 +341,8 @@ def _read_tokenizer_json(path: pathlib.Path, post_processor: str = "RobertaProce
 def _template_specials(post: dict, path) -> tuple[str, str]:
     """``(cls, sep)`` of a ``TemplateProcessing`` whose templates are ``CLS $A SEP`` and ``CLS $A SEP $B SEP``."""
     def shape(template):
-        return [("Sequence", item["Sequence"]["id"]) if "Sequence" in item else ("SpecialToken", item["SpecialToken"]["id"])
-                for item in template or []]
+        return [("Sequence", item["Sequence"]["id"]) if "Sequence" in item
+                else ("SpecialToken", item["SpecialToken"]["id"]) for item in template or []]
 
     try:
         single, pair = shape(post.get("single")), shape(post.get("pair"))

@@ -1,10 +1,10 @@
-"""ModernBERT (answerdotai/ModernBERT-base/-large and their fine-tunes): a pre-norm encoder with rotary positions,
-alternating global and sliding-window attention and GeGLU MLPs (its own layers: :mod:`kbert.models.modernbert.backbone`),
-no token types, a byte-level BPE ``tokenizer.json`` with ``[CLS] A [SEP]`` templates
-(:mod:`kbert.models.modernbert.tokenizer`), and ``ModernBertPredictionHead`` under every task: ``head.dense`` →
-``classifier_activation`` → ``head.norm`` → dropout → ``classifier`` (also for question answering, whose two outputs
-are the start and end logits). Sequence classification pools ``[CLS]`` or the mean of the tokens
-(``classifier_pooling``).
+"""ModernBERT (answerdotai/ModernBERT-base/-large and their fine-tunes): a pre-norm encoder with rotary
+positions, alternating global and sliding-window attention and GeGLU MLPs (its own layers:
+:mod:`kbert.models.modernbert.backbone`), no token types, a byte-level BPE ``tokenizer.json`` with
+``[CLS] A [SEP]`` templates (:mod:`kbert.models.modernbert.tokenizer`), and ``ModernBertPredictionHead`` under
+every task: ``head.dense`` → ``classifier_activation`` → ``head.norm`` → dropout → ``classifier`` (also for
+question answering, whose two outputs are the start and end logits). Sequence classification pools ``[CLS]`` or
+the mean of the tokens (``classifier_pooling``).
 
 The head is the shared :class:`~kbert.models.family.HeadLayout` with two options ModernBERT needs (a LayerNorm after
 the hidden Dense, a Dense without bias) and ``"mean"`` features, so every task builds, saves and loads it as any

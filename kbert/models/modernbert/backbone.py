@@ -1,4 +1,5 @@
-"""The ModernBERT encoder (Hugging Face ``ModernBertModel``) as a keras-hub ``Backbone`` with BertBackbone's inputs/outputs.
+"""The ModernBERT encoder (Hugging Face ``ModernBertModel``) as a keras-hub ``Backbone`` with BertBackbone's
+inputs and outputs.
 
 What it computes, as transformers 4.57 does with ``attn_implementation="eager"``/``"sdpa"`` (its unpadding path is
 for flash-attention only and gives the same numbers):
@@ -59,8 +60,10 @@ class ModernBertLayer(keras.layers.Layer):
                  mlp_bias=False, kernel_initializer=None, **kwargs):
         super().__init__(**kwargs)
         self.num_heads, self.intermediate_dim, self.hidden_act = num_heads, intermediate_dim, hidden_act
-        self.layer_norm_epsilon, self.dropout, self.rope_theta, self.window = layer_norm_epsilon, dropout, rope_theta, window
-        self.use_attn_norm, self.norm_bias, self.attention_bias, self.mlp_bias = attn_norm, norm_bias, attention_bias, mlp_bias
+        self.layer_norm_epsilon, self.dropout = layer_norm_epsilon, dropout
+        self.rope_theta, self.window = rope_theta, window
+        self.use_attn_norm, self.norm_bias = attn_norm, norm_bias
+        self.attention_bias, self.mlp_bias = attention_bias, mlp_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer or hf_initializer())
         self.activation = get_activation(hidden_act)
 
@@ -85,9 +88,8 @@ class ModernBertLayer(keras.layers.Layer):
                              (self.mlp_norm, hidden), (self.wi, hidden), (self.mlp_wo, self.intermediate_dim)):
             if layer is not None:
                 layer.build(tuple(input_shape[:-1]) + (width,))
-        self.attention_dropout = keras.layers.Dropout(self.dropout)
-        self.output_dropout = keras.layers.Dropout(self.dropout)
-        self.mlp_dropout = keras.layers.Dropout(self.dropout)
+        self.attention_dropout, self.output_dropout, self.mlp_dropout = (
+            keras.layers.Dropout(self.dropout, dtype=self.dtype_policy) for _ in range(3))
 
     def call(self, x, padding_mask, training=None):
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
