@@ -43,7 +43,8 @@ def checkpoint():
 
 
 def test_the_fixture_reaches_past_the_local_window(checkpoint):
-    """Layer 1 attends within 4 tokens; the same weights with a window covering every token miss the reference."""
+    """Layer 1 attends within 4 tokens (banded: the batch is longer than twice the window); the same weights with a
+    window covering every token (a masked full attention) miss the reference."""
     inputs, _ = batch()
     assert inputs["padding_mask"].sum(1).max() > 4 * checkpoint.config.extra["local_attention"]
     windows = [layer.window for layer in checkpoint.build_backbone().transformer_layers]
@@ -54,6 +55,25 @@ def test_the_fixture_reaches_past_the_local_window(checkpoint):
         mine.assign(theirs)
     assert hidden_error(backbone) > 1e-3
     assert hidden_error(checkpoint.build_backbone()) < 1e-4
+
+
+@pytest.mark.parametrize("length, half", [(37, 4), (8, 4), (3, 4), (64, 16)])
+def test_banded_attention_equals_the_masked_full_attention(length, half):
+    """Blocks of ``half`` queries against the three blocks around them give what the ``T x T`` masked softmax gives
+    (a padded row included; lengths shorter than a block, and a multiple of it)."""
+    from kbert.models.modernbert.backbone import banded_attention, window_keep
+
+    rng = np.random.default_rng(length)
+    q, k, v = (rng.normal(size=(2, 3, length, 8)).astype("float32") for _ in range(3))
+    mask = np.ones((2, length), "int32")
+    mask[1, length // 2 + 1:] = 0
+    keep = (mask[:, None, None, :] > 0) & np.asarray(window_keep(length, 2 * half))[None, None]
+    scores = np.where(keep, np.einsum("bhqd,bhkd->bhqk", q, k) / np.sqrt(8), -np.inf)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    want = (probs / probs.sum(-1, keepdims=True)) @ v
+    got = np.asarray(banded_attention(q, k, v, mask, half))
+    real = mask.astype(bool)
+    np.testing.assert_allclose(got.transpose(0, 2, 1, 3)[real], want.transpose(0, 2, 1, 3)[real], atol=1e-6)
 
 
 @pytest.mark.parametrize("precision, atol", [("mixed_float16", 2e-2), ("mixed_bfloat16", 2e-1)])
