@@ -140,7 +140,8 @@ def test_overflow_windows(family, tokenizers):
 
 
 @pytest.mark.parametrize("folder", ["tiny-uncased-cls", "tiny-roberta-cls", "tiny-distilbert-cls", "tiny-electra-cls",
-                                    "tiny-mpnet-cls", "tiny-xlm-roberta-cls", "tiny-albert-cls"])
+                                    "tiny-mpnet-cls", "tiny-xlm-roberta-cls", "tiny-albert-cls",
+                                    "tiny-modernbert-cls"])
 def test_every_family_tokenizer_fulfils_the_protocol(folder):
     """Tasks use only kbert.tokenizer.protocol.Tokenizer's members; every family's tokenizer has them all."""
     from kbert.tokenizer.protocol import Tokenizer
