@@ -26,7 +26,7 @@ SPEC = json.loads((EXPECTED / "families_models.json").read_text())
 META = SPEC["models"]
 ARRAYS = np.load(EXPECTED / "families_models.npz")
 TASKS = {"cls": "text-classification", "ner": "token-classification", "qa": "question-answering"}
-FAMILIES = ["distilbert", "electra", "mpnet", "xlm-roberta", "albert", "deberta-v2"]
+FAMILIES = ["distilbert", "electra", "mpnet", "xlm-roberta", "albert", "deberta-v2", "modernbert"]
 NAMES = list(META)
 CASES = [(name, batch) for name, meta in META.items() for batch in meta["batches"]]
 
@@ -105,6 +105,7 @@ LIVE = [f"tiny-{family}-{head}" for family in FAMILIES[:3] for head in TASKS] + 
                                                                                  "tiny-albert-cls",
                                                                                  "tiny-deberta-v2-cls",
                                                                                  "tiny-deberta-v2-types"]
+LIVE += ["tiny-modernbert-qa", "tiny-modernbert-mean"]  # ModernBERT-base's settings; mean pooling and every bias
 
 
 @pytest.mark.skipif(not REFERENCE_PYTHON.exists(), reason="reference env (.venv-ref) absent: run `make reference-env`")

@@ -60,7 +60,7 @@ def test_the_fixture_holds_the_surprises():
     families = EXPECTED_TOKENS["families"]
     assert {f: families[f]["returns_token_type_ids"] for f in FAMILIES} == \
         {"distilbert": False, "electra": True, "mpnet": False, "xlm-roberta": False, "albert": True,
-         "deberta-v2": True}
+         "deberta-v2": True, "modernbert": False}
     pair = families["mpnet"]["pairs"][0]
     assert pair["input_ids"][0] == 0 and pair["input_ids"][-1] == 2 and [2, 2] == pair["input_ids"][
         pair["input_ids"].index(2):pair["input_ids"].index(2) + 2]  # <s> A </s></s> B </s>
@@ -69,6 +69,18 @@ def test_the_fixture_holds_the_surprises():
     xlmr = families["xlm-roberta"]["single"][mask]
     assert xlmr["input_ids"][6] == 1001 and xlmr["offsets"][12:14] == [5, 12]  # so did XLM-R's, the last id
     assert families["albert"]["single"][STRINGS.index("[MASK]<mask> [mask]")]["input_ids"][:2] == [2, 4]
+
+
+def test_the_modernbert_fixture_holds_its_surprises():
+    """ModernBERT's tokenizer.json: ``[CLS] A [SEP] B [SEP]``, a ``[MASK]`` that takes the space before it, and
+    offsets left untrimmed by its TemplateProcessing (``Ġwor`` covers " wor"; RoBERTa's would start at "w")."""
+    modern = EXPECTED_TOKENS["families"]["modernbert"]
+    cls, sep, mask = 601, 602, 604  # the five specials follow the 600 BPE tokens
+    pair = modern["pairs"][0]["input_ids"]
+    assert pair[0] == cls and pair[-1] == sep and pair.count(sep) == 2 and sep not in pair[1:pair.index(sep) - 1]
+    row = modern["single"][STRINGS.index("Hello [MASK] world [mask] [Mask]")]
+    at = row["input_ids"].index(mask)
+    assert row["offsets"][2 * at:2 * at + 4] == [5, 12, 12, 16]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -131,7 +143,7 @@ def test_overflow_windows(family, tokenizers):
 
 @pytest.mark.parametrize("folder", ["tiny-uncased-cls", "tiny-roberta-cls", "tiny-distilbert-cls", "tiny-electra-cls",
                                     "tiny-mpnet-cls", "tiny-xlm-roberta-cls", "tiny-albert-cls",
-                                    "tiny-deberta-v2-cls"])
+                                    "tiny-deberta-v2-cls", "tiny-modernbert-cls"])
 def test_every_family_tokenizer_fulfils_the_protocol(folder):
     """Tasks use only kbert.tokenizer.protocol.Tokenizer's members; every family's tokenizer has them all."""
     from kbert.tokenizer.protocol import Tokenizer

@@ -74,14 +74,14 @@ class Checkpoint:
         """
         if self.architecture(head) not in self.config.architectures:
             return None
-        prefixes = tuple(p + "." for p in self.family.head_layout(head).prefixes)
+        prefixes = tuple(p + "." for p in self.family.head_layout(head, self.config).prefixes)
         found = {name: t for name, t in self.state_dict.items() if name.startswith(prefixes)}
         return found or None
 
     def head_outputs(self, head: str) -> int | None:
         """How many outputs (labels) the trained ``*<head>`` head has; ``None`` without one."""
         tensors = self.trained_head(head)
-        weight = None if tensors is None else tensors.get(self.family.head_layout(head).output + ".weight")
+        weight = None if tensors is None else tensors.get(self.family.head_layout(head, self.config).output + ".weight")
         return None if weight is None else int(weight.shape[0])
 
     def build_backbone(self, *, use_pooler: bool | None = None, dtype=None):

@@ -24,6 +24,7 @@ FAMILY_PACKAGES = {  # config.json model_type -> the package whose FAMILY reads 
     "xlm-roberta": "kbert.models.xlm_roberta",
     "albert": "kbert.models.albert",
     "deberta-v2": "kbert.models.deberta_v2",
+    "modernbert": "kbert.models.modernbert",
 }
 
 

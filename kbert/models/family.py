@@ -37,12 +37,15 @@ class HeadLayout:
     """A task head as a family's ``*For*`` class lays it out.
 
     ``features``: what the head reads: ``"pooled"`` (the backbone's pooler output), ``"first_token"`` (the
-    hidden state of ``[CLS]``/``<s>``) or ``"tokens"`` (every hidden state). ``hidden``: an optional
+    hidden state of ``[CLS]``/``<s>``), ``"mean"`` (the mean of the non-padding hidden states: ModernBERT's
+    ``classifier_pooling="mean"``) or ``"tokens"`` (every hidden state). ``hidden``: an optional
     ``(hf_prefix, activation)`` Dense of the hidden size before the output (RoBERTa's ``classifier.dense``
     with tanh, DistilBERT's ``pre_classifier`` with ReLU, ELECTRA's with GELU). ``output``: the prefix of the
     Dense that gives the logits. ``dropout_first``: dropout before the hidden Dense as well as after it
     (RoBERTa, ELECTRA), or only after it (DistilBERT). ``dropout``: whether the head has dropout at all
-    (``BertForQuestionAnswering`` has none).
+    (``BertForQuestionAnswering`` has none). ``hidden_bias``: whether the hidden Dense has a bias. ``norm``: an
+    optional ``(hf_prefix, epsilon, center)`` LayerNorm after the hidden Dense's activation (ModernBERT's
+    ``head.norm``; ``center``: whether it has a bias).
     """
 
     features: str = "tokens"
@@ -50,11 +53,13 @@ class HeadLayout:
     hidden: tuple[str, str] | None = None
     dropout_first: bool = True
     dropout: bool = True
+    hidden_bias: bool = True
+    norm: tuple[str, float, bool] | None = None
 
     @property
     def prefixes(self) -> tuple[str, ...]:
-        """Hugging Face prefixes of the head's Dense layers, in order (the last gives the logits)."""
-        return ((self.hidden[0],) if self.hidden else ()) + (self.output,)
+        """Hugging Face prefixes of the head's layers, in order (the last gives the logits)."""
+        return ((self.hidden[0],) if self.hidden else ()) + ((self.norm[0],) if self.norm else ()) + (self.output,)
 
 
 TOKEN_HEAD = HeadLayout("tokens", "classifier")
@@ -136,7 +141,9 @@ class Family:
 
     def head_layout(self, head: str, config=None) -> HeadLayout:
         """How this family's ``*<head>`` model lays out its head (``head``: ``"ForSequenceClassification"`` ...);
-        ``config`` for families whose head follows it (DeBERTa's ``pooler_hidden_act``)."""
+        ``config`` (the checkpoint's :class:`~kbert.checkpoint.config.EncoderConfig`), for families whose head
+        depends on it (DeBERTa's ``pooler_hidden_act``; ModernBERT's pooling, biases and epsilon); without it, the
+        :attr:`heads` entry."""
         return self.heads[head]
 
     def head_dropout(self, config, head: str) -> float:

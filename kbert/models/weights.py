@@ -57,12 +57,20 @@ def slot(hf_name, variable, converters=None) -> WeightSlot:
 
 def dense_slots(prefix: str, layer, kind=linear) -> list[WeightSlot]:
     """A Dense / EinsumDense layer saved as ``<prefix>.weight/.bias`` (``kind``: :func:`linear` or
-    :func:`linear_out`)."""
-    kernel_shape = tuple(layer.kernel.shape)
+    :func:`linear_out`); a layer without a bias has only ``<prefix>.weight``."""
+    kernel = [slot(f"{prefix}.weight", layer.kernel, kind(tuple(layer.kernel.shape)))]
+    if layer.bias is None:
+        return kernel
     bias_converters = reshaped(tuple(layer.bias.shape)) if len(layer.bias.shape) > 1 else None
-    return [slot(f"{prefix}.weight", layer.kernel, kind(kernel_shape)),
-            slot(f"{prefix}.bias", layer.bias, bias_converters)]
+    return kernel + [slot(f"{prefix}.bias", layer.bias, bias_converters)]
 
 
 def layer_norm_slots(prefix: str, layer) -> list[WeightSlot]:
-    return [slot(f"{prefix}.weight", layer.gamma), slot(f"{prefix}.bias", layer.beta)]
+    """A LayerNorm saved as ``<prefix>.weight/.bias``; one without an offset (``center=False``) has no bias."""
+    beta = [] if layer.beta is None else [slot(f"{prefix}.bias", layer.beta)]
+    return [slot(f"{prefix}.weight", layer.gamma), *beta]
+
+
+def head_layer_slots(prefix: str, layer) -> list[WeightSlot]:
+    """A task head's layer: a LayerNorm (ModernBERT's ``head.norm``) or a Dense."""
+    return layer_norm_slots(prefix, layer) if hasattr(layer, "gamma") else dense_slots(prefix, layer)

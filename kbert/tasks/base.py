@@ -190,17 +190,17 @@ class Task:
         return self.checkpoint.family.head_layout(self.hf_head, self.config)
 
     def head_layers(self) -> dict[str, str]:
-        """Hugging Face prefix → Keras layer name of every Dense of the head (saved and loaded by these)."""
+        """Hugging Face prefix → Keras layer name of every layer of the head (saved and loaded by these)."""
         if self.hf_head is None:
             return {}
         return {prefix: prefix.replace(".", "_") for prefix in self.head_layout.prefixes}
 
     def head_slots(self, model) -> list:
         """The head's variables with their Hugging Face names, for saving a checkpoint."""
-        from kbert.models.weights import dense_slots
+        from kbert.models.weights import head_layer_slots
 
         return [slot for hf_prefix, layer in self.head_layers().items()
-                for slot in dense_slots(hf_prefix, model.get_layer(layer))]
+                for slot in head_layer_slots(hf_prefix, model.get_layer(layer))]
 
     # --- evaluation ----------------------------------------------------------------------------
     def evaluate_data(self, data, *, read_options: dict, task_options: dict, batch_size: int, max_length: int,
@@ -317,6 +317,9 @@ class Task:
             features = outputs["pooled_output"]  # (B, H)
         elif layout.features == "first_token":
             features = outputs["sequence_output"][:, 0, :]  # (B, H)
+        elif layout.features == "mean":  # over the non-padding tokens, as ModernBERT's classifier_pooling="mean"
+            mask = keras.ops.cast(backbone.input["padding_mask"], outputs["sequence_output"].dtype)[:, :, None]
+            features = keras.ops.sum(outputs["sequence_output"] * mask, axis=1) / keras.ops.sum(mask, axis=1)
         else:
             features = outputs["sequence_output"]  # (B, T, H)
         return keras.Model(backbone.input, {"logits": self.classifier_head(features, dropout)}, name=name)
@@ -324,7 +327,8 @@ class Task:
     def classifier_head(self, features, dropout: float | None = None):
         """Hugging Face's head of this task on ``features``, laid out as the family's ``*For*`` class does
         (:meth:`head_layout`): dropout, an optional hidden Dense (RoBERTa's ``classifier.dense`` + tanh,
-        DistilBERT's ``pre_classifier`` + ReLU ...), dropout, the output Dense.
+        DistilBERT's ``pre_classifier`` + ReLU ...) with an optional LayerNorm (ModernBERT's ``head.norm``),
+        dropout, the output Dense.
 
         ``dropout`` defaults to the family's choice (``classifier_dropout`` when the config sets it, 0.0
         included, else ``hidden_dropout_prob``). New Dense layers are drawn from normal(0,
@@ -351,8 +355,14 @@ class Task:
         if layout.hidden:
             hf_prefix, activation = layout.hidden
             layers[hf_prefix] = keras.layers.Dense(self.config.hidden_size, activation=get_activation(activation),
-                                                   name=names[hf_prefix], kernel_initializer=hf_initializer(stddev))
+                                                   use_bias=layout.hidden_bias, name=names[hf_prefix],
+                                                   kernel_initializer=hf_initializer(stddev))
             x = layers[hf_prefix](x)
+            if layout.norm:
+                norm_prefix, epsilon, center = layout.norm
+                layers[norm_prefix] = keras.layers.LayerNormalization(epsilon=epsilon, center=center,
+                                                                      name=names[norm_prefix])
+                x = layers[norm_prefix](x)
             if layout.dropout:
                 x = keras.layers.Dropout(dropout, name=f"{names[hf_prefix]}_output_dropout")(x)
         layers[layout.output] = keras.layers.Dense(self.num_labels, name=names[layout.output],
@@ -370,7 +380,7 @@ class Task:
         """
         from kbert.checkpoint.loader import assign
         from kbert.errors import CorruptCheckpointError
-        from kbert.models.weights import dense_slots
+        from kbert.models.weights import head_layer_slots
 
         tensors = self.checkpoint.trained_head(self.hf_head)
         if tensors is None:
@@ -382,7 +392,7 @@ class Task:
             raise CorruptCheckpointError(
                 f"{self.checkpoint.path}: the {output} head has {rows} outputs but {self.num_labels} labels are "
                 f"configured {names}")
-        assign([slot for hf_prefix, layer in layers.items() for slot in dense_slots(hf_prefix, layer)], tensors,
+        assign([slot for hf_prefix, layer in layers.items() for slot in head_layer_slots(hf_prefix, layer)], tensors,
                source=str(self.checkpoint.path))
 
     # --- export --------------------------------------------------------------------------------

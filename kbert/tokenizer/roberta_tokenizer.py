@@ -111,6 +111,16 @@ class RobertaTokenizer(SubwordTokenizer):
         self._bytes = tf.constant([token_bytes(t) or t.encode("utf-8") for t in self.vocabulary])
 
     # --- construction --------------------------------------------------------------------------
+    default_special_tokens = (("cls_token", "<s>"), ("sep_token", "</s>"), ("pad_token", "<pad>"),
+                              ("unk_token", "<unk>"), ("mask_token", "<mask>"), ("bos_token", "<s>"),
+                              ("eos_token", "</s>"))
+    post_processor = "RobertaProcessing"  # the tokenizer.json post-processor from_pretrained reads
+
+    @staticmethod
+    def max_positions(max_position_embeddings: int, pad_id: int) -> int:
+        """Tokens the model's positions hold: RoBERTa numbers them from ``pad_id + 1``."""
+        return max_position_embeddings - pad_id - 1
+
     @classmethod
     def from_pretrained(cls, folder: str | pathlib.Path, *, max_position_embeddings: int | None = None) -> "RobertaTokenizer":
         """The tokenizer of a Hugging Face RoBERTa-style folder, decided as ``RobertaTokenizerFast`` decides.
@@ -126,13 +136,11 @@ class RobertaTokenizer(SubwordTokenizer):
         """
         files = TokenizerFolder.read(folder)
         folder, config, special_map = files.path, files.config, files.special_map
-        names = files.special_tokens({"cls_token": "<s>", "sep_token": "</s>", "pad_token": "<pad>",
-                                      "unk_token": "<unk>", "mask_token": "<mask>", "bos_token": "<s>",
-                                      "eos_token": "</s>"})
+        names = files.special_tokens(dict(cls.default_special_tokens))
         tokenizer_file = folder / "tokenizer.json"
         options = {}
         if tokenizer_file.is_file():
-            vocab, merges, added, options = _read_tokenizer_json(tokenizer_file)
+            vocab, merges, added, options = _read_tokenizer_json(tokenizer_file, cls.post_processor)
             # The special tokens around the texts are the post-processor's (transformers keeps them).
             names["cls_token"], names["sep_token"] = options.pop("cls_token"), options.pop("sep_token")
         else:
@@ -140,10 +148,11 @@ class RobertaTokenizer(SubwordTokenizer):
             added = []
         added = _added_tokens(added, vocab, names, config, special_map, folder)
         pad_id = vocab.get(names["pad_token"], 1)
-        positions = None if not max_position_embeddings else int(max_position_embeddings) - pad_id - 1
+        positions = None if not max_position_embeddings else cls.max_positions(int(max_position_embeddings), pad_id)
         max_length = files.model_max_length(positions)
+        trim_offsets = options.pop("trim_offsets", bool(config.get("trim_offsets", True)))
         return cls(vocab, merges, add_prefix_space=bool(config.get("add_prefix_space", False)),
-                   trim_offsets=bool(config.get("trim_offsets", True)), model_max_length=max_length,
+                   trim_offsets=trim_offsets, model_max_length=max_length,
                    cls_token=names["cls_token"], sep_token=names["sep_token"], pad_token=names["pad_token"],
                    unk_token=names["unk_token"], mask_token=names["mask_token"], added_tokens=added, **options)
 
@@ -276,8 +285,9 @@ def _check_vocab(vocab, where) -> dict[str, int]:
     return vocab
 
 
-def _read_tokenizer_json(path: pathlib.Path):
-    """``(vocab, merges, added_tokens, BPE options)`` of a RoBERTa-style ``tokenizer.json``."""
+def _read_tokenizer_json(path: pathlib.Path, post_processor: str = "RobertaProcessing"):
+    """``(vocab, merges, added_tokens, BPE options)`` of a RoBERTa-style ``tokenizer.json`` (``post_processor``:
+    the one it must have: ``RobertaProcessing``, or ModernBERT's ``[CLS] $A [SEP]`` ``TemplateProcessing``)."""
     data = read_json(path)
     model = data.get("model") or {}
     if model.get("type") != "BPE":
@@ -296,8 +306,8 @@ def _read_tokenizer_json(path: pathlib.Path):
     if pre.get("type") != "ByteLevel" or not pre.get("use_regex", True):
         unsupported.append(f"pre_tokenizer {pre.get('type')!r} (only ByteLevel with its GPT-2 regex is)")
     post = data.get("post_processor") or {}
-    if post.get("type") != "RobertaProcessing":
-        unsupported.append(f"post_processor {post.get('type')!r} (only RobertaProcessing is)")
+    if post.get("type") != post_processor:
+        unsupported.append(f"post_processor {post.get('type')!r} (only {post_processor} is)")
     if unsupported:
         raise TokenizerError(f"{path}: kbert's RobertaTokenizer does not support " + ", ".join(unsupported))
     vocab = _check_vocab(model.get("vocab"), f"{path} model.vocab")
@@ -315,6 +325,10 @@ def _read_tokenizer_json(path: pathlib.Path):
                                 rstrip=bool(entry.get("rstrip")), normalized=bool(entry.get("normalized"))))
     options = {"bpe_unk_token": model.get("unk_token"), "fuse_unk": bool(model.get("fuse_unk")),
                "ignore_merges": bool(model.get("ignore_merges"))}
+    if post_processor == "TemplateProcessing":
+        options["cls_token"], options["sep_token"] = _template_specials(post, path)
+        options["trim_offsets"] = False  # only RobertaProcessing / ByteLevel post-processing trims offsets
+        return vocab, merges, added, options
     try:
         options["cls_token"], options["sep_token"] = post["cls"][0], post["sep"][0]
     except (KeyError, IndexError, TypeError):
@@ -322,6 +336,25 @@ def _read_tokenizer_json(path: pathlib.Path):
     if options["bpe_unk_token"] is not None and options["bpe_unk_token"] not in vocab:
         raise TokenizerError(f"{path}: the BPE unk_token {options['bpe_unk_token']!r} is not in the vocabulary")
     return vocab, merges, added, options
+
+
+def _template_specials(post: dict, path) -> tuple[str, str]:
+    """``(cls, sep)`` of a ``TemplateProcessing`` whose templates are ``CLS $A SEP`` and ``CLS $A SEP $B SEP``."""
+    def shape(template):
+        return [("Sequence", item["Sequence"]["id"]) if "Sequence" in item
+                else ("SpecialToken", item["SpecialToken"]["id"]) for item in template or []]
+
+    try:
+        single, pair = shape(post.get("single")), shape(post.get("pair"))
+    except (KeyError, TypeError):
+        single, pair = [], []
+    if len(single) == 3 and single[1] == ("Sequence", "A") and single[0][0] == single[2][0] == "SpecialToken":
+        cls, sep = single[0][1], single[2][1]
+        if pair == [("SpecialToken", cls), ("Sequence", "A"), ("SpecialToken", sep), ("Sequence", "B"),
+                    ("SpecialToken", sep)]:
+            return cls, sep
+    raise TokenizerError(f"{path}: post_processor TemplateProcessing is not '[CLS] $A [SEP]' / "
+                         f"'[CLS] $A [SEP] $B [SEP]' (got {single} / {pair}); kbert does not support it")
 
 
 def _added_tokens(added: list[AddedToken], vocab, names, config, special_map, folder) -> list[AddedToken]:
