@@ -172,12 +172,19 @@ class EncoderBackbone(KbertBackbone):
         ``random_init=False`` the embeddings and encoder kernels start at zero (for a caller that loads all of
         them next; the pooler stays random, as a checkpoint may lack it). ``positions_pad_id`` and ``options``
         (``project_embeddings``, ``share_layers``): see the class."""
-        return cls(
-            vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
-            num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
-            intermediate_dim=config.intermediate_size, hidden_act=config.hidden_act,
-            layer_norm_epsilon=config.layer_norm_eps, dropout=config.hidden_dropout_prob,
-            max_sequence_length=config.max_position_embeddings, num_segments=config.type_vocab_size,
-            use_pooler=use_pooler, initializer_range=config.extra.get("initializer_range", 0.02),
-            positions_pad_id=positions_pad_id, dtype=dtype, embedding_dim=config.embedding_size,
-            weights_initializer=None if random_init else keras.initializers.Zeros(), **options)
+        return cls(**encoder_arguments(config, dtype=dtype, random_init=random_init),
+                   num_segments=config.type_vocab_size, use_pooler=use_pooler, positions_pad_id=positions_pad_id,
+                   embedding_dim=config.embedding_size, **options)
+
+
+def encoder_arguments(config, *, dtype=None, random_init: bool = True) -> dict:
+    """The backbone arguments every family reads alike from a :class:`kbert.checkpoint.config.EncoderConfig`: the
+    sizes, activation, layer-norm epsilon, dropout, position count, initialiser (zeros with ``random_init=False``)
+    and dtype."""
+    return dict(vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
+                num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
+                intermediate_dim=config.intermediate_size, hidden_act=config.hidden_act,
+                layer_norm_epsilon=config.layer_norm_eps, dropout=config.hidden_dropout_prob,
+                max_sequence_length=config.max_position_embeddings,
+                initializer_range=config.extra.get("initializer_range", 0.02), dtype=dtype,
+                weights_initializer=None if random_init else keras.initializers.Zeros())

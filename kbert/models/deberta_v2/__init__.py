@@ -68,23 +68,16 @@ class DebertaV2Family(Family):
     def build_backbone(self, config, *, use_pooler, dtype=None, random_init=True):
         """A :class:`~kbert.models.deberta_v2.backbone.DebertaV2Backbone` (``use_pooler`` is moot: the pooler is
         the classification head's)."""
-        import keras
-
+        from kbert.modeling.backbone import encoder_arguments
         from kbert.models.deberta_v2.backbone import DebertaV2Backbone
 
         extra = config.extra
         return DebertaV2Backbone(
-            vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
-            num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
-            intermediate_dim=config.intermediate_size, hidden_act=config.hidden_act,
-            layer_norm_epsilon=config.layer_norm_eps, dropout=config.hidden_dropout_prob,
-            attention_dropout=config.attention_probs_dropout_prob, max_sequence_length=config.max_position_embeddings,
-            num_segments=config.type_vocab_size, position_biased_input=bool(extra["position_biased_input"]),
+            **encoder_arguments(config, dtype=dtype, random_init=random_init),
+            attention_dropout=config.attention_probs_dropout_prob, num_segments=config.type_vocab_size, position_biased_input=bool(extra["position_biased_input"]),
             relative_attention=bool(extra["relative_attention"]), position_buckets=int(extra["position_buckets"]),
             max_relative_positions=int(extra["max_relative_positions"]), pos_att_type=extra["pos_att_type"],
-            share_att_key=bool(extra["share_att_key"]), norm_rel_ebd=extra["norm_rel_ebd"],
-            initializer_range=extra.get("initializer_range", 0.02), dtype=dtype,
-            weights_initializer=None if random_init else keras.initializers.Zeros())
+            share_att_key=bool(extra["share_att_key"]), norm_rel_ebd=extra["norm_rel_ebd"])
 
     def backbone_slots(self, backbone):
         from kbert.models.deberta_v2.weights import backbone_slots

@@ -21,8 +21,7 @@ from keras import ops
 
 from kbert.errors import UnsupportedModelError
 from kbert.modeling.activations import get_activation
-
-_FLOAT32_MIN = float.fromhex("-0x1.fffffep+127")
+from kbert.modeling.attention import key_mask, masked_softmax, merge_heads, split_heads
 
 
 def _clone(initializer):
@@ -118,7 +117,7 @@ class DebertaV2EncoderLayer(keras.layers.Layer):
         """``(B, T, H)`` → ``(B, heads, T, head_dim)``; a 2-D ``(R, H)`` → ``(heads, R, head_dim)``."""
         if len(x.shape) == 2:
             return ops.transpose(ops.reshape(x, (-1, self.num_heads, self.head_dim)), (1, 0, 2))
-        return ops.transpose(ops.reshape(x, (ops.shape(x)[0], -1, self.num_heads, self.head_dim)), (0, 2, 1, 3))
+        return split_heads(x, self.num_heads, self.head_dim)
 
     def _relative_scores(self, q, k, rel_embeddings, relative_positions, scale, training):
         """The ``c2p`` and ``p2c`` terms ``(B, heads, T, T)``, float32, already divided by ``scale``."""
@@ -138,18 +137,14 @@ class DebertaV2EncoderLayer(keras.layers.Layer):
         return score
 
     def call(self, x, rel_embeddings, relative_positions, padding_mask, training=None):
-        batch = ops.shape(x)[0]
         q, k, v = (self._heads(layer(x)) for layer in (self.query_dense, self.key_dense, self.value_dense))
         scale = math.sqrt(self.head_dim * (1 + len(self.pos_att_type)))
         scores = ops.cast(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)) / scale), "float32")  # k / scale first, as HF
         if self.relative_attention:
             scores = scores + self._relative_scores(q, k, rel_embeddings, relative_positions, scale, training)
-        keep = ops.cast(padding_mask, "bool")[:, None, None, :]
-        scores = ops.where(keep, scores, ops.convert_to_tensor(_FLOAT32_MIN, "float32"))
-        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
-        probs = self.probs_dropout(probs, training=training)
-        context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
-        context = ops.reshape(context, (batch, -1, self.num_heads * self.head_dim))
+        probs = self.probs_dropout(masked_softmax(scores, key_mask(padding_mask), self.compute_dtype),
+                                   training=training)
+        context = merge_heads(ops.matmul(probs, v))  # (B, T, H)
         attention = self.attention_output_dropout(self.attention_output_dense(context), training=training)
         attended = self.attention_layer_norm(x + attention)
         hidden = self.output_dense(self.intermediate_dense(attended))

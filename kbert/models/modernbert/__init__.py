@@ -87,22 +87,17 @@ class ModernBertFamily(Family):
         return canonical.startswith(("head.", "decoder.", "classifier."))
 
     def build_backbone(self, config, *, use_pooler, dtype=None, random_init=True):
-        import keras
-
+        from kbert.modeling.backbone import encoder_arguments
         from kbert.models.modernbert.backbone import ModernBertBackbone
 
         extra = config.extra
         return ModernBertBackbone(
-            vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
-            num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
-            intermediate_dim=config.intermediate_size, hidden_act=config.hidden_act,
-            layer_norm_epsilon=config.layer_norm_eps, dropout=config.hidden_dropout_prob,
-            embedding_dropout=extra["embedding_dropout"], max_sequence_length=config.max_position_embeddings,
+            **encoder_arguments(config, dtype=dtype, random_init=random_init),
+            embedding_dropout=extra["embedding_dropout"],
             global_rope_theta=extra["global_rope_theta"], local_rope_theta=extra["local_rope_theta"],
             global_attn_every_n_layers=extra["global_attn_every_n_layers"], local_attention=extra["local_attention"],
             norm_bias=bool(extra["norm_bias"]), attention_bias=bool(extra["attention_bias"]),
-            mlp_bias=bool(extra["mlp_bias"]), initializer_range=extra.get("initializer_range", 0.02), dtype=dtype,
-            weights_initializer=None if random_init else keras.initializers.Zeros())
+            mlp_bias=bool(extra["mlp_bias"]))
 
     def backbone_slots(self, backbone):
         from kbert.models.modernbert.weights import backbone_slots

@@ -24,9 +24,8 @@ from keras import ops
 from keras.layers import ReversibleEmbedding
 
 from kbert.modeling.activations import get_activation
+from kbert.modeling.attention import key_mask, masked_softmax, merge_heads
 from kbert.modeling.backbone import KbertBackbone, hf_initializer
-
-_FLOAT32_MIN = float.fromhex("-0x1.fffffep+127")
 
 
 def rotary_tables(length, head_dim: int, theta: float):
@@ -50,12 +49,6 @@ def window_keep(length, window: int):
         return None
     pos = ops.arange(length)
     return ops.abs(pos[:, None] - pos[None, :]) <= window // 2
-
-
-def _masked_softmax(scores, keep, dtype):
-    """Softmax in float32 with masked entries at float32's minimum (transformers adds it; ``where`` cannot overflow)."""
-    scores = ops.where(keep, scores, ops.convert_to_tensor(_FLOAT32_MIN, "float32"))
-    return ops.cast(ops.softmax(scores, axis=-1), dtype)
 
 
 def _blocks(x, axis: int, half: int, count, before: int):
@@ -88,7 +81,7 @@ def banded_attention(q, k, v, padding_mask, half: int, dropout=None):
     mask = around(ops.cast(padding_mask, "int32"), 1) > 0  # (B, n, 3 half)
     offsets = ops.arange(3 * half)[None, :] - half - ops.arange(half)[:, None]  # key - query position
     keep = ops.logical_and(mask[:, None, :, None, :], (ops.abs(offsets) <= half)[None, None, None])
-    probs = _masked_softmax(scores, keep, q.dtype)
+    probs = masked_softmax(scores, keep, q.dtype)
     if dropout is not None:
         probs = dropout(probs)
     context = ops.einsum("bhnqk,bhnkd->bhnqd", probs, values)
@@ -151,7 +144,7 @@ class ModernBertLayer(keras.layers.Layer):
                                lambda: self._full_attention(q, k, v, padding_mask, training))
         else:
             context = self._full_attention(q, k, v, padding_mask, training)
-        context = ops.reshape(ops.transpose(context, (0, 2, 1, 3)), (batch, length, -1))
+        context = merge_heads(context)  # (B, T, H)
         x = x + self.output_dropout(self.attn_wo(context), training=training)
         gate_input, gate = ops.split(self.wi(self.mlp_norm(x)), 2, axis=-1)
         return x + self.mlp_wo(self.mlp_dropout(self.activation(gate_input) * gate, training=training))
@@ -159,10 +152,10 @@ class ModernBertLayer(keras.layers.Layer):
     def _full_attention(self, q, k, v, padding_mask, training):
         """Attention over every key (``T x T`` scores), the window as a mask."""
         scores = ops.cast(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), "float32") / math.sqrt(self.head_dim)
-        keep = ops.cast(padding_mask, "bool")[:, None, None, :]
+        keep = key_mask(padding_mask)
         if self.window:
             keep = ops.logical_and(keep, window_keep(ops.shape(q)[2], self.window)[None, None])
-        probs = self.attention_dropout(_masked_softmax(scores, keep, self.compute_dtype), training=training)
+        probs = self.attention_dropout(masked_softmax(scores, keep, self.compute_dtype), training=training)
         return ops.matmul(probs, v)
 
     def compute_output_shape(self, input_shape):

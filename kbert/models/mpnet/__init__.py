@@ -50,19 +50,13 @@ class MPNetFamily(Family):
         return PADDING_IDX + 1
 
     def build_backbone(self, config, *, use_pooler, dtype=None, random_init=True):
-        import keras
-
+        from kbert.modeling.backbone import encoder_arguments
         from kbert.models.mpnet.backbone import MPNetBackbone
 
         return MPNetBackbone(
-            vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
-            num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
-            intermediate_dim=config.intermediate_size, hidden_act=config.hidden_act,
-            layer_norm_epsilon=config.layer_norm_eps, dropout=config.hidden_dropout_prob,
-            max_sequence_length=config.max_position_embeddings,
+            **encoder_arguments(config, dtype=dtype, random_init=random_init),
             relative_attention_num_buckets=config.extra["relative_attention_num_buckets"], pad_token_id=PADDING_IDX,
-            use_pooler=use_pooler, initializer_range=config.extra.get("initializer_range", 0.02), dtype=dtype,
-            weights_initializer=None if random_init else keras.initializers.Zeros())
+            use_pooler=use_pooler)
 
     def backbone_slots(self, backbone):
         from kbert.models.mpnet.weights import backbone_slots

@@ -31,6 +31,7 @@ from keras.layers import ReversibleEmbedding
 
 from kbert.errors import UnsupportedModelError
 from kbert.modeling.activations import get_activation
+from kbert.modeling.attention import key_mask, masked_softmax, merge_heads, split_heads
 from kbert.modeling.backbone import KbertBackbone, hf_initializer
 from kbert.modeling.positions import PaddingAwarePositionEmbedding
 
@@ -148,21 +149,14 @@ class MPNetEncoderLayer(keras.layers.Layer):
         self.output_dense.build((None, None, self.intermediate_dim))
         self.built = True
 
-    def _heads(self, x, batch):
-        return ops.transpose(ops.reshape(x, (batch, -1, self.num_heads, self.head_dim)), (0, 2, 1, 3))
-
     def call(self, x, position_bias, padding_mask, training=None):
-        batch = ops.shape(x)[0]
-        q, k, v = (self._heads(layer(x), batch) for layer in (self.q_dense, self.k_dense, self.v_dense))
+        q, k, v = (split_heads(layer(x), self.num_heads, self.head_dim) for layer in (self.q_dense, self.k_dense,
+                                                                                      self.v_dense))
         scores = ops.cast(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), "float32")  # (B, heads, T, T)
         scores = scores / math.sqrt(self.head_dim) + ops.cast(position_bias, "float32")
-        keep = ops.cast(padding_mask, "bool")[:, None, None, :]
-        # transformers adds float32's minimum at padded keys; where() gives the same softmax without overflow.
-        scores = ops.where(keep, scores, ops.convert_to_tensor(float.fromhex("-0x1.fffffep+127"), "float32"))
-        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
-        probs = self.attention_dropout(probs, training=training)
-        context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))  # (B, T, heads, head_dim)
-        context = ops.reshape(context, (batch, -1, self.num_heads * self.head_dim))
+        probs = self.attention_dropout(masked_softmax(scores, key_mask(padding_mask), self.compute_dtype),
+                                       training=training)
+        context = merge_heads(ops.matmul(probs, v))  # (B, T, H)
         attention = self.attention_output_dropout(self.o_dense(context), training=training)
         attended = self.attention_layer_norm(x + attention)
         hidden = self.output_dense(self.intermediate_dense(attended))
