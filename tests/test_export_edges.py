@@ -50,8 +50,13 @@ def qa_export(request, tmp_path_factory):
 
 def test_question_answering_edge_batches(qa_export):
     folder, version = qa_export
-    pipe = kbert.pipeline("question-answering", model=folder)
-    impossible = folder.name == "kbert-trained-tiny-qa"  # trained with version_2_with_negative
+    assert_question_answering_edges(version, kbert.pipeline("question-answering", model=folder),
+                                    impossible=folder.name == "kbert-trained-tiny-qa")  # trained for SQuAD 2.0
+
+
+def assert_question_answering_edges(version, pipe, impossible: bool = False):
+    """The QA export at ``version`` answers every edge batch as ``pipe`` does and refuses what it refuses (also
+    used by tests/test_family_pipelines.py on each family's export)."""
     requests = [*QA_BATCHES.values(), *(batch for batch, _ in QA_REFUSED.values()), {"question": [], "context": []}]
     *answered, empty = serve_many(version, requests)
     for (name, batch), got in zip(QA_BATCHES.items(), answered):
@@ -87,9 +92,14 @@ def test_text_classification_edge_batches(text_exports):
 
 
 def test_token_classification_edge_batches(text_exports):
-    pipe = kbert.pipeline("ner", model=CHECKPOINTS / "tiny-cased-token-cls")
-    for texts, got in zip(TEXT_BATCHES, serve_many(text_exports["tiny-cased-token-cls"],
-                                                   [{"text": t} for t in TEXT_BATCHES])):
+    assert_token_classification_edges(text_exports["tiny-cased-token-cls"],
+                                      kbert.pipeline("ner", model=CHECKPOINTS / "tiny-cased-token-cls"))
+
+
+def assert_token_classification_edges(version, pipe):
+    """The token-classification export at ``version`` tags every edge batch as ``pipe`` does (also used by
+    tests/test_family_pipelines.py on each family's export)."""
+    for texts, got in zip(TEXT_BATCHES, serve_many(version, [{"text": t} for t in TEXT_BATCHES])):
         tokens = pipe(texts, ignore_labels=[])
         groups = pipe(texts, aggregation_strategy="simple")
         for b in range(len(texts)):

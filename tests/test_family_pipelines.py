@@ -21,6 +21,7 @@ import kbert
 from conftest import CHECKPOINTS, EXPECTED, ROOT
 from kbert.export import export_saved_model
 from test_export import assert_answers, assert_entities, assert_tokens, serve
+from test_export_edges import assert_question_answering_edges, assert_token_classification_edges
 from test_pipeline_feature_extraction import nesting
 from test_roberta_pipelines import pipelines, same  # noqa: F401  (pipelines: a module-scoped fixture)
 
@@ -128,6 +129,7 @@ def test_raw_string_export_equals_the_pipeline(family, task, tmp_path, pipelines
         assert_answers(got, pipe, inputs, impossible=False)
         for b, context in enumerate(inputs["context"]):
             assert got["start"][b] < 0 or got["answer"][b] == context[got["start"][b]:got["end"][b]]
+        assert_question_answering_edges(version, pipe)
         return
     texts = EXPORT_TEXTS[family]
     got = serve(version, {"text": texts})
@@ -139,6 +141,7 @@ def test_raw_string_export_equals_the_pipeline(family, task, tmp_path, pipelines
     for b, entities in enumerate(pipe(texts, aggregation_strategy="simple")):
         assert_entities(got, b, entities)
         assert_tokens(got, b, tokens[b])
+    assert_token_classification_edges(version, pipe)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
