@@ -15,7 +15,15 @@ bfloat16 emulation, labelled so: its quality figures hold, its speed means nothi
 Rounds alternate the sides (kbert float32, kbert bfloat16, ONNX Runtime float32 and int8, then again); the
 figures are each side's best round. Other work on the machine moves them: compare ratios from one run.
 
+Then the quality cost beyond one classifier (``--tasks``, default both): MiniLM fine-tuned by ``kbert train``
+on WNUT-17 (train file, 2 epochs; entity F1 on emerging.dev, seqeval's definition) and on SQuAD v1.1 (the
+shared dev part's first 4,000 questions, 1 epoch, windows of 384 sharing 128; exact match and F1 on the last
+5 articles' 1,251 questions, the official v1.1 definitions), each scored by ``kbert.evaluate`` in float32
+and in bfloat16 (``precision=``). ONNX Runtime is not run on these two: its outputs would need kbert's
+word alignment and span search rewritten outside TensorFlow.
+
     .venv/bin/python benchmarks/bench_bfloat16.py [--rounds 3] [--train-n 2000] [--emulated] [--threads N]
+                                                  [--tasks wnut17,squad | --tasks none]
 """
 
 from __future__ import annotations
@@ -61,6 +69,56 @@ def fine_tuned_minilm(train_n: int) -> pathlib.Path:
     return written_once(dest, train)
 
 
+QUALITY_TASKS = {  # name: (task, train data, evaluation data, training flags, metrics)
+    "wnut17": ("token-classification", "wnut17/wnut17train.conll", "wnut17/emerging.dev.conll",
+               ["--epochs", "2", "--batch-size", "32", "--learning-rate", "5e-5", "--max-length", "128"],
+               ["entity_f1"]),
+    "squad": ("question-answering", "squad_v1.1/dev-v1.1-articles-00-37.json[:4000]",
+              "squad_v1.1/dev-v1.1-articles-00-37.json[7331:]",
+              ["--epochs", "1", "--batch-size", "12", "--learning-rate", "3e-5", "--max-length", "384",
+               "--doc-stride", "128", "--weight-decay", "0.01"], ["exact_match", "f1"]),
+}
+
+
+def fine_tuned(name: str) -> pathlib.Path:
+    """MiniLM fine-tuned for QUALITY_TASKS[name] by ``kbert train`` (written once under kbert-bench, reused)."""
+    task, train_data, _, flags, _ = QUALITY_TASKS[name]
+    dest = pathlib.Path(tempfile.gettempdir()) / "kbert-bench" / f"minilm-{name}"
+    if (dest / "config.json").is_file():
+        return dest
+
+    def train(partial: pathlib.Path):
+        print(f"fine-tuning MiniLM for {name} (once) ...", flush=True)
+        argv = [sys.executable, "-m", "kbert", "train", "--task", task, "--model", "minilm", "--train",
+                str(data_dir() / train_data), "--output", str(partial), "--warmup", "0.1", "--seed", "42",
+                "--quiet", *flags]
+        subprocess.run(argv, check=True, cwd=ROOT)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return written_once(dest, train)
+
+
+def task_quality(names: list[str], bf16_runs: bool) -> list[dict]:
+    """float32 and bfloat16 metrics of each fine-tuned QUALITY_TASKS model on its held-out data."""
+    from kbert.training.evaluation import evaluate
+
+    rows = []
+    for name in names:
+        task, _, eval_data, _, metrics = QUALITY_TASKS[name]
+        model = fine_tuned(name)
+        row = {"task": name}
+        for precision in ("float32", "bfloat16") if bf16_runs else ("float32",):
+            start = time.perf_counter()
+            scores = evaluate(model, str(data_dir() / eval_data), task=task, precision=precision)
+            row[precision] = {m: round(scores[m] * (100 if scores[m] <= 1 and m == "entity_f1" else 1), 2)
+                              for m in metrics}
+            row[precision]["seconds"] = round(time.perf_counter() - start, 1)
+            row["examples"] = scores.get("examples")
+        rows.append(row)
+        print(f"{name}: {json.dumps(row)}", flush=True)
+    return rows
+
+
 def time_kbert(pipe, texts) -> tuple[float, list[str]]:
     start = time.perf_counter()
     out = pipe(texts)
@@ -73,6 +131,7 @@ def main():
     parser.add_argument("--train-n", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads of both sides (default: theirs)")
+    parser.add_argument("--tasks", default="wnut17,squad", help="quality rows beyond SST-2 ('none': skip them)")
     parser.add_argument("--emulated", action="store_true",
                         help="without native bfloat16, run it emulated (quality only; its speed means nothing)")
     args = parser.parse_args()
@@ -142,7 +201,16 @@ def main():
     both = [a == b for a, b in zip(labels["kbert float32"], labels["ONNX Runtime float32"])]
     print(f"kbert float32 and ONNX Runtime float32: labels equal on {100 * sum(both) / len(both):.2f} %")
     print(f"kbert bfloat16: {bf16_note}")
-    print(json.dumps({"rows": rows, "bfloat16": bf16_note}))
+    names = [n for n in args.tasks.split(",") if n and n != "none"]
+    quality = task_quality(names, "kbert bfloat16" in pipes)
+    if quality:
+        print(f"\n{'held-out quality':34} {'float32':>16} {'bfloat16':>16} {'difference':>11}")
+        for row in quality:
+            for metric in QUALITY_TASKS[row["task"]][4]:
+                f32, b16 = row["float32"][metric], row.get("bfloat16", {}).get(metric)
+                print(f"{row['task'] + ' ' + metric:34} {f32:16.2f} "
+                      + (f"{b16:16.2f} {b16 - f32:+11.2f}" if b16 is not None else f"{'-':>16}"))
+    print(json.dumps({"rows": rows, "bfloat16": bf16_note, "quality": quality}))
 
 
 if __name__ == "__main__":

@@ -132,6 +132,7 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-length", type=int, default=None,
                           help="default: the length the model was fine-tuned with, else the tokenizer's maximum")
     evaluate.add_argument("--download", action="store_true")
+    _precision_flag(evaluate)
     evaluate.add_argument("--plots", metavar="DIR", help="also draw the task's figures (confusion matrix, per-type F1) "
                                                          "into DIR")
     _task_flags(evaluate, "evaluate")
@@ -603,7 +604,8 @@ def _evaluate(args) -> list[str]:
     metrics = evaluate(args.model, args.data, task=task, format=args.format, encoding=args.encoding,
                        text_column=_column(args.text_column), text_pair_column=_column(args.text_pair_column),
                        label_column=_column(args.label_column), batch_size=args.batch_size,
-                       max_length=args.max_length, download=args.download, plots=args.plots, **options)
+                       max_length=args.max_length, download=args.download, plots=args.plots,
+                       precision=_precision(args), **options)
     return [json.dumps(metrics)]
 
 

@@ -18,6 +18,7 @@ from safetensors.numpy import load_file
 import kbert
 from conftest import CHECKPOINTS, ROOT
 from kbert.errors import TrainingError
+from kbert.training.precision import Float32Softmax
 from kbert.training.strategy import make_strategy, read_tf_config
 
 DEMO = ROOT / "kbert" / "data" / "demo"
@@ -355,6 +356,8 @@ def test_mixed_precision_trains_with_float32_variables_and_outputs(tmp_path, pre
     dense = run.model.get_layer("classifier")
     assert dense.compute_dtype == precision.split("_")[1] and dense.variable_dtype == "float32"
     assert run.model.output["logits"].dtype == "float32"
+    attention = [layer for layer in run.model._flatten_layers() if isinstance(layer, keras.layers.MultiHeadAttention)]
+    assert attention and all(isinstance(a._softmax, Float32Softmax) for a in attention)  # not 16-bit under dropout
     scaled = isinstance(run.trainable.optimizer, keras.optimizers.LossScaleOptimizer)
     assert scaled == (precision == "mixed_float16")  # dynamic loss scaling for float16 only
     history = run.trainable.fit(run.plan.train.dataset, epochs=1, verbose=0)

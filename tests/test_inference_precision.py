@@ -138,3 +138,20 @@ def test_embed_and_export_take_the_precision_flag(tmp_path, command):
                PYTHONPATH=str(ROOT))
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert done.returncode == 2 and "--precision='bfloat16' needs native bfloat16" in done.stderr, done.stderr[-2000:]
+
+
+def test_cli_evaluate_precision_flag_scores_the_bfloat16_model():
+    """``kbert evaluate --precision bfloat16``: the quality cost of bfloat16 on the user's own labelled data."""
+    from kbert.training.evaluation import evaluate
+
+    trained, data = CHECKPOINTS / "kbert-trained-tiny", ROOT / "kbert" / "data" / "demo" / "sentiment_test.tsv"
+    argv = [sys.executable, "-m", "kbert", "evaluate", "--model", str(trained), "--data", str(data),
+            "--precision", "bfloat16"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **{precision.ALLOW_EMULATED_ENV: "1"})
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got, want = json.loads(done.stdout), evaluate(trained, data)
+    assert got["examples"] == want["examples"]
+    assert got["accuracy"] == pytest.approx(want["accuracy"], abs=1.5 / want["examples"])
+    assert got["loss"] == pytest.approx(want["loss"], rel=0.02)
+    assert got["loss"] != want["loss"]  # the bfloat16 model was scored, not the float32 one

@@ -203,9 +203,10 @@ class Task:
                 for slot in head_layer_slots(hf_prefix, model.get_layer(layer))]
 
     # --- evaluation ----------------------------------------------------------------------------
-    def evaluate_data(self, data, *, read_options: dict, task_options: dict, batch_size: int, max_length: int,
+    def evaluate_data(self, data, *, model, read_options: dict, task_options: dict, batch_size: int, max_length: int,
                       limit: int | None) -> EvaluationReport:
-        """Score the checkpoint's trained head on labelled ``data`` (``kbert evaluate``)."""
+        """Score ``model`` (this task's :meth:`build_model`, in the precision evaluated) on labelled ``data``
+        (``kbert evaluate``)."""
         raise TrainingError(f"kbert evaluate does not score task {self.name!r}")
 
     def write_extra_files(self, folder) -> list[str]:

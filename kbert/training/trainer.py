@@ -42,7 +42,7 @@ from kbert.training.callbacks import EpochBackup, Evaluation, HistoryFile, KeepB
 from kbert.training.compile import compile_for_training
 from kbert.training.config import TrainConfig
 from kbert.training.multiworker_fit import prepare_fit
-from kbert.training.precision import dtype_policy, float32_outputs
+from kbert.training.precision import dtype_policy, float32_outputs, float32_softmax
 from kbert.training.optimizer import build_optimizer, decays, layer_learning_rate_scales, warmup_steps
 from kbert.training.strategy import make_strategy, worker_role
 
@@ -125,6 +125,8 @@ class TrainingRun:
         with strategy.scope(), dtype_policy(config.precision):
             self.task = self.new_task()
             self.model = float32_outputs(self.task.build_model(dropout=config.dropout))
+            if config.precision != "float32":  # attention dropout would put Keras's softmax in 16 bits
+                float32_softmax(self.model)
             backbone = find_backbone(self.model)
             if config.freeze_backbone:
                 backbone.trainable = False

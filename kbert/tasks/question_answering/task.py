@@ -73,7 +73,7 @@ class QuestionAnswering(Task):
 
     monitor = "val_f1"
 
-    def evaluate_data(self, data, *, read_options, task_options, batch_size, max_length, limit):
+    def evaluate_data(self, data, *, model, read_options, task_options, batch_size, max_length, limit):
         from kbert.tasks.question_answering.training_data import evaluation_windows
         from kbert.tasks.question_answering.scoring import score_squad
         from kbert.tasks.question_answering.squad_files import read_qa_examples
@@ -87,7 +87,7 @@ class QuestionAnswering(Task):
                                     encoding=read_options.get("encoding", "utf-8"))
         windows = evaluation_windows(self.checkpoint.tokenizer, examples, max_length=max_length,
                                      doc_stride=options["doc_stride"], batch_size=batch_size)
-        return score_squad(self.build_model(), windows, examples, **_scoring_options(options))
+        return score_squad(model, windows, examples, **_scoring_options(options))
 
     # --- pipeline ------------------------------------------------------------------------------
     @classmethod

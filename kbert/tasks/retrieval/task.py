@@ -65,7 +65,8 @@ class Retrieval(SentenceEmbedding):
         return self.sentence_config.save(folder, self.config.hidden_size)
 
     # --- evaluation ----------------------------------------------------------------------------
-    def evaluate_data(self, data, *, read_options, task_options, batch_size, max_length, limit) -> EvaluationReport:
+    def evaluate_data(self, data, *, model, read_options, task_options, batch_size, max_length,
+                      limit) -> EvaluationReport:
         from kbert.tasks.retrieval.pairs import read_pairs
         from kbert.tasks.retrieval.scoring import RetrievalSet, score
 
@@ -73,5 +74,5 @@ class Retrieval(SentenceEmbedding):
                               positive_column=read_options.get("text_pair_column"), limit=limit,
                               encoding=read_options.get("encoding", "utf-8"))
         held_out = RetrievalSet.from_examples(examples).with_texts(self.model_text)
-        return score(self.build_model(), held_out, self.checkpoint.tokenizer, batch_size=batch_size,
+        return score(model, held_out, self.checkpoint.tokenizer, batch_size=batch_size,
                      max_length=min(max_length, self.max_seq_length))

@@ -113,7 +113,8 @@ class TextClassification(Task):
         return self.model_with_head("text_classifier", dropout)  # logits (B, num_labels)
 
     # --- evaluation ----------------------------------------------------------------------------
-    def evaluate_data(self, data, *, read_options, task_options, batch_size, max_length, limit) -> EvaluationReport:
+    def evaluate_data(self, data, *, model, read_options, task_options, batch_size, max_length,
+                      limit) -> EvaluationReport:
         from kbert.data.labels import LabelSet, rename_labels
         from kbert.data.sources import load_examples, pair_columns
         from kbert.tasks.text_classification.scoring import score
@@ -131,7 +132,7 @@ class TextClassification(Task):
             targets = targets.reshape(-1, 1)
         dataset = make_dataset(self.checkpoint.tokenizer, texts, pairs, targets, batch_size=batch_size,
                                max_length=max_length).dataset
-        return score(kind, self.build_model(), dataset, list(labels.names))
+        return score(kind, model, dataset, list(labels.names))
 
     def write_plots(self, report, folder):
         from kbert.tasks.text_classification.scoring import write_plots

@@ -105,7 +105,8 @@ class TokenClassification(Task):
         return self.model_with_head("token_classifier", dropout)  # logits (B, T, num_labels)
 
     # --- evaluation ----------------------------------------------------------------------------
-    def evaluate_data(self, data, *, read_options, task_options, batch_size, max_length, limit) -> EvaluationReport:
+    def evaluate_data(self, data, *, model, read_options, task_options, batch_size, max_length,
+                      limit) -> EvaluationReport:
         from kbert.data.labels import LabelSet
         from kbert.tasks.token_classification.scoring import score_tagged
         from kbert.tasks.token_classification.training_data import DEFAULT_STRIDE, load_tagged, tagged_dataset
@@ -117,7 +118,7 @@ class TokenClassification(Task):
         tagged = tagged_dataset(self.checkpoint.tokenizer, sentences, LabelSet(tuple(self.label_names)),
                                 batch_size=batch_size, max_length=max_length,
                                 stride=DEFAULT_STRIDE if stride is None else stride, training=False)
-        return score_tagged(self.build_model(), tagged, self.label_names, self.scheme)
+        return score_tagged(model, tagged, self.label_names, self.scheme)
 
     def write_plots(self, report, folder):
         from kbert.tasks.token_classification.scoring import write_plots
