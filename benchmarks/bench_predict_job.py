@@ -38,6 +38,12 @@ figures are 3-5x a quiet machine's and torch's threads suffer more than TF's; co
   2.9-4.0 s + 1.0-1.8 s first call against build 1.6 + assign 0.4 + trace 3.4-4.1 + first call 1.4-1.5 s
   (same load, outputs bit-identical), but saving it took ~15 s: the first run of a checkpoint would pay that.
   Not adopted here.
+
+Notes (2026-12-07 late, same machine, quiet: load average 0.7-2.5, the two sides' own threads; median of 3):
+1 sentence 10.22 s vs HF 11.12 s (1.09x), 512: 12.86 vs 16.68 s (1.30x), 10,000: 59.19 vs 126.28 s (2.13x).
+Expected the quiet ratios to fall from the loaded run's 1.14x / 1.90x / 8.3x (torch's threads suffered most
+from the other jobs): they did, to the issue's lines for 1 and 10,000 sentences, and onto it for 512.
+`import tensorflow` (5.1-5.7 s) is 44 % of the 512-sentence job; tracing + first batch 1.2-2.1 s.
 """
 
 from __future__ import annotations
