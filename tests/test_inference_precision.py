@@ -128,10 +128,11 @@ def test_bfloat16_export_keeps_float32_outputs_and_serves_in_bare_tensorflow(tmp
     assert metadata["precision"] == "bfloat16"
 
 
+# index: as embed (one line of cli.py); evaluate refuses before it reads its data
 @pytest.mark.skipif(precision.native_bfloat16() is not None, reason="this machine runs bfloat16 natively")
 @pytest.mark.parametrize("command", [["embed", "--input", "texts.txt", "--output", "v.npy"],
-                                     ["export", "--output", "saved"]])  # index: as embed (one line of cli.py)
-def test_embed_and_export_take_the_precision_flag(tmp_path, command):
+                                     ["export", "--output", "saved"], ["evaluate", "--data", "texts.txt"]])
+def test_embed_export_and_evaluate_take_the_precision_flag(tmp_path, command):
     (tmp_path / "texts.txt").write_text("I love Paris\n")
     argv = [sys.executable, "-m", "kbert", *command, "--model", str(MODEL), "--precision", "bfloat16"]
     env = dict({k: v for k, v in os.environ.items() if k != precision.ALLOW_EMULATED_ENV}, TF_CPP_MIN_LOG_LEVEL="3",
