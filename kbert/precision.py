@@ -3,7 +3,7 @@ and the model built for it.
 
 bfloat16 inference computes the matmuls in bfloat16 under Keras' ``mixed_bfloat16`` policy (variables stay
 float32), with the attention softmax and the layer-norm statistics in float32 and float32 outputs
-(:mod:`kbert.training.precision`). It pays only where the hardware multiplies bfloat16 itself: CPUs with
+(:mod:`kbert.modeling.mixed_precision`). It pays only where the hardware multiplies bfloat16 itself: CPUs with
 AVX512-BF16 or AMX (``avx512_bf16`` / ``amx_bf16`` in ``/proc/cpuinfo``) or a GPU. Elsewhere TensorFlow converts
 each bfloat16 operand to float32 and back, slower than float32, so it is refused with
 :class:`~kbert.errors.UnsupportedPrecisionError`, unless ``KBERT_ALLOW_EMULATED_BFLOAT16=1`` asks for the emulation
@@ -65,7 +65,7 @@ def inference_model(task, precision: str = "float32"):
     """
     if precision == "float32":
         return task.build_model()
-    from kbert.training.precision import dtype_policy, float32_outputs, float32_softmax
+    from kbert.modeling.mixed_precision import dtype_policy, float32_outputs, float32_softmax
 
     with dtype_policy("mixed_bfloat16"):
         return float32_outputs(float32_softmax(task.build_model()))

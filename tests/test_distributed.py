@@ -18,7 +18,7 @@ from safetensors.numpy import load_file
 import kbert
 from conftest import CHECKPOINTS, ROOT
 from kbert.errors import TrainingError
-from kbert.training.precision import Float32Softmax
+from kbert.modeling.mixed_precision import Float32Softmax
 from kbert.training.strategy import make_strategy, read_tf_config
 
 DEMO = ROOT / "kbert" / "data" / "demo"

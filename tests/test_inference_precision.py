@@ -16,7 +16,7 @@ from conftest import CHECKPOINTS, ROOT
 from kbert import precision
 from kbert.errors import InputError, UnsupportedPrecisionError
 from kbert.export import export_saved_model
-from kbert.training.precision import Float32Softmax
+from kbert.modeling.mixed_precision import Float32Softmax
 from test_export import serve
 
 MODEL = CHECKPOINTS / "tiny-uncased-cls"

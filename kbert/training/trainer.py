@@ -42,7 +42,7 @@ from kbert.training.callbacks import EpochBackup, Evaluation, HistoryFile, KeepB
 from kbert.training.compile import compile_for_training
 from kbert.training.config import TrainConfig
 from kbert.training.multiworker_fit import prepare_fit
-from kbert.training.precision import dtype_policy, float32_outputs, float32_softmax
+from kbert.modeling.mixed_precision import dtype_policy, float32_outputs, float32_softmax
 from kbert.training.optimizer import build_optimizer, decays, layer_learning_rate_scales, warmup_steps
 from kbert.training.strategy import make_strategy, worker_role
 

@@ -1,4 +1,5 @@
-"""Mixed precision for ``--precision mixed_float16 | mixed_bfloat16``: Keras dtype policies, float32 outputs.
+"""Mixed precision, for training (``--precision mixed_float16 | mixed_bfloat16``) and bfloat16 inference
+(:mod:`kbert.precision`): Keras dtype policies, float32 outputs, float32 attention softmax.
 
 Under a mixed policy the backbone and heads compute in float16 / bfloat16 while their variables stay float32
 (Keras's ``mixed_*`` policies). :func:`float32_outputs` casts every output of the task model to float32 with a
@@ -8,7 +9,7 @@ optimizer in a ``LossScaleOptimizer`` (dynamic loss scaling) by itself. ``float3
 
 Example:
     >>> import keras
-    >>> from kbert.training.precision import dtype_policy, float32_outputs
+    >>> from kbert.modeling.mixed_precision import dtype_policy, float32_outputs
     >>> with dtype_policy("mixed_bfloat16"):
     ...     inputs = keras.Input((4,))
     ...     model = float32_outputs(keras.Model(inputs, {"logits": keras.layers.Dense(2)(inputs)}))
