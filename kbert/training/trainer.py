@@ -36,13 +36,13 @@ from kbert.atomic_files import write_json
 from kbert.checkpoint import load_checkpoint
 from kbert.checkpoint.save import find_backbone, model_slots, save_hf_checkpoint
 from kbert.data.streaming import translated_errors
+from kbert.modeling.mixed_precision import dtype_policy, float32_outputs, float32_softmax
 from kbert.tasks import get_task
 from kbert.tasks.base import PreparedTraining
 from kbert.training.callbacks import EpochBackup, Evaluation, HistoryFile, KeepBest
 from kbert.training.compile import compile_for_training
 from kbert.training.config import TrainConfig
 from kbert.training.multiworker_fit import prepare_fit
-from kbert.modeling.mixed_precision import dtype_policy, float32_outputs, float32_softmax
 from kbert.training.optimizer import build_optimizer, decays, layer_learning_rate_scales, warmup_steps
 from kbert.training.strategy import make_strategy, worker_role
 
